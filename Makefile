@@ -1,0 +1,37 @@
+# Huizong — the README's two commands are `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+export HUIZONG_HOME ?= $(CURDIR)/data
+export GX_ANALYTICS_ENABLED := False
+WEEKS ?= 2026-W45..2026-W48
+SEED ?= 20261128
+
+.PHONY: venv demo test bench lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/huizong demo --weeks $(WEEKS) --seed $(SEED)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/huizong bench
+
+# Re-resolve the lock file after editing requirements/requirements.in.
+lock: venv
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --generate-hashes \
+	    -o requirements/requirements.lock requirements/requirements.in
+
+clean:
+	rm -rf $(VENV) data

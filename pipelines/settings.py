@@ -1,0 +1,71 @@
+"""One place for configuration: environment variables with embedded defaults.
+
+Every setting is read when ``get_settings()`` is called (not at import), so tests and
+tasks can point ``HUIZONG_HOME`` elsewhere.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing_url: str
+    lake_url: str
+    archive_url: str
+    warehouse_url: str
+    outbox_dir: Path
+    tz: str
+    # Domain thresholds (DOMAIN.md / FORMS.md), never literals in code.
+    poverty_line_yuan: float = 3000.0
+    microcredit_monthly_target_wan: float = 1000.0
+    deadline_weekday: int = 0  # Monday
+    deadline_hour: int = 10
+    tolerance_count: int = 0
+    tolerance_money_wan: float = 0.01
+    household_size_min: int = 1
+    household_size_max: int = 20
+    max_file_bytes: int = 50 * 1024 * 1024
+    s3_endpoint_url: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def gx_root(self) -> Path:
+        """The GX file context kept in the repository (suites as JSON files)."""
+        return Path(_env("HUIZONG_GX_ROOT", str(Path(__file__).resolve().parent.parent / "expectations")))
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.home / "data_docs"
+
+
+def get_settings() -> Settings:
+    home = Path(_env("HUIZONG_HOME", "./data")).resolve()
+    landing = _env("HUIZONG_LANDING_URL", str(home / "landing"))
+    lake = _env("HUIZONG_LAKE_URL", str(home / "lake"))
+    archive = _env("HUIZONG_ARCHIVE_URL", str(home / "archive"))
+    warehouse = _env("HUIZONG_WAREHOUSE_URL", f"duckdb:///{home / 'warehouse.duckdb'}")
+    return Settings(
+        home=home,
+        landing_url=landing,
+        lake_url=lake,
+        archive_url=archive,
+        warehouse_url=warehouse,
+        outbox_dir=Path(_env("HUIZONG_OUTBOX", str(home / "outbox"))),
+        tz=_env("HUIZONG_TZ", "Asia/Shanghai"),
+        poverty_line_yuan=float(_env("HUIZONG_POVERTY_LINE_YUAN", "3000")),
+        microcredit_monthly_target_wan=float(_env("HUIZONG_MICROCREDIT_TARGET_WAN", "1000")),
+        deadline_hour=int(_env("HUIZONG_DEADLINE_HOUR", "10")),
+        tolerance_count=int(_env("HUIZONG_TOLERANCE_COUNT", "0")),
+        tolerance_money_wan=float(_env("HUIZONG_TOLERANCE_MONEY_WAN", "0.01")),
+        max_file_bytes=int(_env("HUIZONG_MAX_FILE_BYTES", str(50 * 1024 * 1024))),
+        s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
+    )
