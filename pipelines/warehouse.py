@@ -1,0 +1,131 @@
+"""The warehouse: DuckDB (embedded default) or PostgreSQL, through SQLAlchemy.
+
+Loads are idempotent and atomic per week: the week's rows of every table are replaced
+in one transaction, so a reader sees either the old week or the new one, never half.
+Identifiers (table and column names) only ever come from this code; values are bound.
+"""
+from __future__ import annotations
+
+import io
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe identifier: {name!r}")
+    return name
+
+
+def _quote_col(name: str) -> str:
+    _ident(name)
+    return f'"{name}"'
+
+
+class Warehouse:
+    def __init__(self, url: str):
+        self.url = url
+        self.dialect = sa.engine.make_url(url).get_backend_name()
+        if self.dialect == "duckdb":
+            db = sa.engine.make_url(url).database
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+        # NullPool: a DuckDB file is single-writer across processes; never keep it open.
+        self.engine = sa.create_engine(url, poolclass=NullPool)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ---- schema --------------------------------------------------------------------
+    def apply_schema(self, schema_dir: Path = SCHEMA_DIR) -> None:
+        with self.engine.begin() as conn:
+            for path in sorted(schema_dir.glob("*.sql")):
+                for stmt in split_sql(path.read_text(encoding="utf-8")):
+                    conn.exec_driver_sql(stmt)
+
+    # ---- reads -----------------------------------------------------------------------
+    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.text(sql), params or {})
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    def scalar(self, sql: str, params: dict | None = None):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params or {}).scalar()
+
+    def columns(self, table: str) -> list[str]:
+        schema, name = _ident(table).split(".")
+        df = self.query(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position",
+            {"s": schema, "t": name},
+        )
+        return df["column_name"].tolist()
+
+    # ---- writes ----------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def replace(self, conn: sa.Connection, table: str, df: pd.DataFrame,
+                where: dict[str, object] | None = None) -> int:
+        """Delete the rows matching `where` (all rows if None) and insert `df`."""
+        table = _ident(table)
+        if where:
+            cond = " AND ".join(f"{_quote_col(k)} = :{k}" for k in where)
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {cond}"), where)
+        else:
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+        return self.insert(conn, table, df)
+
+    def insert(self, conn: sa.Connection, table: str, df: pd.DataFrame) -> int:
+        if df is None or df.empty:
+            return 0
+        cols = [c for c in self.columns(table) if c in df.columns]
+        df = df[cols]
+        col_sql = ", ".join(_quote_col(c) for c in cols)
+        raw = conn.connection.driver_connection
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            view = "_huizong_insert"
+            raw.register(view, pa.Table.from_pandas(df, preserve_index=False))
+            try:
+                raw.execute(f"INSERT INTO {_ident(table)} ({col_sql}) SELECT {col_sql} FROM {view}")
+            finally:
+                raw.unregister(view)
+        elif self.dialect == "postgresql":
+            buf = io.StringIO()
+            df.to_csv(buf, index=False, header=False, na_rep="\\N")
+            buf.seek(0)
+            with raw.cursor() as cur:
+                with cur.copy(f"COPY {_ident(table)} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
+                    cp.write(buf.getvalue())
+        else:
+            conn.execute(sa.text(f"INSERT INTO {table} ({col_sql}) VALUES ({', '.join(':' + c for c in cols)})"),
+                         df.astype(object).where(df.notna(), None).to_dict("records"))
+        return len(df)
+
+
+def split_sql(text: str) -> list[str]:
+    """Split a schema file into statements (no semicolons inside our literals)."""
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def get_warehouse(url: str | None = None) -> Warehouse:
+    if url is None:
+        from pipelines.settings import get_settings
+
+        url = get_settings().warehouse_url
+    return Warehouse(url)
