@@ -25,8 +25,7 @@ CREATE TABLE IF NOT EXISTS core.submissions (
     n_errors         BIGINT,
     n_warnings       BIGINT,
     rows_loaded      BIGINT,
-    rows_quarantined BIGINT,
-    processed_at     TIMESTAMP WITH TIME ZONE
+    rows_quarantined BIGINT
 );
 
 -- Form A, sheet 计划进度账: one row per household per week.
@@ -168,8 +167,7 @@ CREATE TABLE IF NOT EXISTS core.findings (
     severity       VARCHAR NOT NULL,
     dimension      VARCHAR,
     message        VARCHAR NOT NULL,
-    record_key     VARCHAR,
-    run_id         VARCHAR
+    record_key     VARCHAR
 );
 
 -- The unit register as it stood when a week was processed.

@@ -1,0 +1,79 @@
+"""weekly_ingest — 每周一 12:00（上海时间）汇总上周各级报表。
+
+Thin DAG: every task calls a function in ``pipelines``; nothing heavy is imported and no
+connection is touched while the file is parsed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from airflow.sdk import Asset, Param, dag, task
+
+# Emitted when a week has been published to the warehouse (consumed by monthly reports).
+WEEKLY_LOAD = Asset("huizong-weekly-load", uri="huizong://warehouse/core/weekly_load")
+
+DOC = """
+### 周报汇总（weekly_ingest）
+
+每周一 12:00（Asia/Shanghai，周一 10:00 报送截止之后）处理刚结束的 ISO 周：
+
+1. **discover** 从落地区读取该周全部文件，按 sha256 原样存档，登记到 `core.submissions`；
+2. **process_group** 按县（落地区的一级文件夹）并行解析、用 Great Expectations 校验，写入湖的暂存区；
+   一个县的坏文件不会影响其他县；
+3. **publish** 全市统一检查（区划名录、周次、更正件替代、跨县重复身份证号），
+   将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据。
+
+参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
+"""
+
+START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-02T12:00:00+08:00"))
+
+
+@dag(
+    dag_id="weekly_ingest",
+    schedule="0 12 * * 1",
+    start_date=START,
+    catchup=True,
+    max_active_runs=1,
+    tags=["huizong", "weekly", "ingest"],
+    doc_md=DOC,
+    params={"week": Param("", type="string", description="ISO 周次，如 2026-W47；留空按逻辑日期推算")},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "owner": "huizong"},
+)
+def weekly_ingest():
+    @task
+    def plan_week(**context) -> str:
+        from pipelines.ingest.schedule import week_for_run
+
+        return week_for_run(context["params"].get("week"), context.get("logical_date"),
+                            context.get("data_interval_end"))
+
+    @task
+    def discover(week: str) -> list[str]:
+        from pipelines.ingest.process import discover as run
+
+        return run(week)
+
+    @task(max_active_tis_per_dagrun=4)
+    def process_group(group: str, week: str) -> dict:
+        from pipelines.ingest.process import process_group as run
+
+        return run(week, group)
+
+    @task(outlets=[WEEKLY_LOAD])
+    def publish(week: str, results: list[dict], **context) -> dict:
+        from pipelines.ingest.process import publish as run
+
+        summary = run(week, run_id=context["run_id"])
+        summary["groups"] = list(results)
+        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week}
+        return summary
+
+    week = plan_week()
+    groups = discover(week)
+    done = process_group.partial(week=week).expand(group=groups)
+    publish(week, done)
+
+
+weekly_ingest_dag = weekly_ingest()

@@ -1,0 +1,407 @@
+"""Write-audit-publish for one week.
+
+- ``discover``: list, archive and register the week's files; write the run manifest.
+- ``process_group``: parse and validate one group of files (a county's folder) and write
+  the result to the lake's staging area. Touches no warehouse (mapped tasks run in
+  parallel; DuckDB has a single writer).
+- ``publish``: city-wide checks (register, week, supersession, duplicate IDs), then the
+  week's facts, quarantine and findings are written to the lake and replaced in the
+  warehouse in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+
+from pipelines import forms, storage
+from pipelines.findings import ERROR, WARNING, finding, findings_frame
+from pipelines.ingest import discover as disc
+from pipelines.settings import Settings, get_settings
+from pipelines.warehouse import Warehouse
+from pipelines.weeks import shift_week
+
+log = logging.getLogger(__name__)
+
+# (form, table key) -> core table
+CORE_TABLES = {
+    ("A", "plan"): "core.ledger_households",
+    ("A", "measures"): "core.ledger_measures",
+    ("A", "helpers"): "core.ledger_helpers",
+    ("B", "report"): "core.village_reports",
+    ("C", "report"): "core.township_reports",
+    ("D", "report"): "core.county_reports",
+}
+CODE_LENGTH = {"A": 12, "B": 12, "C": 9, "D": 6}
+PROVENANCE = ["week", "unit_code", "submission_id", "source_sheet", "source_row"]
+
+
+def _short(table: str) -> str:
+    return table.split(".", 1)[1]
+
+
+# ---- lake paths ------------------------------------------------------------------------
+def run_manifest_path(root: str, week: str) -> str:
+    return storage.join(root, "runs", f"week={week}", "files.parquet")
+
+
+def staging_path(root: str, week: str, group: str, name: str) -> str:
+    gid = hashlib.sha1(group.encode()).hexdigest()[:12]
+    return storage.join(root, "staging", f"week={week}", f"group={gid}", f"{name}.parquet")
+
+
+def fact_path(root: str, area: str, table: str, week: str) -> str:
+    return storage.join(root, area, _short(table), f"week={week}", "part-0.parquet")
+
+
+# ---- discover ------------------------------------------------------------------------
+def discover(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> list[str]:
+    """Archive and register the week's files; return the groups to process."""
+    settings = settings or get_settings()
+    files = disc.list_week_files(settings, week)
+    files = disc.archive_files(settings, files) if len(files) else files.assign(
+        sha256=pd.Series(dtype=str), archive_path=pd.Series(dtype=str), submission_id=pd.Series(dtype=str))
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    storage.write_parquet(lfs, run_manifest_path(lroot, week), files)
+    # Staging of earlier attempts of this week is stale from here on.
+    stale = storage.join(lroot, "staging", f"week={week}")
+    if lfs.exists(stale):
+        lfs.rm(stale, recursive=True)
+    wh = wh or Warehouse(settings.warehouse_url)
+    wh.apply_schema()
+    if len(files):
+        rows = disc.new_submission_rows(files, week, settings)
+        known = set(wh.query("SELECT submission_id FROM core.submissions")["submission_id"])
+        rows = rows[~rows["submission_id"].isin(known)]
+        with wh.transaction() as conn:
+            wh.insert(conn, "core.submissions", rows)
+    log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
+    return sorted(files["group"].unique().tolist()) if len(files) else []
+
+
+# ---- process one group ---------------------------------------------------------------------
+def process_group(week: str, group: str, settings: Settings | None = None) -> dict:
+    from pipelines.ingest.parse import parse_file
+    from pipelines.ingest.validate import validate_tables
+
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    files = files[files["group"] == group].drop_duplicates("submission_id")
+
+    identities, problems = [], []
+    parsed: dict[str, object] = {}
+    for rec in files.itertuples(index=False):
+        data = disc.read_archived(settings, rec.archive_path)
+        pf = parse_file(data, rec.landing_path)
+        parsed[rec.submission_id] = pf
+        identities.append({
+            "submission_id": rec.submission_id, "landing_path": rec.landing_path,
+            "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
+            "unit_name": pf.unit_name or "", "content_week": pf.week or "",
+        })
+        for p in pf.problems:
+            problems.append({**p, "week": week, "submission_id": rec.submission_id,
+                             "file": p.get("file") or rec.landing_path,
+                             "unit_code": p.get("unit_code") or pf.unit_code or "",
+                             "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
+    ident = pd.DataFrame(identities, columns=["submission_id", "landing_path", "received_at", "form",
+                                              "unit_code", "unit_name", "content_week"])
+    ident = resolve_supersession(ident)
+    t_parse = time.perf_counter() - t0
+
+    current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
+    prev_plan = _previous_plan(settings, week)
+    out_findings = [findings_frame(problems)]
+    counts = {}
+    for form in ("A", "B", "C", "D"):
+        subs = [s for s in ident.loc[ident["form"] == form, "submission_id"] if s in current]
+        if not subs:
+            continue
+        tables, raws, totals = {}, {}, {}
+        for key in [k for (f, k) in CORE_TABLES if f == form]:
+            frames, rframes, tframes = [], [], []
+            for sid in subs:
+                pf = parsed[sid]
+                df = pf.tables.get(key)
+                if df is None or df.empty:
+                    continue
+                prov = {"submission_id": sid, "file": files.loc[files["submission_id"] == sid, "landing_path"].iat[0],
+                        "unit_code": pf.unit_code or "", "week": week, "level": forms.FORM_LEVEL[form]}
+                frames.append(df.assign(**prov))
+                rframes.append(pf.raw.get(key, pd.DataFrame(index=df.index)))
+                tot = (getattr(pf, "totals", None) or {}).get(key)
+                if tot is not None and len(tot):
+                    tframes.append(tot.assign(**prov))
+            if frames:
+                tables[key] = pd.concat(frames, ignore_index=True)
+                raws[key] = pd.concat(rframes, ignore_index=True)
+            if tframes:
+                totals[key] = pd.concat(tframes, ignore_index=True)
+        if not tables:
+            continue
+        res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
+                              totals=totals or None, settings=settings)
+        fnd = findings_frame(res.findings)
+        out_findings.append(fnd)
+        for key, df in tables.items():
+            table = CORE_TABLES[(form, key)]
+            df = df.copy()
+            df["_error"] = df.index.isin(list(res.error_rows.get(key, [])))
+            if key in totals:
+                tot = totals[key].copy()
+                tot["_error"] = False
+                df["is_total"] = False
+                tot["is_total"] = True
+                df = pd.concat([df, tot], ignore_index=True)
+            elif form in ("C", "D"):
+                df["is_total"] = False
+            storage.write_parquet(lfs, staging_path(lroot, week, group, _short(table)), _for_parquet(df))
+            counts[_short(table)] = len(df)
+    findings = pd.concat(out_findings, ignore_index=True)
+    storage.write_parquet(lfs, staging_path(lroot, week, group, "findings"), findings)
+    storage.write_parquet(lfs, staging_path(lroot, week, group, "identities"), ident)
+    return {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
+            "parse_seconds": round(t_parse, 3), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def resolve_supersession(ident: pd.DataFrame) -> pd.DataFrame:
+    """Newest file per (form, unit, week) wins; older ones point at it."""
+    ident = ident.copy()
+    ident["superseded_by"] = ""
+    known = ident[(ident["form"] != "") & (ident["unit_code"] != "")]
+    if known.empty:
+        return ident
+    ordered = known.sort_values(["received_at", "landing_path"])
+    latest = ordered.groupby(["form", "unit_code"])["submission_id"].transform("last")
+    sup = latest[latest != ordered["submission_id"]]
+    ident.loc[sup.index, "superseded_by"] = sup
+    return ident
+
+
+def _previous_plan(settings: Settings, week: str) -> pd.DataFrame | None:
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    path = fact_path(lroot, "facts", "core.ledger_households", shift_week(week, -1))
+    if not lfs.exists(path):
+        return None
+    import pyarrow.parquet as pq
+
+    with lfs.open(path, "rb") as f:
+        return pq.read_table(f, columns=["household_id", "state"]).to_pandas()
+
+
+def _for_parquet(df: pd.DataFrame) -> pd.DataFrame:
+    """Parquet-safe: object columns of python dates/mixed become typed or text."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object:
+            sample = out[c].dropna()
+            if len(sample) and all(hasattr(v, "isoformat") for v in sample.head(50)):
+                out[c] = pd.to_datetime(out[c], errors="coerce")
+            else:
+                out[c] = out[c].astype("string")
+    return out
+
+
+# ---- publish ------------------------------------------------------------------------------
+FILE_LEVEL_RULES_REJECT = True
+
+
+def _read_staging(lfs, lroot: str, week: str, name: str) -> pd.DataFrame:
+    base = storage.join(lroot, "staging", f"week={week}")
+    if not lfs.exists(base):
+        return pd.DataFrame()
+    paths = sorted(p for p in lfs.find(base) if p.endswith(f"/{name}.parquet"))
+    frames = [storage.read_parquet(lfs, p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.DataFrame,
+                      week: str, settings: Settings) -> pd.DataFrame:
+    """Register, level and week checks on each current submission (file level)."""
+    from pipelines.weeks import deadline
+
+    codes = set(register["code"])
+    names = dict(zip(register["code"], register["name"]))
+    out = []
+    cur = ident[ident["superseded_by"] == ""]
+    for r in cur.itertuples(index=False):  # one row per file, not per record
+        base = dict(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
+                    level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=r.unit_code)
+        if not r.form:
+            continue  # the parser already said why the file is not a form
+        if not r.unit_code:
+            out.append(finding(**base, rule="unit.not_found", severity=ERROR, dimension="identification",
+                               message="文件中未找到填报单位的行政区划代码，无法确认是哪个单位的报表，请在表头填写「行政区划代码」后重新报送"))
+        elif len(r.unit_code) != CODE_LENGTH[r.form]:
+            out.append(finding(**base, column="行政区划代码", value=r.unit_code, rule="unit.level_mismatch",
+                               severity=ERROR, dimension="identification",
+                               message=f"{forms.FORM_TITLE[r.form]}应由{forms.FORM_LEVEL[r.form]}级单位填报（{CODE_LENGTH[r.form]}位代码），"
+                                       f"文件中的代码 {r.unit_code} 不符，请核对后重新报送"))
+        elif r.unit_code not in codes:
+            out.append(finding(**base, column="行政区划代码", value=r.unit_code, rule="unit.unknown",
+                               severity=ERROR, dimension="identification",
+                               message=f"单位代码 {r.unit_code}（{r.unit_name or '未填名称'}）不在区划名录中：该文件不予入库，"
+                                       f"请确认代码是否填错；如为新设单位，请先由市扶贫办更新区划名录"))
+        elif r.unit_name and names.get(r.unit_code) and r.unit_name.strip() not in ("", names[r.unit_code]) \
+                and names[r.unit_code] not in r.unit_name:
+            out.append(finding(**base, column="填报单位", value=r.unit_name, rule="unit.name_mismatch",
+                               severity=WARNING, dimension="identification",
+                               message=f"填报单位「{r.unit_name}」与区划名录中代码 {r.unit_code} 的名称「{names[r.unit_code]}」不一致，请核对"))
+        if r.content_week and r.content_week != week:
+            out.append(finding(**base, column="填报周次", value=r.content_week, rule="week.mismatch",
+                               severity=ERROR, dimension="ledger",
+                               message=f"文件内容写明为 {r.content_week} 的报表，却放在 {week} 的文件夹中：该文件不计入 {week}，"
+                                       f"请确认周次后重新报送"))
+    # Late arrivals: a finding (warning) per late current submission.
+    due = pd.Timestamp(deadline(week, settings.tz, settings.deadline_hour))
+    rec = files.drop_duplicates("submission_id").set_index("submission_id")["received_at"]
+    for r in cur.itertuples(index=False):
+        at = pd.Timestamp(rec.get(r.submission_id))
+        if at is not None and at > due:
+            local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
+            out.append(finding(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
+                               level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=r.unit_code,
+                               column="", value=local, rule="submission.late", severity=WARNING, dimension="ledger",
+                               message=f"报表于 {local} 收到，晚于截止时间（{due.tz_convert(settings.tz).strftime('%Y-%m-%d %H:%M')}），记为迟报"))
+    return findings_frame(out)
+
+
+def finding_ids(f: pd.DataFrame) -> pd.Series:
+    """Stable identity: week, unit, rule, record and column (row number only without a record)."""
+    key = (f["week"] + "|" + f["unit_code"] + "|" + f["rule"] + "|" + f["record_key"] + "|" + f["column"] + "|"
+           + np.where(f["record_key"] == "", f["file"] + ":" + f["sheet"] + ":" + f["row"].astype(str), ""))
+    return key.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest()[:16])
+
+
+def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: Warehouse | None = None) -> dict:
+    from pipelines.ingest.validate import duplicate_ids
+
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    register = disc.read_landing_register(settings)
+    ident = _read_staging(lfs, lroot, week, "identities")
+    if ident.empty:
+        ident = pd.DataFrame(columns=["submission_id", "landing_path", "received_at", "form", "unit_code",
+                                      "unit_name", "content_week", "superseded_by"])
+    ident = resolve_supersession(ident.drop(columns=["superseded_by"], errors="ignore"))
+    current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
+
+    fnd = _read_staging(lfs, lroot, week, "findings")
+    fnd = findings_frame(fnd)
+    fnd = fnd[fnd["submission_id"].isin(current) | (fnd["submission_id"] == "")]
+    fnd = pd.concat([fnd, identity_findings(ident, files, register, week, settings)], ignore_index=True)
+
+    tables = {t: _read_staging(lfs, lroot, week, _short(t)) for t in CORE_TABLES.values()}
+    plan = tables["core.ledger_households"]
+    if len(plan):
+        plan = plan[plan["submission_id"].isin(current)]
+        fnd = pd.concat([fnd, findings_frame(duplicate_ids(plan.reset_index(drop=True)))], ignore_index=True)
+    fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
+    fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
+
+    errors = fnd[fnd["severity"] == ERROR]
+    rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
+    row_err = set(zip(errors["submission_id"], errors["sheet"], errors["row"]))
+    warns = fnd[fnd["severity"] == WARNING]
+    row_warn = set(zip(warns["submission_id"], warns["sheet"], warns["row"]))
+
+    lfs_facts, stats = {}, {"loaded": {}, "quarantined": {}}
+    per_sub_loaded: dict[str, int] = {}
+    per_sub_quar: dict[str, int] = {}
+    for table, df in tables.items():
+        if df.empty:
+            lfs_facts[table] = (pd.DataFrame(), pd.DataFrame())
+            continue
+        df = df[df["submission_id"].isin(current)].copy()
+        keys = list(zip(df["submission_id"], df["source_sheet"], df["source_row"].astype("int64")))
+        bad = df["_error"].astype(bool) | df["submission_id"].isin(rejected) | pd.Series(
+            [k in row_err for k in keys], index=df.index)
+        df["has_warning"] = [k in row_warn for k in keys]
+        facts, quar = df[~bad], df[bad]
+        lfs_facts[table] = (facts, quar)
+        stats["loaded"][_short(table)] = int(len(facts))
+        stats["quarantined"][_short(table)] = int(len(quar))
+        for sid, n in facts["submission_id"].value_counts().items():
+            per_sub_loaded[sid] = per_sub_loaded.get(sid, 0) + int(n)
+        for sid, n in quar["submission_id"].value_counts().items():
+            per_sub_quar[sid] = per_sub_quar.get(sid, 0) + int(n)
+
+    # Lake first (partitioned by week, atomic files), then the warehouse in one transaction.
+    for table, (facts, quar) in lfs_facts.items():
+        for area, frame in (("facts", facts), ("quarantine", quar)):
+            path = fact_path(lroot, area, table, week)
+            if len(frame):
+                storage.write_parquet(lfs, path, _for_parquet(frame.drop(columns=["_error"], errors="ignore")))
+            elif lfs.exists(path):
+                lfs.rm(path)
+    storage.write_parquet(lfs, fact_path(lroot, "findings", "core.findings", week), fnd)
+
+    subs = _submission_updates(ident, fnd, per_sub_loaded, per_sub_quar, rejected)
+    wh = wh or Warehouse(settings.warehouse_url)
+    wh.apply_schema()
+    regions = register.assign(week=week)
+    with wh.transaction() as conn:
+        for table, (facts, _q) in lfs_facts.items():
+            wh.replace(conn, table, facts, {"week": week})
+        wh.replace(conn, "core.findings", fnd, {"week": week})
+        wh.replace(conn, "core.regions", regions, {"week": week})
+        _update_submissions(wh, conn, week, subs)
+        wh.replace(conn, "core.loads", pd.DataFrame([{
+            "week": week, "run_id": run_id, "loaded_at": pd.Timestamp.now(tz="UTC"),
+            "files": int(len(files)), "submissions": int(files["submission_id"].nunique()) if len(files) else 0,
+            "rows_loaded": int(sum(stats["loaded"].values())),
+            "rows_quarantined": int(sum(stats["quarantined"].values())),
+            "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
+        }]), {"week": week})
+    return {"week": week, "files": int(len(files)), "findings": int(len(fnd)),
+            "errors": int((fnd["severity"] == ERROR).sum()), **stats,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:
+    n_err = fnd[fnd["severity"] == ERROR]["submission_id"].value_counts()
+    n_warn = fnd[fnd["severity"] == WARNING]["submission_id"].value_counts()
+    rows = []
+    for r in ident.itertuples(index=False):
+        sid = r.submission_id
+        if r.superseded_by:
+            status = "superseded"
+        elif sid in rejected or not r.form:
+            status = "rejected"
+        elif quar.get(sid, 0):
+            status = "partial"
+        else:
+            status = "loaded"
+        rows.append({"submission_id": sid, "detected_form": r.form or None,
+                     "level": forms.FORM_LEVEL.get(r.form) if r.form else None,
+                     "unit_code": r.unit_code or None, "unit_name": r.unit_name or None,
+                     "content_week": r.content_week or None, "status": status,
+                     "superseded_by": r.superseded_by or None,
+                     "n_errors": int(n_err.get(sid, 0)), "n_warnings": int(n_warn.get(sid, 0)),
+                     "rows_loaded": int(loaded.get(sid, 0)), "rows_quarantined": int(quar.get(sid, 0))})
+    return pd.DataFrame(rows)
+
+
+def _update_submissions(wh: Warehouse, conn, week: str, subs: pd.DataFrame) -> None:
+    """Fill in what parsing learned about the week's submissions (replace by week)."""
+    import sqlalchemy as sa
+
+    res = conn.execute(sa.text("SELECT * FROM core.submissions WHERE week = :w"), {"w": week})
+    existing = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+    if existing.empty or subs.empty:
+        return
+    upd = subs.set_index("submission_id")
+    merged = existing.set_index("submission_id")
+    common = merged.index.intersection(upd.index)
+    for c in upd.columns:
+        merged[c] = merged[c].astype(object)
+        merged.loc[common, c] = upd.loc[common, c].astype(object).values
+    wh.replace(conn, "core.submissions", merged.reset_index(), {"week": week})

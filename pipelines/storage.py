@@ -1,0 +1,76 @@
+"""Storage through fsspec: a local folder by default, any fsspec URL (s3:// included).
+
+S3-compatible endpoints (MinIO, moto) are reached with HUIZONG_S3_ENDPOINT_URL and the
+usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import posixpath
+import uuid
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def filesystem(url: str, endpoint_url: str | None = None):
+    """(fs, root path) for a URL."""
+    opts = {}
+    if url.startswith("s3://") and endpoint_url:
+        opts["client_kwargs"] = {"endpoint_url": endpoint_url}
+    fs, root = fsspec.core.url_to_fs(url, **opts)
+    return fs, root.rstrip("/")
+
+
+def join(*parts: str) -> str:
+    return posixpath.join(*[p for p in parts if p])
+
+
+def mtime_of(info: dict) -> dt.datetime:
+    """Modification time of an fsspec info dict as an aware UTC datetime."""
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        v = info.get(key)
+        if v is None:
+            continue
+        if isinstance(v, (int, float)):
+            return dt.datetime.fromtimestamp(v, tz=dt.timezone.utc)
+        if isinstance(v, str):
+            v = dt.datetime.fromisoformat(v)
+        if isinstance(v, dt.datetime):
+            return v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def write_bytes_atomic(fs, path: str, data: bytes) -> None:
+    """Write so that a reader sees the whole file or nothing."""
+    parent = posixpath.dirname(path)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if _is_local(fs):
+        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        with fs.open(tmp, "wb") as f:
+            f.write(data)
+        fs.mv(tmp, path)
+    else:  # object stores make a PUT visible atomically
+        with fs.open(path, "wb") as f:
+            f.write(data)
+
+
+def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    write_bytes_atomic(fs, path, buf.getvalue())
+
+
+def read_parquet(fs, path: str) -> pd.DataFrame:
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f).to_pandas()
+
+
+def _is_local(fs) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
