@@ -7,6 +7,7 @@ export HUIZONG_HOME ?= $(CURDIR)/data
 export GX_ANALYTICS_ENABLED := False
 WEEKS ?= 2026-W45..2026-W48
 SEED ?= 20261128
+SCALE ?= zhoukou
 
 .PHONY: venv demo test bench lock clean
 
@@ -20,7 +21,7 @@ $(STAMP): requirements/requirements.lock pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(BIN)/huizong demo --weeks $(WEEKS) --seed $(SEED)
+	$(BIN)/huizong demo --weeks $(WEEKS) --seed $(SEED) --scale $(SCALE)
 
 test: venv
 	$(BIN)/python -m pytest -q

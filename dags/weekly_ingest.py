@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, Param, dag, task
 
@@ -27,7 +28,9 @@ DOC = """
 参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
 """
 
-START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-02T12:00:00+08:00"))
+# First scheduled run (catchup fills in every Monday since); local Shanghai time.
+START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-09T12:00")).replace(
+    tzinfo=ZoneInfo(os.environ.get("HUIZONG_TZ", "Asia/Shanghai")))
 
 
 @dag(

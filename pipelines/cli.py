@@ -20,6 +20,49 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.orchestrate import run_week
+    from pipelines.weeks import week_range
+
+    failed = []
+    for week in week_range(args.weeks):
+        dr = run_week(week)
+        state = str(getattr(dr, "state", "unknown"))
+        print(f"weekly_ingest {week}: {state}")
+        if "success" not in state:
+            failed.append(week)
+    print(week_summary_text(week_range(args.weeks)))
+    return 1 if failed else 0
+
+
+def week_summary_text(weeks: list[str]) -> str:
+    from pipelines.report import week_overview
+
+    return week_overview(weeks)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipelines.settings import get_settings
+    from pipelines.synth import generate
+
+    settings = get_settings()
+    landing = Path(settings.landing_url)
+    print(f"[1/2] 生成合成数据：{args.weeks}，规模 {args.scale}，错误注入 {args.faults} → {landing}")
+    result = generate(out=str(landing), weeks=args.weeks, scale=args.scale, faults=args.faults, seed=args.seed)
+    print(result.summary_text())
+    print("[2/2] 通过 Airflow 运行 weekly_ingest（SQLite 元数据库，DuckDB 仓库）")
+    rc = _cmd_ingest(args)
+    print()
+    print("结果位置：")
+    print(f"  仓库（DuckDB）：{settings.warehouse_url}")
+    print(f"  数据湖（Parquet）：{settings.lake_url}")
+    print(f"  原始文件存档：{settings.archive_url}")
+    print(f"  Airflow 元数据与日志：{settings.home / 'airflow'}")
+    return rc
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huizong", description="汇总：扶贫周报汇总流水线")
     sub = p.add_subparsers(dest="command", required=True)
@@ -31,6 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--faults", default="default", choices=["none", "default"])
     s.add_argument("--seed", type=int, default=20261128)
     s.set_defaults(func=_cmd_synth)
+
+    i = sub.add_parser("ingest", help="通过 Airflow 运行 weekly_ingest（一周或多周）")
+    i.add_argument("--weeks", required=True, help="如 2026-W47 或 2026-W45..2026-W48")
+    i.set_defaults(func=_cmd_ingest)
+
+    d = sub.add_parser("demo", help="生成合成数据并运行完整的周报汇总")
+    d.add_argument("--weeks", default="2026-W45..2026-W48")
+    d.add_argument("--scale", default="zhoukou")
+    d.add_argument("--faults", default="default", choices=["none", "default"])
+    d.add_argument("--seed", type=int, default=20261128)
+    d.set_defaults(func=_cmd_demo)
     return p
 
 
