@@ -1,0 +1,134 @@
+"""The week's pipeline functions (discover → process_group → publish), without Airflow."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.ingest import process
+from pipelines.settings import get_settings
+from pipelines.warehouse import Warehouse
+
+WEEK = "2026-W47"
+TABLES = ["core.ledger_households", "core.ledger_measures", "core.ledger_helpers", "core.village_reports",
+          "core.township_reports", "core.county_reports", "core.findings", "core.submissions"]
+
+
+def run_week(week: str = WEEK) -> dict:
+    groups = process.discover(week)
+    results = [process.process_group(week, g) for g in groups]
+    summary = process.publish(week, run_id="test")
+    summary["groups"] = results
+    return summary
+
+
+def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
+    out = {}
+    for t in TABLES:
+        df = wh.query(f"SELECT * FROM {t}")
+        out[t] = df.sort_values(list(df.columns)[:6]).reset_index(drop=True).astype(str)
+    return out
+
+
+def test_examples_ingest_with_exactly_the_documented_finding(examples_landing):
+    summary = run_week()
+    s = get_settings()
+    wh = Warehouse(s.warehouse_url)
+    f = wh.query("SELECT * FROM core.findings WHERE severity = 'error'")
+    assert len(f) == 1, f[["file", "sheet", "row", "column", "value", "rule"]].to_string()
+    r = f.iloc[0]
+    assert (r["sheet"], int(r["row"]), r["column"], r["value"]) == ("计划进度账", 11, "身份证号码", "4.116221985041398e+17")
+    assert r["rule"] == "id_number.scientific" and r["dimension"] == "identification"
+    assert r["unit_code"] == "411622107201" and r["record_key"] == "4116221072010008"
+    assert "科学计数法" in r["message"] and r["file"].endswith("焦东村三本账2026第47周.xlsx")
+    # 45 households, the mangled-ID row quarantined, the rest loaded.
+    hh = wh.query("SELECT * FROM core.ledger_households")
+    assert len(hh) == 44
+    assert "4116221072010008" not in set(hh["household_id"])
+    poor = hh[hh["state"] == "贫困"]
+    assert len(poor) == 36 and int(poor["household_size"].sum()) == 120  # 37/123 minus the quarantined 3-person household
+    vr = wh.query("SELECT * FROM core.village_reports").iloc[0]
+    assert (int(vr.hh_open), int(vr.hh_close), int(vr.pp_close), float(vr.microcredit_wan)) == (38, 37, 123, 10.5)
+    tr = wh.query("SELECT * FROM core.township_reports")
+    assert len(tr) == 9 and int(tr[tr["is_total"]]["hh_close"].iloc[0]) == 224
+    subs = wh.query("SELECT * FROM core.submissions ORDER BY detected_form")
+    assert list(subs["detected_form"]) == ["A", "B", "C"]
+    assert list(subs["status"]) == ["partial", "loaded", "loaded"]
+    assert subs["on_time"].all()
+    # Every file kept unchanged in the archive; the quarantined row is findable in the lake.
+    for row in subs.itertuples():
+        assert (Path(s.archive_url) / row.archive_path).read_bytes() == (Path(s.landing_url) / row.landing_path).read_bytes()
+    q = pd.read_parquet(Path(s.lake_url) / "quarantine" / "ledger_households" / f"week={WEEK}")
+    assert list(q["household_id"]) == ["4116221072010008"] and list(q["source_row"]) == [11]
+    assert summary["loaded"]["ledger_households"] == 44
+
+
+def test_rerun_is_idempotent(examples_landing):
+    run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    first = snapshot(wh)
+    run_week()
+    second = snapshot(wh)
+    for t in TABLES:
+        pd.testing.assert_frame_equal(first[t], second[t], obj=t)
+
+
+def test_corrected_resubmission_supersedes_and_both_are_kept(examples_landing):
+    run_week()
+    folder = examples_landing / WEEK / "西华县" / "逍遥镇"
+    # The village resends its report later with a corrected first secretary's team size.
+    src = folder / "西华县逍遥镇焦东村第47周周报(改).xlsx"
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb.active
+    ws["C6"] = 4
+    newer = folder / "焦东村第47周周报（更正）.xlsx"
+    wb.save(newer)
+    t = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+    os.utime(newer, (t, t))
+    run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    subs = wh.query("SELECT * FROM core.submissions WHERE detected_form = 'B' ORDER BY received_at")
+    assert list(subs["status"]) == ["superseded", "loaded"]
+    assert subs["superseded_by"].iloc[0] == subs["submission_id"].iloc[1]
+    vr = wh.query("SELECT * FROM core.village_reports")
+    assert len(vr) == 1 and int(vr["work_team_size"].iloc[0]) == 4
+    assert vr["submission_id"].iloc[0] == subs["submission_id"].iloc[1]
+
+
+def test_corrupt_file_is_a_finding_and_the_rest_of_the_county_loads(examples_landing):
+    folder = examples_landing / WEEK / "西华县" / "逍遥镇"
+    (folder / "后营村周报.xlsx").write_bytes(b"PK\x03\x04 this is not really a workbook")
+    (folder / "空文件.csv").write_bytes(b"")
+    run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    f = wh.query("SELECT * FROM core.findings WHERE row = 0 AND severity = 'error'")
+    bad = {Path(x).name for x in f["file"]}
+    assert {"后营村周报.xlsx", "空文件.csv"} <= bad
+    assert all(m for m in f["message"]) and all(any("\u4e00" <= ch <= "\u9fff" for ch in m) for m in f["message"])
+    assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
+    subs = wh.query("SELECT original_name, status FROM core.submissions")
+    status = dict(zip(subs["original_name"], subs["status"]))
+    assert status["后营村周报.xlsx"] == "rejected" and status["空文件.csv"] == "rejected"
+    # Kept in the archive nonetheless.
+    assert len(list(Path(get_settings().archive_url).rglob("*.*"))) == 5
+
+
+def test_unknown_unit_and_wrong_week_are_rejected(examples_landing):
+    folder = examples_landing / WEEK / "西华县" / "逍遥镇"
+    csv = (folder / "逍遥镇2026年第47周扶贫周报.csv").read_bytes().decode("gbk")
+    (folder / "逍遥镇2026年第47周扶贫周报.csv").unlink()
+    (folder / "外乡镇周报.csv").write_bytes(csv.replace("411622107", "411622999").encode("gbk"))
+    (folder / "逍遥镇第46周.csv").write_bytes(csv.replace("第47周", "第46周").encode("gbk"))
+    run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    f = wh.query("SELECT file, rule FROM core.findings WHERE severity = 'error' AND row = 0")
+    rules = dict(zip([Path(x).name for x in f["file"]], f["rule"]))
+    assert rules["外乡镇周报.csv"] == "unit.unknown"
+    assert rules["逍遥镇第46周.csv"] == "week.mismatch"
+    assert len(wh.query("SELECT * FROM core.township_reports")) == 0
