@@ -16,6 +16,7 @@ csv line number).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -128,11 +129,41 @@ class ParsedFile:
 
 
 def empty_table(form: str, table: str) -> pd.DataFrame:
+    """A typed table frame with no rows."""
     cols = forms.TABLES[(form, table)]
     data = {c.name: _na_array(c.dtype, 0) for c in cols}
-    data["source_sheet"] = pd.arrays.StringArray(np.empty(0, dtype=object))
+    data["source_sheet"] = pd.array(dtype=V.STRING_DTYPE, data=np.empty(0, dtype=object))
     data["source_row"] = np.empty(0, dtype="int64")
-    return pd.DataFrame(data)
+    return make_frame((form, table), data, 0)
+
+
+def empty_raw(form: str, table: str) -> pd.DataFrame:
+    return make_raw_frame((form, table), [[] for _ in forms.TABLES[(form, table)]], 0)
+
+
+_COLUMN_INDEX = {key: pd.Index([c.name for c in cols] + ["source_sheet", "source_row"])
+                 for key, cols in forms.TABLES.items()}
+_RAW_INDEX = {key: pd.Index([c.name for c in cols]) for key, cols in forms.TABLES.items()}
+
+
+def make_frame(key: tuple, data: dict, n: int) -> pd.DataFrame:
+    """DataFrame from ready-made typed arrays (the fast constructor; they are trusted)."""
+    columns = _COLUMN_INDEX[key]
+    arrays = [data[c] for c in columns]
+    try:
+        return pd.DataFrame._from_arrays(arrays, columns=columns, index=pd.RangeIndex(n),
+                                         verify_integrity=False)
+    except (AttributeError, TypeError):  # pragma: no cover - private API moved
+        return pd.DataFrame(dict(zip(columns, arrays)))
+
+
+def make_raw_frame(key: tuple, cols: list[list], n: int) -> pd.DataFrame:
+    """The raw text frame: object dtype, one block."""
+    if n:
+        block = np.array(cols, dtype=object).T
+    else:
+        block = np.empty((0, len(cols)), dtype=object)
+    return pd.DataFrame(block, columns=_RAW_INDEX[key], dtype=object, copy=False)
 
 
 def _na_array(dtype: str, n: int):
@@ -144,7 +175,7 @@ def _na_array(dtype: str, n: int):
         return pd.array(np.full(n, np.datetime64("NaT"), dtype=V.DATE_DTYPE))
     arr = np.empty(n, dtype=object)
     arr[:] = pd.NA
-    return pd.arrays.StringArray(arr)
+    return pd.array(dtype=V.STRING_DTYPE, data=arr)
 
 
 # ---- layout of one sheet -------------------------------------------------------------
@@ -346,13 +377,6 @@ def _interpret_header(pf: ParsedFile, header: dict, texts: list[str]) -> None:
 
 # ---- data block ----------------------------------------------------------------------
 
-def _is_footer_row(row: list) -> bool:
-    for v in row:
-        if type(v) is str and v:
-            return bool(_FOOTER_RE.match(v))
-    return False
-
-
 def _is_numbering_row(row: list) -> bool:
     vals = [v for v in row if v != "" and v is not None]
     if len(vals) < 3:
@@ -368,6 +392,8 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     """(data row indices, total row indices, header/footer row indices)."""
     rows = layout.sheet.rows
     cols = sorted(layout.mapping.values())
+    ncols = len(cols)
+    pick = operator.itemgetter(*cols) if ncols > 1 else (lambda r: (r[cols[0]],))
     text_cols = [layout.mapping[c.name] for c in forms.TABLES[layout.table]
                  if c.name in layout.mapping and c.dtype in ("code", "str")]
     start = layout.header_row + layout.n_header_rows
@@ -375,25 +401,31 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     first = True
     for i in range(start, len(rows)):
         row = rows[i]
-        if all(row[j] == "" or row[j] is None for j in cols):
-            if any(v != "" and v is not None for v in row):
+        try:
+            cells = pick(row)
+        except IndexError:   # a ragged row (csv): pad it
+            row = rows[i] = row + [""] * (max(cols) + 1 - len(row))
+            cells = pick(row)
+        if cells.count("") + cells.count(None) == ncols:
+            if row.count("") + row.count(None) != len(row):
                 extra.append(i)   # text outside the table, e.g. a note or a label
             continue
-        if _is_footer_row(row):
-            extra.extend(range(i, len(rows)))
-            break
         first_text = next((v for v in row if type(v) is str and v.strip()), "")
-        if _UNITS_RE.match(first_text):
-            extra.append(i)
-            continue
-        if first and _is_numbering_row(row):
+        if ":" in first_text or "：" in first_text:
+            if _FOOTER_RE.match(first_text):
+                extra.extend(range(i, len(rows)))
+                break
+            if _UNITS_RE.match(first_text):
+                extra.append(i)
+                continue
+        if first:
             first = False
-            continue
-        first = False
+            if _is_numbering_row(cells):
+                continue
         is_total = False
         for j in text_cols:
             v = row[j]
-            if type(v) is str and v:
+            if type(v) is str and "计" in v:
                 k = norm(v)
                 if k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6):
                     is_total = True
@@ -426,17 +458,13 @@ def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_tota
         values = list(cols_t[j])
         arr, bad = V.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
         typed[c.name] = arr
-        if all(type(v) is str for v in values):
-            raw[c.name] = values
-        else:
-            raw[c.name] = [V.cell_text(v) for v in values]
+        raw[c.name] = V.raw_texts(values)
         for pos, kind in bad:
             bad_cells.append((c.name, pos, kind))
-    typed["source_sheet"] = pd.arrays.StringArray(np.full(n, sheet.name, dtype=object))
+    typed["source_sheet"] = pd.array(dtype=V.STRING_DTYPE, data=np.full(n, sheet.name, dtype=object))
     typed["source_row"] = src_rows
-    tframe = pd.DataFrame(typed)
-    rframe = pd.DataFrame(raw, dtype=object) if n else pd.DataFrame(
-        {c.name: pd.Series([], dtype=object) for c in spec})
+    tframe = make_frame(layout.table, typed, n)
+    rframe = make_raw_frame(layout.table, [raw[c.name] for c in spec], n)
     if bad_cells:
         key_col = next((k for k in KEY_COLUMNS if k in typed), None)
         for name, pos, kind in bad_cells:
@@ -480,6 +508,10 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
 
 # ---- unit code -----------------------------------------------------------------------
 
+def _present(s: pd.Series) -> list[str]:
+    return [v for v in s.to_numpy(dtype=object, na_value=None) if v is not None]
+
+
 def _rows_code(pf: ParsedFile) -> str:
     form = pf.form
     if form == "A":
@@ -487,15 +519,15 @@ def _rows_code(pf: ParsedFile) -> str:
         for t in ("plan", "measures", "helpers"):
             df = pf.tables.get(t)
             if df is not None and len(df):
-                ids.extend(df["household_id"].dropna().tolist())
+                ids.extend(_present(df["household_id"]))
         cands = [s[:12] for s in ids if len(s) == 16 and s.isdigit()]
     elif form == "C":
         df = pf.tables.get("report")
-        vals = df["village_code"].dropna().tolist() if df is not None else []
+        vals = _present(df["village_code"]) if df is not None else []
         cands = [s[:9] for s in vals if len(s) == 12 and s.isdigit()]
     elif form == "D":
         df = pf.tables.get("report")
-        vals = df["township_code"].dropna().tolist() if df is not None else []
+        vals = _present(df["township_code"]) if df is not None else []
         cands = [s[:6] for s in vals if len(s) == 9 and s.isdigit()]
     else:
         return ""
@@ -615,8 +647,7 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
                           message=f"{_where(lay)}缺少必填栏目：{'、'.join(missing)}。"
                                   f"请使用统一模板补齐这些栏目后重新报送")
             pf.tables[table] = empty_table(form, table)
-            pf.raw[table] = pd.DataFrame({c.name: pd.Series([], dtype=object)
-                                          for c in forms.TABLES[lay.table]})
+            pf.raw[table] = empty_raw(form, table)
             continue
         for d in lay.duplicates:
             _file_problem(pf, "file.duplicate_column", severity=WARNING, sheet=lay.sheet.name,
@@ -632,8 +663,7 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
     for table in _expected_tables(form):
         if table not in pf.tables:
             pf.tables[table] = empty_table(form, table)
-            pf.raw[table] = pd.DataFrame({c.name: pd.Series([], dtype=object)
-                                          for c in forms.TABLES[(form, table)]})
+            pf.raw[table] = empty_raw(form, table)
     _resolve_unit(pf)
     if pf.header.get("week") == "" and header.get("week") not in (None, ""):
         _file_problem(pf, "week.unreadable", severity=WARNING, dimension="ledger",

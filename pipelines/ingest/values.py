@@ -347,6 +347,12 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             return pd.arrays.IntegerArray(np.where(mask, 0, out).astype("int64"), mask), bad
         return pd.arrays.FloatingArray(out, mask), bad
     if dtype == "code" or dtype == "id18":
+        joined = "".join(values) if types_all_str(values) else None
+        if joined is not None and joined.isascii() and (joined.isdigit() or not joined):
+            # plain digit strings (the usual case): kept as they are
+            out_o = np.array(values + [""], dtype=object)[:-1]
+            out_o[out_o == ""] = pd.NA
+            return pd.arrays.StringArray(out_o), bad
         out_o = np.empty(n, dtype=object)
         for i, v in enumerate(values):
             s, status = parse_code(v)
@@ -366,17 +372,37 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 out_d[i] = d
         return pd.array(out_d.astype(DATE_DTYPE)), bad
     if dtype == "yesno":
+        if all(v == "是" or v == "否" for v in values):
+            return pd.array(dtype=STRING_DTYPE, data=np.array(values, dtype=object)), bad
         out_o = np.array([parse_yesno(v) for v in values] + [None], dtype=object)[:-1]
         out_o[pd.isna(out_o)] = pd.NA
-        return pd.arrays.StringArray(out_o), bad
+        return pd.array(dtype=STRING_DTYPE, data=out_o), bad
     # str
+    if types_all_str(values):
+        stripped = list(map(str.strip, values))
+        joined = "".join(stripped)
+        if joined.isascii() or ("\u3000" not in joined and "\u00a0" not in joined):
+            out_o = np.array(stripped + [""], dtype=object)[:-1]
+            out_o[out_o == ""] = pd.NA
+            return pd.arrays.StringArray(out_o), bad
     out_o = np.empty(n, dtype=object)
     for i, v in enumerate(values):
-        if type(v) is str:
-            s = v.strip()
-            if s and (s[0] in "\u3000\u00a0" or s[-1] in "\u3000\u00a0"):
-                s = s.strip("\u3000\u00a0 \t\r\n")
-        else:
-            s = clean_text(v)
+        s = clean_text(v)
         out_o[i] = s if s else pd.NA
     return pd.arrays.StringArray(out_o), bad
+
+
+def types_all_str(values: list) -> bool:
+    return set(map(type, values)) == {str} if values else True
+
+
+def raw_texts(values: list) -> list[str]:
+    """cell_text for a whole column, with fast paths for all-str and all-float columns."""
+    types = set(map(type, values))
+    if types == {str} or not values:
+        return values
+    if types == {float}:
+        arr = np.array(values, dtype="float64")
+        if np.isfinite(arr).all() and (np.abs(arr) < 1e15).all() and (arr == np.floor(arr)).all():
+            return list(map(str, arr.astype("int64").tolist()))
+    return [cell_text(v) for v in values]
