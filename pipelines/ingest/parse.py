@@ -172,7 +172,7 @@ def _na_array(dtype: str, n: int):
     if dtype == "float":
         return pd.arrays.FloatingArray(np.zeros(n, "float64"), np.ones(n, bool))
     if dtype == "date":
-        return pd.array(np.full(n, np.datetime64("NaT"), dtype=V.DATE_DTYPE))
+        return np.full(n, np.datetime64("NaT"), dtype=V.DATE_DTYPE)
     arr = np.empty(n, dtype=object)
     arr[:] = pd.NA
     return pd.array(dtype=V.STRING_DTYPE, data=arr)
@@ -509,7 +509,7 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
 # ---- unit code -----------------------------------------------------------------------
 
 def _present(s: pd.Series) -> list[str]:
-    return [v for v in s.to_numpy(dtype=object, na_value=None) if v is not None]
+    return [v for v in np.asarray(s.array, dtype=object) if type(v) is str]
 
 
 def _rows_code(pf: ParsedFile) -> str:

@@ -54,6 +54,7 @@ _WEEK_RE = re.compile(r"(\d{4})\s*年?\s*[第]\s*(\d{1,2})\s*周")
 _WEEK_ISO_RE = re.compile(r"(\d{4})\s*-?\s*W(\d{1,2})\b", re.IGNORECASE)
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
+_ORDINAL_1970 = dt.date(1970, 1, 1).toordinal()
 # Serial numbers accepted as dates: 1950-01-01 .. 2100-12-31 (other numbers in a date
 # column are much more likely something else, e.g. a year or an amount).
 _SERIAL_MIN = (dt.date(1950, 1, 1) - _EXCEL_EPOCH).days
@@ -348,7 +349,10 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         return pd.arrays.FloatingArray(out, mask), bad
     if dtype == "code" or dtype == "id18":
         joined = "".join(values) if types_all_str(values) else None
-        if joined is not None and joined.isascii() and (joined.isdigit() or not joined):
+        if joined is not None and joined.isascii() and (
+                joined.isdigit() or not joined
+                or (joined.isalnum() and "e" not in joined and "E" not in joined
+                    and "x" not in joined)):
             # plain digit strings (the usual case): kept as they are
             out_o = np.array(values + [""], dtype=object)[:-1]
             out_o[out_o == ""] = pd.NA
@@ -361,16 +365,27 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 bad.append((i, SCIENTIFIC))
         return pd.arrays.StringArray(out_o), bad
     if dtype == "date":
-        out_d = np.empty(n, dtype="datetime64[D]")
+        days = np.zeros(n, dtype="int64")
+        mask = np.zeros(n, dtype=bool)
+        cache: dict = {}
         for i, v in enumerate(values):
-            d, ok = parse_date(v)
+            if type(v) is dt.date:
+                days[i] = v.toordinal()
+                continue
+            key = (type(v), v)
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = parse_date(v)
+            d, ok = hit
             if d is None:
-                out_d[i] = np.datetime64("NaT")
+                mask[i] = True
                 if not ok:
                     bad.append((i, BAD_DATE))
             else:
-                out_d[i] = d
-        return pd.array(out_d.astype(DATE_DTYPE)), bad
+                days[i] = d.toordinal()
+        out_d = (days - _ORDINAL_1970).astype("datetime64[D]").astype(DATE_DTYPE)
+        out_d[mask] = np.datetime64("NaT")
+        return out_d, bad
     if dtype == "yesno":
         if all(v == "是" or v == "否" for v in values):
             return pd.array(dtype=STRING_DTYPE, data=np.array(values, dtype=object)), bad
