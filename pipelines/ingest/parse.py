@@ -10,8 +10,9 @@ the data. parse_file never raises: a file it cannot read comes back with form No
 
 Typed columns: see pipelines.ingest.values (strings are pandas StringDtype, ints Int64,
 floats Float64, dates datetime64[ns], yes/no 是/否). Every table frame also carries
-source_sheet (str) and source_row (int64, the row number the user sees in Excel, or the
-csv line number).
+source_sheet (str; '' for csv) and source_row (int64, the row number the user sees when the
+file is opened in Excel/WPS; for csv the record number = the line number unless a quoted
+cell holds a line break).
 """
 from __future__ import annotations
 
@@ -441,10 +442,9 @@ def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_tota
     sheet = layout.sheet
     rows = sheet.rows
     n = len(idx)
-    if sheet.line_numbers is not None:
-        src_rows = np.array([sheet.line_numbers[i] for i in idx], dtype="int64")
-    else:
-        src_rows = np.array(idx, dtype="int64") + 1
+    # The row as Excel/WPS shows it. For csv this is the record number, which is the
+    # line number unless a quoted cell holds a line break (Sheet.line_numbers has those).
+    src_rows = np.array(idx, dtype="int64") + 1
     cols_t = list(zip(*[rows[i] for i in idx])) if n else []
     typed: dict = {}
     raw: dict = {}
