@@ -133,7 +133,7 @@ def empty_table(form: str, table: str) -> pd.DataFrame:
     """A typed table frame with no rows."""
     cols = forms.TABLES[(form, table)]
     data = {c.name: _na_array(c.dtype, 0) for c in cols}
-    data["source_sheet"] = pd.array(dtype=V.STRING_DTYPE, data=np.empty(0, dtype=object))
+    data["source_sheet"] = V.string_array(np.empty(0, dtype=object))
     data["source_row"] = np.empty(0, dtype="int64")
     return make_frame((form, table), data, 0)
 
@@ -145,12 +145,13 @@ def empty_raw(form: str, table: str) -> pd.DataFrame:
 _COLUMN_INDEX = {key: pd.Index([c.name for c in cols] + ["source_sheet", "source_row"])
                  for key, cols in forms.TABLES.items()}
 _RAW_INDEX = {key: pd.Index([c.name for c in cols]) for key, cols in forms.TABLES.items()}
+_COLUMN_NAMES = {key: tuple(idx.tolist()) for key, idx in _COLUMN_INDEX.items()}
 
 
 def make_frame(key: tuple, data: dict, n: int) -> pd.DataFrame:
     """DataFrame from ready-made typed arrays (the fast constructor; they are trusted)."""
     columns = _COLUMN_INDEX[key]
-    arrays = [data[c] for c in columns]
+    arrays = [data[c] for c in _COLUMN_NAMES[key]]
     try:
         return pd.DataFrame._from_arrays(arrays, columns=columns, index=pd.RangeIndex(n),
                                          verify_integrity=False)
@@ -176,7 +177,7 @@ def _na_array(dtype: str, n: int):
         return np.full(n, np.datetime64("NaT"), dtype=V.DATE_DTYPE)
     arr = np.empty(n, dtype=object)
     arr[:] = pd.NA
-    return pd.array(dtype=V.STRING_DTYPE, data=arr)
+    return V.string_array(arr)
 
 
 # ---- layout of one sheet -------------------------------------------------------------
@@ -461,7 +462,7 @@ def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_tota
         raw[c.name] = V.raw_texts(values)
         for pos, kind in bad:
             bad_cells.append((c.name, pos, kind))
-    typed["source_sheet"] = pd.array(dtype=V.STRING_DTYPE, data=np.full(n, sheet.name, dtype=object))
+    typed["source_sheet"] = V.string_array(np.full(n, sheet.name, dtype=object))
     typed["source_row"] = src_rows
     tframe = make_frame(layout.table, typed, n)
     rframe = make_raw_frame(layout.table, [raw[c.name] for c in spec], n)
@@ -716,3 +717,47 @@ def _rank(lay: Layout, book: Book) -> tuple:
     expected = forms.LEDGER_SHEETS.get(lay.table[1], "")
     named = bool(expected) and expected in lay.sheet.name
     return (lay.score[0], lay.sheet.name not in book.hidden, named, lay.score[1:])
+
+
+# ---- benchmark -----------------------------------------------------------------------
+
+def benchmark(folder: str) -> dict:
+    """Parse every file under `folder` and compare with calamine's bare read of the same
+    files (python -m pipelines.ingest.parse <week folder>)."""
+    import io
+    import pathlib
+    import time
+
+    import python_calamine as pc
+
+    paths = sorted(p for p in pathlib.Path(folder).rglob("*")
+                   if p.is_file() and not any(part.startswith("_") for part in p.parts))
+    blobs = [(str(p), p.read_bytes()) for p in paths]
+    t0 = time.perf_counter()
+    for _, data in blobs:
+        try:
+            if data[:4] == b"PK\x03\x04" or data[:4] == b"\xd0\xcf\x11\xe0":
+                wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+                for s in wb.sheet_names:
+                    wb.get_sheet_by_name(s).to_python()
+            else:
+                data.decode("utf-8", errors="replace")
+        except Exception:  # noqa: BLE001
+            pass
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_problems = 0
+    for name, data in blobs:
+        n_problems += len(parse_file(data, name).problems)
+    t_parse = time.perf_counter() - t0
+    n = len(blobs)
+    return {"files": n, "read_s": round(t_read, 3), "parse_s": round(t_parse, 3),
+            "read_files_per_s": round(n / t_read, 1) if t_read else None,
+            "parse_files_per_s": round(n / t_parse, 1) if t_parse else None,
+            "ratio": round(t_parse / t_read, 2) if t_read else None, "problems": n_problems}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    print(benchmark(sys.argv[1]))

@@ -67,6 +67,15 @@ NO_WORDS = frozenset({"否", "N", "NO", "×", "✗", "✘", "X", "无"})
 FLOAT_SAFE_LIMIT = 1e15
 
 
+def string_array(values: np.ndarray):
+    """A pandas string array (python storage) over an object ndarray of str / pd.NA.
+
+    The dtype must be given: pandas 3.1's bare StringArray(...) claims pyarrow storage
+    and then breaks .str methods.
+    """
+    return pd.arrays.StringArray(values, dtype=STRING_DTYPE)
+
+
 def halfwidth(s: str) -> str:
     return s.translate(_HALFWIDTH)
 
@@ -317,6 +326,8 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             mask = ~finite
             if dtype == "int":
                 ok = finite & (arr == np.floor(np.where(finite, arr, 0)))
+                if ok.all():
+                    return pd.arrays.IntegerArray(arr.astype("int64"), ~ok), bad
                 for i in np.flatnonzero(~ok & finite):
                     bad.append((int(i), BAD_INTEGER))
                 for i in np.flatnonzero(~finite):
@@ -324,9 +335,11 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 mask = ~ok
                 out = np.where(ok, arr, 0).astype("int64")
                 return pd.arrays.IntegerArray(out, mask), bad
-            for i in np.flatnonzero(mask):
-                bad.append((int(i), BAD_NUMBER))
-            return pd.arrays.FloatingArray(np.where(mask, 0.0, arr), mask), bad
+            if mask.any():
+                for i in np.flatnonzero(mask):
+                    bad.append((int(i), BAD_NUMBER))
+                arr = np.where(mask, 0.0, arr)
+            return pd.arrays.FloatingArray(arr, mask), bad
         out = np.zeros(n, dtype="float64")
         mask = np.zeros(n, dtype=bool)
         for i, v in enumerate(values):
@@ -342,9 +355,10 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 out[i] = f
         if dtype == "int":
             frac = ~mask & (out != np.floor(out))
-            for i in np.flatnonzero(frac):
-                bad.append((int(i), BAD_INTEGER))
-            mask |= frac
+            if frac.any():
+                for i in np.flatnonzero(frac):
+                    bad.append((int(i), BAD_INTEGER))
+                mask |= frac
             return pd.arrays.IntegerArray(np.where(mask, 0, out).astype("int64"), mask), bad
         return pd.arrays.FloatingArray(out, mask), bad
     if dtype == "code" or dtype == "id18":
@@ -356,14 +370,14 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             # plain digit strings (the usual case): kept as they are
             out_o = np.array(values + [""], dtype=object)[:-1]
             out_o[out_o == ""] = pd.NA
-            return pd.arrays.StringArray(out_o), bad
+            return string_array(out_o), bad
         out_o = np.empty(n, dtype=object)
         for i, v in enumerate(values):
             s, status = parse_code(v)
             out_o[i] = s if s is not None else pd.NA
             if status == "scientific":
                 bad.append((i, SCIENTIFIC))
-        return pd.arrays.StringArray(out_o), bad
+        return string_array(out_o), bad
     if dtype == "date":
         days = np.zeros(n, dtype="int64")
         mask = np.zeros(n, dtype=bool)
@@ -388,10 +402,10 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         return out_d, bad
     if dtype == "yesno":
         if all(v == "是" or v == "否" for v in values):
-            return pd.array(dtype=STRING_DTYPE, data=np.array(values, dtype=object)), bad
+            return string_array(np.array(values, dtype=object)), bad
         out_o = np.array([parse_yesno(v) for v in values] + [None], dtype=object)[:-1]
         out_o[pd.isna(out_o)] = pd.NA
-        return pd.array(dtype=STRING_DTYPE, data=out_o), bad
+        return string_array(out_o), bad
     # str
     if types_all_str(values):
         stripped = list(map(str.strip, values))
@@ -399,12 +413,12 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         if joined.isascii() or ("\u3000" not in joined and "\u00a0" not in joined):
             out_o = np.array(stripped + [""], dtype=object)[:-1]
             out_o[out_o == ""] = pd.NA
-            return pd.arrays.StringArray(out_o), bad
+            return string_array(out_o), bad
     out_o = np.empty(n, dtype=object)
     for i, v in enumerate(values):
         s = clean_text(v)
         out_o[i] = s if s else pd.NA
-    return pd.arrays.StringArray(out_o), bad
+    return string_array(out_o), bad
 
 
 def types_all_str(values: list) -> bool:

@@ -533,3 +533,12 @@ def test_problems_are_complete_findings(ledger):
         assert p["dimension"] in forms.EIGHT_ACCURACIES
         assert p["file"].endswith(LEDGER)
         assert p["level"] == "村" and p["unit_code"] == "411622107201"
+
+
+def test_string_columns_support_str_methods(ledger, township):
+    # pandas 3.1: a StringArray built without an explicit dtype breaks .str
+    plan = ledger.tables["plan"]
+    assert plan["household_id"].str[:12].dropna().unique().tolist() == ["411622107201"]
+    assert plan["id_number"].str.len().max() == 18
+    assert township.tables["report"]["village_code"].str.startswith("411622107").all()
+    assert plan["dtypes_ok"].dtype if False else plan["state"].dtype.storage == "python"
