@@ -175,10 +175,12 @@ def _write_week(out: Path, world, week: str, wi: int, plan, workers: int):
     return records, manifest
 
 
-def _mtime(rs, deadline: dt.datetime, late: bool) -> float:
-    if late:
-        return int(deadline.timestamp() + rs.uniform(1800, 50 * 3600))
-    return int(deadline.timestamp() - rs.uniform(1800, 66 * 3600))
+def _mtimes(c, form: str, unit: str, late: bool) -> tuple[int, int]:
+    """(arrival of the unit's final file, arrival of a superseded first file, hours earlier)."""
+    rs = file_rng(c.seed, c.week, "mtime", form, unit)
+    dl = c.deadline.timestamp()
+    final = dl + rs.uniform(1800, 50 * 3600) if late else dl - rs.uniform(1800, 60 * 3600)
+    return int(final), int(final - rs.uniform(2 * 3600, 20 * 3600))
 
 
 class _Writer:
@@ -242,7 +244,8 @@ class _Writer:
         created = dt.datetime.combine(c.week_end, dt.time(9, 0))
         data = encode(st, sheets, created)
         ff = file_faults or {}
-        mtime = _mtime(rs, c.deadline, "late" in ff) + mtime_shift
+        final, first = _mtimes(c, form, unit, "late" in ff)
+        mtime = final if status != "superseded" else first
         self.write(rel, data, mtime)
         self.records.append(dict(path=rel, form=form, unit_code=unit, level=level, fmt=st.fmt,
                                  encoding=st.encoding if st.fmt == "csv" else None,

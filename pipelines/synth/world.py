@@ -310,6 +310,9 @@ def build_world(seed: int, scale: float, first_week_start: dt.date) -> World:
     ch[poor & (r >= 0.0009) & (r < 0.0013)] = RETURN
     ex = state == EXITED
     ch[ex & (r < 0.008)] = EXIT
+    if (ch == EXIT).sum() < 2:  # tiny worlds still see exits in their first week
+        cand = np.flatnonzero(ex & (ch == NONE))
+        ch[cand[:2 - int((ch == EXIT).sum())]] = EXIT
     hh["plan_year"][ch == EXIT] = 2026
     ch[(state == CANCELLED) & (r < 0.01)] = CANCEL
     towns = register.set_index("code")["name"]
@@ -347,6 +350,8 @@ def evolve(world: World, week_index: int, week_start: dt.date, line: float) -> N
     r = rng.random(n)
     ready = (state == POOR) & (hh["income"] >= line) & allsec
     ex = ready & (r < 0.015)
+    if ex.sum() < 2:  # tiny worlds still see exits every week
+        ex[np.flatnonzero(ready & ~ex)[:2 - int(ex.sum())]] = True
     state[ex] = EXITED
     ch[ex] = EXIT
     hh["plan_year"][ex] = np.maximum(hh["ident_year"][ex], 2026)
