@@ -77,7 +77,7 @@ def draw_style(rs: random.Random, form: str) -> Style:
     st.date_styles = tuple(rs.sample(DATE_STYLES, k))
     st.p_header = rs.choice((0.0, 0.0, 0.15, 0.4))
     st.fullwidth_brackets = rs.random() < 0.5
-    st.week_in_title = rs.random() < (0.4 if form == forms.FORM_A else 0.6)
+    st.week_in_title = st.titles > 0 and rs.random() < (0.4 if form == forms.FORM_A else 0.6)
     st.week_line = (not st.week_in_title) or rs.random() < 0.5
     st.total_in_name_col = rs.random() < 0.3
     return st
