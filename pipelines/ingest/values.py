@@ -19,6 +19,7 @@ Typed output (the contract with validate.py and the warehouse):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 
@@ -62,6 +63,9 @@ _SERIAL_MAX = (dt.date(2100, 12, 31) - _EXCEL_EPOCH).days
 
 YES_WORDS = frozenset({"是", "Y", "YES", "√", "✓", "✔", "☑", "有"})
 NO_WORDS = frozenset({"否", "N", "NO", "×", "✗", "✘", "X", "无"})
+
+# Integer columns hold counts; anything this large is not one (and would overflow int64).
+INT_LIMIT = 2.0 ** 53
 
 # Floats at or above this lost digits in Excel (15 significant digits are exact).
 FLOAT_SAFE_LIMIT = 1e15
@@ -138,6 +142,12 @@ def parse_number(v: object, zero_fill: bool = True) -> tuple[float | None, bool]
         except (TypeError, ValueError):
             return None, False
         return (f, True) if math.isfinite(f) else (None, False)
+    return _number_text(v, zero_fill)
+
+
+@functools.lru_cache(maxsize=16384)
+def _number_text(v: str, zero_fill: bool) -> tuple[float | None, bool]:
+    # the same few texts ('0', '—', '23', '2,760') recur across thousands of files
     s = v.strip()
     if not s.isascii():
         s = halfwidth(s).strip()
@@ -159,7 +169,7 @@ def parse_int(v: object, zero_fill: bool = True) -> tuple[int | None, bool]:
     f, ok = parse_number(v, zero_fill)
     if f is None:
         return None, ok
-    if f != int(f) or abs(f) > 2**62:
+    if abs(f) >= INT_LIMIT or f != int(f):
         return None, False
     return int(f), True
 
@@ -197,6 +207,11 @@ def parse_date(v: object) -> tuple[dt.date | None, bool]:
         if isinstance(v, dt.date):
             return v, True
         return None, False
+    return _date_text(v)
+
+
+@functools.lru_cache(maxsize=16384)
+def _date_text(v: str) -> tuple[dt.date | None, bool]:
     s = v.strip()
     if not s.isascii():
         s = halfwidth(s).strip()
@@ -325,7 +340,8 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             finite = np.isfinite(arr)
             mask = ~finite
             if dtype == "int":
-                ok = finite & (arr == np.floor(np.where(finite, arr, 0)))
+                ok = finite & (np.abs(np.where(finite, arr, 0)) < INT_LIMIT) & (
+                    arr == np.floor(np.where(finite, arr, 0)))
                 if ok.all():
                     return pd.arrays.IntegerArray(arr.astype("int64"), ~ok), bad
                 for i in np.flatnonzero(~ok & finite):
@@ -340,6 +356,8 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                     bad.append((int(i), BAD_NUMBER))
                 arr = np.where(mask, 0.0, arr)
             return pd.arrays.FloatingArray(arr, mask), bad
+        if n <= 8:
+            return _convert_small_number(values, dtype, zero_fill)
         out = np.zeros(n, dtype="float64")
         mask = np.zeros(n, dtype=bool)
         for i, v in enumerate(values):
@@ -354,7 +372,7 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             else:
                 out[i] = f
         if dtype == "int":
-            frac = ~mask & (out != np.floor(out))
+            frac = ~mask & ((out != np.floor(out)) | (np.abs(out) >= INT_LIMIT))
             if frac.any():
                 for i in np.flatnonzero(frac):
                     bad.append((int(i), BAD_INTEGER))
@@ -419,6 +437,32 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         s = clean_text(v)
         out_o[i] = s if s else pd.NA
     return string_array(out_o), bad
+
+
+def _convert_small_number(values: list, dtype: str, zero_fill: bool):
+    """convert_column for a handful of cells (Form B's single row): plain Python."""
+    bad: list[tuple[int, str]] = []
+    out: list = []
+    mask: list = []
+    is_int = dtype == "int"
+    for i, v in enumerate(values):
+        f, ok = parse_number(v, zero_fill)
+        if f is None:
+            out.append(0)
+            mask.append(True)
+            if not ok:
+                bad.append((i, BAD_NUMBER))
+        elif is_int and (abs(f) >= INT_LIMIT or f != int(f)):
+            out.append(0)
+            mask.append(True)
+            bad.append((i, BAD_INTEGER))
+        else:
+            out.append(f)
+            mask.append(False)
+    m = np.array(mask, dtype=bool)
+    if is_int:
+        return pd.arrays.IntegerArray(np.array(out, dtype="float64").astype("int64"), m), bad
+    return pd.arrays.FloatingArray(np.array(out, dtype="float64"), m), bad
 
 
 def types_all_str(values: list) -> bool:

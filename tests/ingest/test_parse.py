@@ -541,4 +541,4 @@ def test_string_columns_support_str_methods(ledger, township):
     assert plan["household_id"].str[:12].dropna().unique().tolist() == ["411622107201"]
     assert plan["id_number"].str.len().max() == 18
     assert township.tables["report"]["village_code"].str.startswith("411622107").all()
-    assert plan["dtypes_ok"].dtype if False else plan["state"].dtype.storage == "python"
+    assert plan["state"].dtype.storage == "python"

@@ -248,3 +248,20 @@ def test_convert_int_matches_scalar_parser(cells):
     expected = [V.parse_int(c)[0] for c in cells]
     assert [None if pd.isna(x) else int(x) for x in arr] == expected
     assert np.asarray(arr.isna()).sum() == 0
+
+
+@pytest.mark.parametrize("cells", [[1e300], [1e300] * 20, ["1e300"], ["1e300", 1.0] * 10])
+def test_huge_numbers_in_int_columns_are_not_counts(cells):
+    arr, bad = V.convert_column(cells, "int")
+    assert arr.dtype == "Int64"
+    assert pd.isna(arr[0]) and bad[0] == (0, V.BAD_INTEGER)
+
+
+@pytest.mark.parametrize("n", [1, 5, 30])
+def test_small_and_large_columns_agree(n):
+    cells = (["１２", "—", "", "abc", 3.0, "2.5", "1,000"] * 5)[:n]
+    arr, bad = V.convert_column(cells, "int")
+    for i, c in enumerate(cells):
+        v, ok = V.parse_int(c)
+        assert (pd.isna(arr[i]) if v is None else arr[i] == v)
+        assert ok == all(p != i for p, _ in bad)
