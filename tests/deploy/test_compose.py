@@ -104,8 +104,9 @@ def test_executor_is_celery_with_redis_broker_and_postgres_result_backend(compos
     assert backend.startswith("db+postgresql")
     backend_url = sa.engine.make_url(backend.removeprefix("db+"))
     meta_url = sa.engine.make_url(worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    meta_async_url = sa.engine.make_url(worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"])
     pg = service_env(compose, "postgres")
-    for url in (backend_url, meta_url):
+    for url in (backend_url, meta_url, meta_async_url):
         assert url.get_backend_name() == "postgresql"
         assert url.host == "postgres" and url.database == pg["POSTGRES_DB"]
         assert url.username == pg["POSTGRES_USER"] and url.password == pg["POSTGRES_PASSWORD"]
@@ -117,6 +118,8 @@ def test_sqlalchemy_urls_use_a_driver_from_the_lock(worker_env):
     pins = lock_pins()
     urls = {
         "metadata": worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+        # Airflow derives postgresql+asyncpg when this is missing, and asyncpg is not locked.
+        "metadata (async)": worker_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"],
         "celery results": worker_env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"),
         "warehouse": worker_env["HUIZONG_WAREHOUSE_URL"],
     }
@@ -124,6 +127,8 @@ def test_sqlalchemy_urls_use_a_driver_from_the_lock(worker_env):
         url = sa.engine.make_url(raw)
         dialect = url.get_dialect()
         dbapi = dialect.import_dbapi()
+        if what == "metadata (async)":
+            assert dialect.is_async, f"{what}: {raw} is not an async driver"
         assert dbapi.__name__.split(".")[0] in pins, f"{what}: driver {dbapi.__name__} is not in the lock"
 
 
