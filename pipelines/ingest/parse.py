@@ -410,7 +410,19 @@ def _interpret_header(pf: ParsedFile, header: dict, texts: list[str]) -> None:
 
 # ---- data block ----------------------------------------------------------------------
 
-def _is_numbering_row(row: list) -> bool:
+_UNIT_CELL_RE = re.compile(r"^[（(]?\s*(户|人|万元|元|个|次|人次|期|名|岁|年|%)\s*[)）]?$")
+
+
+def _is_decoration_row(row) -> bool:
+    """A row right under the header that numbers the columns (1, 2, 3 ...) or names
+    their units ((户) (人) (万元)); not data."""
+    vals = [v for v in row if v != "" and v is not None]
+    if vals and all(type(v) is str and _UNIT_CELL_RE.match(v.strip()) for v in vals):
+        return True
+    return _is_numbering_row(vals)
+
+
+def _is_numbering_row(row) -> bool:
     vals = [v for v in row if v != "" and v is not None]
     if len(vals) < 3:
         return False
@@ -458,7 +470,7 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
                 continue
         if first:
             first = False
-            if _is_numbering_row(cells):
+            if _is_decoration_row(cells):
                 continue
         is_total = False
         for j in text_cols:

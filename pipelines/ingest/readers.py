@@ -93,7 +93,7 @@ def _read_workbook(data: bytes, fmt: str) -> Book:
     except Exception:  # noqa: BLE001
         metas = []
     for meta in metas:
-        if str(meta.visible) != "SheetVisibleEnum.Visible":
+        if meta.visible != pc.SheetVisibleEnum.Visible:
             book.hidden.add(meta.name)
     for sname in wb.sheet_names:
         try:

@@ -542,3 +542,32 @@ def test_string_columns_support_str_methods(ledger, township):
     assert plan["id_number"].str.len().max() == 18
     assert township.tables["report"]["village_code"].str.startswith("411622107").all()
     assert plan["state"].dtype.storage == "python"
+
+
+def test_units_row_under_header_is_not_data():
+    grid = c_grid(c_rows(2))
+    grid.insert(3, [None, None, None, "（户）", "（人）", "(户)", "(人)", "户", "人", "户", "人", "户", "人",
+                    "户", "人", "(万元)", "期", "人次"])
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert pf.form == "C" and pf.problems == []
+    assert pf.tables["report"]["source_row"].tolist() == [5, 6]
+
+
+def test_hidden_sheet_loses_to_visible_one():
+    wb = openpyxl.Workbook()
+    hidden = wb.active
+    hidden.title = "旧表"
+    for r, row in enumerate(c_grid(c_rows(3), code="411622107"), start=1):
+        for c, v in enumerate(row, start=1):
+            if v not in (None, ""):
+                hidden.cell(r, c, v)
+    hidden.sheet_state = "hidden"
+    ws = wb.create_sheet("本周")
+    for r, row in enumerate(c_grid(c_rows(2)), start=1):
+        for c, v in enumerate(row, start=1):
+            if v not in (None, ""):
+                ws.cell(r, c, v)
+    buf = io.BytesIO()
+    wb.save(buf)
+    pf = parse_file(buf.getvalue(), "t.xlsx")
+    assert pf.sheets == {"report": "本周"} and len(pf.tables["report"]) == 2
