@@ -176,8 +176,11 @@ def _flag(ok, applies) -> pd.Series:
     return ok.where(applies)
 
 
+_STRING = pd.StringDtype("python")  # as the parser emits; fast hash-based isin on large sets
+
+
 def _s(series: pd.Series) -> pd.Series:
-    return series.astype("string")
+    return series.astype(_STRING)
 
 
 def _week_end_ts(week: pd.Series) -> pd.Series:
@@ -233,7 +236,7 @@ def _id_checks(f: pd.DataFrame, params: dict) -> None:
     f["_id_birth"] = idn.str[6:14]
     f["_id_birth_ok"] = _flag(birth_ok, shape)
     # GB 11643 / ISO 7064 MOD 11-2 check character, computed for all well-shaped IDs.
-    expected = pd.Series(pd.NA, index=f.index, dtype="string")
+    expected = pd.Series(pd.NA, index=f.index, dtype=_STRING)
     if shape.any():
         sel = idn[shape]
         arr = np.frombuffer("".join(sel.tolist()).encode("ascii"), dtype=np.uint8)
@@ -280,10 +283,12 @@ def _derive_plan(f, tables, prev_plan, params) -> None:
     na = pd.Series(pd.NA, index=f.index, dtype="boolean")
     if prev_plan is not None and len(prev_plan):
         prev = (prev_plan[["household_id", "state"]].dropna(subset=["household_id"])
-                .astype({"household_id": "string", "state": "string"})
+                .astype({"household_id": _STRING, "state": _STRING})
                 .drop_duplicates("household_id", keep="last").set_index("household_id")["state"])
         existed = f["household_id"].isin(prev.index).fillna(False)
         prev_state = _s(f["household_id"].map(prev))
+        # a last-week state outside the enumeration says nothing about continuity
+        prev_state = prev_state.where(prev_state.isin(forms.STATES).fillna(False))
         f["_prev_state"] = prev_state.fillna(BLANK)
         f["_unchanged_ok"] = _flag(st == prev_state,
                                    (wc == "无").fillna(False) & existed & st_valid & prev_state.notna())
@@ -293,8 +298,8 @@ def _derive_plan(f, tables, prev_plan, params) -> None:
         f["_prev_state_ok"] = _flag(prev_state == prev_expected,
                                     prev_expected.notna() & existed & prev_state.notna())
     else:
-        f["_prev_state"] = pd.Series(pd.NA, index=f.index, dtype="string")
-        f["_prev_expected"] = pd.Series(pd.NA, index=f.index, dtype="string")
+        f["_prev_state"] = pd.Series(pd.NA, index=f.index, dtype=_STRING)
+        f["_prev_expected"] = pd.Series(pd.NA, index=f.index, dtype=_STRING)
         f["_unchanged_ok"] = f["_new_ok"] = f["_prev_state_ok"] = na
     # Exit (脱贫) requirements: income at the poverty line, 两不愁三保障 all 是.
     exiting = (wc == "脱贫").fillna(False).to_numpy(bool)
@@ -311,13 +316,13 @@ def _derive_plan(f, tables, prev_plan, params) -> None:
         if t is None:
             f[col] = na
         else:
-            ids = t["household_id"].astype("string").str.strip().dropna().unique()
+            ids = _s(t["household_id"]).str.strip().dropna().unique()
             f[col] = _flag(f["household_id"].str.strip().isin(ids), poor)
 
 
 def _derive_sheet(f, tables, date_col) -> None:
     plan = tables.get("plan")
-    plan_ids = None if plan is None else plan["household_id"].astype("string").str.strip()
+    plan_ids = None if plan is None else _s(plan["household_id"]).str.strip()
     _household_id_checks(f, plan_ids)
     f["_week_end"] = _week_end_ts(f["week"])
     d = pd.to_datetime(f[date_col], errors="coerce")
