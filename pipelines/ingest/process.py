@@ -306,6 +306,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
         fnd = pd.concat([fnd, findings_frame(duplicate_ids(plan.reset_index(drop=True)))], ignore_index=True)
     fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
+    fnd["stage"] = "ingest"
 
     errors = fnd[fnd["severity"] == ERROR]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
@@ -351,7 +352,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     with wh.transaction() as conn:
         for table, (facts, _q) in lfs_facts.items():
             wh.replace(conn, table, facts, {"week": week})
-        wh.replace(conn, "core.findings", fnd, {"week": week})
+        wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
+        wh.replace(conn, "core.ledger_summary", ledger_summary(tables, current, week), {"week": week})
         wh.replace(conn, "core.regions", regions, {"week": week})
         _update_submissions(wh, conn, week, subs)
         wh.replace(conn, "core.loads", pd.DataFrame([{
@@ -405,3 +407,41 @@ def _update_submissions(wh: Warehouse, conn, week: str, subs: pd.DataFrame) -> N
         merged[c] = merged[c].astype(object)
         merged.loc[common, c] = upd.loc[common, c].astype(object).values
     wh.replace(conn, "core.submissions", merged.reset_index(), {"week": week})
+
+
+def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str) -> pd.DataFrame:
+    """Per village: what its own ledger says, over all rows it submitted (quarantined included)."""
+    plan = tables.get("core.ledger_households", pd.DataFrame())
+    cols = ["week", "unit_code", "submission_id", "households", *forms.FLOW_NAMES,
+            "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
+    if plan.empty:
+        return pd.DataFrame(columns=cols)
+    plan = plan[plan["submission_id"].isin(current)]
+    size = pd.to_numeric(plan["household_size"], errors="coerce").fillna(0).astype("int64")
+    state = plan["state"].astype(str)
+    change = plan["week_change"].astype(str)
+    poor = state.eq("贫困")
+    key = ["unit_code", "submission_id"]
+
+    def has(table: str) -> pd.Series:
+        other = tables.get(table, pd.DataFrame())
+        if other.empty:
+            return pd.Series(False, index=plan.index)
+        keys = other["submission_id"].astype(str) + "|" + other["household_id"].astype(str)
+        return (plan["submission_id"].astype(str) + "|" + plan["household_id"].astype(str)).isin(keys)
+
+    year = int(week[:4])
+    frame = pd.DataFrame({
+        "unit_code": plan["unit_code"], "submission_id": plan["submission_id"], "households": 1,
+        "hh_close": poor.astype(int), "pp_close": size.where(poor, 0),
+        **{f"hh_{k}": change.eq(v).astype(int) for k, v in (("new", "新识别"), ("return", "返贫"), ("exit", "脱贫"), ("cancel", "注销"))},
+        **{f"pp_{k}": size.where(change.eq(v), 0) for k, v in (("new", "新识别"), ("return", "返贫"), ("exit", "脱贫"), ("cancel", "注销"))},
+        "poor_with_helper": (poor & has("core.ledger_helpers")).astype(int),
+        "poor_with_measure": (poor & has("core.ledger_measures")).astype(int),
+        "planned_exit_this_year": pd.to_numeric(plan["planned_exit_year"], errors="coerce").eq(year).astype(int),
+    })
+    out = frame.groupby(key, as_index=False).sum()
+    for p in ("hh", "pp"):
+        out[f"{p}_open"] = out[f"{p}_close"] - out[f"{p}_new"] - out[f"{p}_return"] + out[f"{p}_exit"] + out[f"{p}_cancel"]
+    out["week"] = week
+    return out[cols]

@@ -167,7 +167,8 @@ CREATE TABLE IF NOT EXISTS core.findings (
     severity       VARCHAR NOT NULL,
     dimension      VARCHAR,
     message        VARCHAR NOT NULL,
-    record_key     VARCHAR
+    record_key     VARCHAR,
+    stage          VARCHAR NOT NULL    -- ingest | consolidate
 );
 
 -- The unit register as it stood when a week was processed.
@@ -194,4 +195,75 @@ CREATE TABLE IF NOT EXISTS core.loads (
     rows_quarantined BIGINT,
     errors        BIGINT,
     warnings      BIGINT
+);
+
+-- What each village's own ledger (Form A) says, over every row submitted (quarantined
+-- rows included): the bottom of the bottom-up consolidation.
+CREATE TABLE IF NOT EXISTS core.ledger_summary (
+    week               VARCHAR NOT NULL,
+    unit_code          VARCHAR NOT NULL,
+    submission_id      VARCHAR NOT NULL,
+    households         BIGINT,     -- rows in the plan sheet
+    hh_open BIGINT, pp_open BIGINT, hh_new BIGINT, pp_new BIGINT,
+    hh_return BIGINT, pp_return BIGINT, hh_exit BIGINT, pp_exit BIGINT,
+    hh_cancel BIGINT, pp_cancel BIGINT, hh_close BIGINT, pp_close BIGINT,
+    poor_with_helper   BIGINT,     -- 贫困 households with at least one helper
+    poor_with_measure  BIGINT,     -- 贫困 households with at least one measure
+    planned_exit_this_year BIGINT  -- households whose 计划脱贫年度 is the week's year
+);
+
+-- Consolidated figures, bottom-up: one row per unit (village → city) per week.
+CREATE TABLE IF NOT EXISTS core.consolidated (
+    week               VARCHAR NOT NULL,
+    unit_code          VARCHAR NOT NULL,
+    level              VARCHAR NOT NULL,   -- 市/县/乡镇/村
+    parent_code        VARCHAR,
+    county_code        VARCHAR,
+    source             VARCHAR NOT NULL,   -- ledger/village_report/township_row/sum/none
+    verified           BOOLEAN NOT NULL,   -- false when taken from a higher level's row
+    villages_unverified BIGINT,
+    hh_open BIGINT, pp_open BIGINT, hh_new BIGINT, pp_new BIGINT,
+    hh_return BIGINT, pp_return BIGINT, hh_exit BIGINT, pp_exit BIGINT,
+    hh_cancel BIGINT, pp_cancel BIGINT, hh_close BIGINT, pp_close BIGINT,
+    microcredit_wan     DOUBLE PRECISION,
+    funds_to_village_wan DOUBLE PRECISION,
+    training_persons    BIGINT,
+    base_driven_hh      BIGINT,
+    poor_with_helper    BIGINT,
+    poor_with_measure   BIGINT,
+    planned_exit_this_year BIGINT
+);
+
+-- A level's figure that disagrees with what the level below supports (不含水分).
+CREATE TABLE IF NOT EXISTS core.discrepancies (
+    week               VARCHAR NOT NULL,
+    unit_code          VARCHAR NOT NULL,   -- the unit whose figure is checked
+    level              VARCHAR NOT NULL,   -- the level that reported it
+    reported_by        VARCHAR,            -- the reporting unit (e.g. the township for a village row)
+    submission_id      VARCHAR,
+    source_row         BIGINT,
+    metric             VARCHAR NOT NULL,   -- canonical column, e.g. hh_close
+    reported           DOUBLE PRECISION,
+    consolidated       DOUBLE PRECISION,   -- what the level below / the rule supports
+    difference         DOUBLE PRECISION,   -- reported − consolidated
+    direction          VARCHAR,            -- 虚报 (over) / 漏报 (under) / 不平衡
+    rule               VARCHAR NOT NULL
+);
+
+-- Reporting completeness and timeliness, as DHIS2 counts it: one row per unit, form, week.
+CREATE TABLE IF NOT EXISTS core.reporting_status (
+    week            VARCHAR NOT NULL,
+    unit_code       VARCHAR NOT NULL,
+    unit_name       VARCHAR,
+    level           VARCHAR NOT NULL,
+    form            VARCHAR NOT NULL,
+    county_code     VARCHAR,
+    township_code   VARCHAR,
+    expected        BOOLEAN NOT NULL,
+    received        BOOLEAN NOT NULL,
+    on_time         BOOLEAN NOT NULL,
+    late            BOOLEAN NOT NULL,
+    missing         BOOLEAN NOT NULL,
+    submission_id   VARCHAR,
+    received_at     TIMESTAMP WITH TIME ZONE
 );
