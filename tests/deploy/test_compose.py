@@ -291,8 +291,6 @@ def test_dockerignore_keeps_local_state_out_of_the_image(path):
     assert dockerignored(path)
 
 
-@pytest.mark.xfail(strict=True, reason="apache-airflow-providers-celery and redis are not in the lock yet; "
-                                       "the image gets them from apache/airflow's own install")
 def test_lock_provides_the_celery_executor():
     pins = lock_pins()
     assert {"apache-airflow-providers-celery", "celery", "redis"} <= set(pins)
