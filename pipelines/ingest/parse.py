@@ -29,7 +29,7 @@ import pandas as pd
 from pipelines import forms
 from pipelines.findings import ERROR, WARNING, finding
 from pipelines.ingest import values as V
-from pipelines.ingest.readers import Book, ReadError, Sheet, read_book
+from pipelines.ingest.readers import NOT_CAUGHT, Book, ReadError, Sheet, read_book
 
 # ---- header vocabulary ---------------------------------------------------------------
 
@@ -47,7 +47,13 @@ def norm(text: object) -> str:
 @functools.lru_cache(maxsize=8192)
 def _norm_str(text: str) -> str:
     # headers repeat across thousands of files: cache them
-    return forms.normalize_header(text).translate(_STRIP_MARKS)
+    k = forms.normalize_header(text).translate(_STRIP_MARKS)
+    # a count unit in brackets says nothing the header does not: 期初贫困户数（户）
+    # (money units 元/万元 are kept: they change what the number means)
+    return _COUNT_UNIT_RE.sub("", k) or k
+
+
+_COUNT_UNIT_RE = re.compile(r"\((?:户|人|个|次|人次|期|名|村|户数|人数)\)$")
 
 
 _BRACKET_RE = re.compile(r"\([^()]*\)$")
@@ -635,7 +641,10 @@ def parse_file(data: bytes, name: str) -> ParsedFile:
     pf = ParsedFile(name=name)
     try:
         _parse(pf, data, name)
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+    except NOT_CAUGHT:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        # (BaseException: a Rust panic in calamine arrives as pyo3's PanicException)
         pf.problems.append(finding(
             file=name, rule="file.parse_error", severity=ERROR, dimension="ledger",
             message=f"解析文件时出错（{type(exc).__name__}: {exc}），请联系市扶贫办技术人员，"
@@ -706,6 +715,10 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
                           value=d, message=f"{_where(lay)}栏目「{d}」重复出现，只读取了第一栏，"
                                            f"请删除多余的栏目")
         data_idx, total_idx, _ = splits[table]
+        if not data_idx and table in ("plan", "report"):
+            _file_problem(pf, "file.no_rows", sheet=lay.sheet.name,
+                          message=f"{_where(lay)}表头之下没有任何数据行，"
+                                  f"请填写{forms.FORM_TITLE[form]}的数据后重新报送")
         pf.tables[table], pf.raw[table] = _convert(pf, lay, data_idx, table, False)
         if total_idx:
             pf.totals[table], pf.totals_raw[table] = _convert(pf, lay, total_idx, table, True)

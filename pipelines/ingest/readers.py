@@ -21,6 +21,12 @@ ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+# Everything else a broken file makes a reader raise is caught, even BaseExceptions:
+# a panic inside calamine (Rust) reaches Python as pyo3_runtime.PanicException, which
+# derives from BaseException.
+NOT_CAUGHT = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 class ReadError(Exception):
     """A file that cannot be read; rule is the finding's rule code."""
 
@@ -68,7 +74,10 @@ def read_book(data: bytes, name: str = "") -> Book:
         return _read_workbook(data, fmt)
     except ReadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - anything a broken file can raise
+    except NOT_CAUGHT:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - anything a broken file can raise,
+        # including pyo3's PanicException (a BaseException) when calamine panics
         raise ReadError("file.unreadable", f"无法读取文件（{type(exc).__name__}），"
                         "请用 Excel 或 WPS 打开确认文件完好后另存为 .xlsx 重新上传") from exc
 
@@ -88,22 +97,25 @@ def _read_workbook(data: bytes, fmt: str) -> Book:
     except pc.PasswordError as exc:
         raise ReadError("file.encrypted", "文件设置了打开密码，无法读取，请取消密码后重新上传") from exc
     book = Book(file_format="xls" if fmt == "xls" else "xlsx")
-    try:
-        metas = wb.sheets_metadata
-    except Exception:  # noqa: BLE001
-        metas = []
+    metas = wb.sheets_metadata
+    worksheets = set()
     for meta in metas:
         if meta.visible != pc.SheetVisibleEnum.Visible:
             book.hidden.add(meta.name)
+        if meta.typ == pc.SheetTypeEnum.WorkSheet:
+            worksheets.add(meta.name)
     for sname in wb.sheet_names:
+        if sname not in worksheets:
+            continue   # chart sheets, dialog sheets, macro sheets
         try:
-            sh = wb.get_sheet_by_name(sname)
-        except Exception:  # noqa: BLE001 - chart sheets and the like
-            continue
-        try:
-            rows = sh.to_python(skip_empty_area=False)
+            rows = wb.get_sheet_by_name(sname).to_python(skip_empty_area=False)
         except pc.PasswordError as exc:
             raise ReadError("file.encrypted", "文件设置了打开密码，无法读取，请取消密码后重新上传") from exc
+        except NOT_CAUGHT:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a damaged sheet damages the file
+            raise ReadError("file.unreadable", f"工作表「{sname}」已损坏，无法读取（{type(exc).__name__}），"
+                            "请用 Excel 或 WPS 打开确认文件完好后另存为 .xlsx 重新上传") from exc
         book.sheets.append(Sheet(sname, rows))
     return book
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines import forms
 from pipelines.ingest.parse import parse_file
@@ -571,3 +573,44 @@ def test_hidden_sheet_loses_to_visible_one():
     wb.save(buf)
     pf = parse_file(buf.getvalue(), "t.xlsx")
     assert pf.sheets == {"report": "本周"} and len(pf.tables["report"]) == 2
+
+
+def test_count_units_in_header_brackets_are_ignored_but_money_units_are_not():
+    grid = c_grid(c_rows(2))
+    grid[2][3] = "期初贫困户数（户）"
+    grid[2][4] = "期初贫困人口数(人)"
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert pf.form == "C" and pf.problems == []
+    assert pf.tables["report"]["hh_open"].tolist() == [10, 10]
+    assert pf.column_headers["report"]["hh_open"] == "期初贫困户数（户）"
+    grid[2][15] = "本周发放扶贫小额信贷（元）"     # 元 is not 万元: not the same column
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert [p["rule"] for p in pf.problems] == ["file.missing_columns", "file.unknown_columns"]
+
+
+def test_template_without_data_rows():
+    grid = c_grid([])
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert pf.form == "C" and len(pf.tables["report"]) == 0
+    assert "file.no_rows" in [p["rule"] for p in pf.problems]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_mangled_files_never_raise(data):
+    blob = (EXAMPLES / data.draw(st.sampled_from([LEDGER, VILLAGE, TOWNSHIP]))).read_bytes()
+    cut = data.draw(st.integers(0, len(blob)))
+    flips = data.draw(st.lists(st.tuples(st.integers(0, max(cut - 1, 0)), st.integers(0, 255)),
+                               max_size=5))
+    b = bytearray(blob[:cut])
+    for pos, val in flips:
+        if pos < len(b):
+            b[pos] = val
+    pf = parse_file(bytes(b), "x")
+    assert isinstance(pf.problems, list)
+    assert all(set(p) == set(FINDING_COLUMNS) for p in pf.problems)
+    if pf.form is None:
+        assert len(pf.problems) == 1 and pf.problems[0]["row"] == 0
+    else:
+        for t, df in pf.tables.items():
+            assert list(df.columns)[-2:] == ["source_sheet", "source_row"]

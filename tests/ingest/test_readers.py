@@ -120,3 +120,40 @@ def test_sniff_format_uses_content_not_name():
     assert sniff_format(_xlsx({"A1": 1}), "报表.csv") == "xlsx"
     assert sniff_format(b"a,b\n", "报表.xlsx") == "csv"
     assert sniff_format(OLE_MAGIC, "报表.xlsx") == "xls"
+
+
+class FakePanic(BaseException):
+    """pyo3_runtime.PanicException (a Rust panic in calamine) derives from BaseException."""
+
+
+def test_calamine_panic_becomes_unreadable(monkeypatch):
+    import python_calamine as pc
+
+    def panic(*a, **k):
+        raise FakePanic("assertion `left == right` failed")
+    monkeypatch.setattr(pc.CalamineWorkbook, "from_filelike", panic)
+    with pytest.raises(ReadError) as err:
+        read_book(_xlsx({"A1": "户编号"}), "x.xlsx")
+    assert err.value.rule == "file.unreadable"
+
+
+def test_keyboard_interrupt_is_not_swallowed(monkeypatch):
+    import python_calamine as pc
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pc.CalamineWorkbook, "from_filelike", stop)
+    with pytest.raises(KeyboardInterrupt):
+        read_book(_xlsx({"A1": "户编号"}), "x.xlsx")
+
+
+def test_hidden_sheets_are_listed():
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "x"
+    h = wb.create_sheet("旧")
+    h["A1"] = "y"
+    h.sheet_state = "hidden"
+    buf = io.BytesIO()
+    wb.save(buf)
+    book = read_book(buf.getvalue(), "x.xlsx")
+    assert [s.name for s in book.sheets] == ["Sheet", "旧"] and book.hidden == {"旧"}
