@@ -119,6 +119,25 @@ CODE_LENGTH = {"A": 12, "B": 12, "C": 9, "D": 6}
 
 @dataclass
 class ParsedFile:
+    """What one file holds.
+
+    form: "A"|"B"|"C"|"D", None when no form was recognised (then `problems` holds one
+    file-level finding). level: 村/乡镇/县 of the form.
+    unit_code: from the rows when they carry it (A: household ids' first 12 digits, C:
+    the village codes' common 9-digit prefix, D: the township codes' 6-digit prefix),
+    else from the header block (B); unit_code_source says which, unit_codes has every
+    source found ({"header": ..., "rows": ...}); a disagreement is a unit_code.mismatch
+    finding. week: "2026-W47" from 填报周次 (week_source "header") or a title/line of
+    text (week_source "title"); None when the content names no week.
+    header: unit_name, unit_code, week, filled_by, reviewed_by, signed_by, filled_date
+    (datetime.date or None), raw ({label: text as written}), lines (all header/footer
+    texts). tables/raw/totals/totals_raw: keyed "plan"/"measures"/"helpers" (A) or
+    "report" (B/C/D); raw frames share the index of their table and hold the cell text
+    as submitted ('' for empty). totals: the 合计 row(s) of C/D (and of any table that
+    has one). sheets: table -> sheet name; column_headers: table -> {canonical name:
+    header as written in the file}.
+    """
+
     name: str = ""
     form: str | None = None
     level: str = ""

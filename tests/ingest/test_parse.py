@@ -614,3 +614,15 @@ def test_mangled_files_never_raise(data):
     else:
         for t, df in pf.tables.items():
             assert list(df.columns)[-2:] == ["source_sheet", "source_row"]
+
+
+def test_blank_rows_inside_the_data_and_total_in_name_column():
+    rows = c_rows(3)
+    grid = c_grid(rows)
+    grid[6][0], grid[6][1] = None, "合计"      # 合计 written in the 村名 column
+    grid.insert(4, [None] * 18)                # a blank line between two villages
+    pf = parse_file(csv_bytes(grid, "gbk"), "t.csv")
+    assert pf.form == "C" and pf.problems == []
+    assert pf.tables["report"]["source_row"].tolist() == [4, 6, 7]
+    assert pf.totals["report"]["source_row"].tolist() == [8]
+    assert pf.totals["report"]["hh_open"].tolist() == [30]
