@@ -133,20 +133,22 @@ class _Runtime:
                          "return_unexpected_index_query": False}
         suite = self.suite(name)
         bd = self.batch_definition(name)
-        if not store:
-            batch = bd.get_batch(batch_parameters={"dataframe": frame})
-            return batch.validate(suite, result_format=result_format,
-                                  expectation_parameters=params)
-        import great_expectations as gx
+        # One validation at a time per runtime: the context, its datasource and stores
+        # are shared objects (tasks normally run in separate processes anyway).
         with self.lock:
+            if not store:
+                batch = bd.get_batch(batch_parameters={"dataframe": frame})
+                return batch.validate(suite, result_format=result_format,
+                                      expectation_parameters=params)
+            import great_expectations as gx
             if name not in self.vdefs:
                 self.vdefs[name] = self.context.validation_definitions.add(
                     gx.ValidationDefinition(name=name, data=bd, suite=suite))
-        run = RunIdentifier(run_name=run_id or None,
-                            run_time=dt.datetime.now(dt.timezone.utc))
-        return self.vdefs[name].run(batch_parameters={"dataframe": frame},
-                                    expectation_parameters=params,
-                                    result_format=result_format, run_id=run)
+            run = RunIdentifier(run_name=run_id or None,
+                                run_time=dt.datetime.now(dt.timezone.utc))
+            return self.vdefs[name].run(batch_parameters={"dataframe": frame},
+                                        expectation_parameters=params,
+                                        result_format=result_format, run_id=run)
 
     def build_docs(self) -> Path:
         with self.lock:
@@ -206,7 +208,7 @@ def _prepare(df: pd.DataFrame, form: str, key: str) -> pd.DataFrame:
     for col in forms.TABLES[(form, key)]:
         if col.dtype in ("str", "code", "id18", "yesno"):
             f[col.name] = _s(f[col.name])
-    f["unit_code"] = _s(f["unit_code"])
+    f["unit_code"] = _s(f["unit_code"]).str.strip().replace("", pd.NA)  # '' = unknown unit
     f["week"] = _s(f["week"])
     f["file"] = _s(f["file"]).fillna("")
     f[R.ROW_ID] = np.arange(len(f), dtype=np.int64)

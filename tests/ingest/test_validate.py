@@ -273,6 +273,16 @@ def test_continuity_ignores_unknown_last_week_state_and_missing_households():
     assert res.findings.empty, res.findings["message"].tolist()
 
 
+def test_unknown_submitting_unit_skips_the_prefix_checks():
+    plan = households(2)
+    tables, raws = ledger(plan, unit_code="")
+    res = validate_tables("A", tables, raws)
+    assert res.findings.empty, res.findings["message"].tolist()
+    rows = [township_row(1)]
+    df, raw = frame("C", "report", rows, unit_code="")
+    assert validate_tables("C", {"report": df}, {"report": raw}).findings.empty
+
+
 # ==== Form A plan: one rule at a time ===============================================================
 BAD_CHECK = id_number(2)[:-1] + ("0" if id_number(2)[-1] != "0" else "1")
 BAD_BIRTH = "41162219721332001" + ric.calc_check_digit("41162219721332001" + "0")
