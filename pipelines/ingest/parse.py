@@ -464,8 +464,9 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     cols = sorted(layout.mapping.values())
     ncols = len(cols)
     pick = operator.itemgetter(*cols) if ncols > 1 else (lambda r: (r[cols[0]],))
-    text_cols = [layout.mapping[c.name] for c in forms.TABLES[layout.table]
-                 if c.name in layout.mapping and c.dtype in ("code", "str")]
+    # 合计 is written in the code or the name column (the first text columns)
+    text_cols = sorted(layout.mapping[c.name] for c in forms.TABLES[layout.table]
+                       if c.name in layout.mapping and c.dtype in ("code", "str"))[:2]
     start = layout.header_row + layout.n_header_rows
     data, totals, extra = [], [], []
     first = True
@@ -498,7 +499,10 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
             if _is_decoration_row(cells):
                 continue
         is_total = False
-        for j in text_cols:
+        if "计" in first_text:
+            k = norm(first_text)
+            is_total = k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6)
+        for j in text_cols if not is_total else ():
             v = row[j]
             if type(v) is str and "计" in v:
                 k = norm(v)
