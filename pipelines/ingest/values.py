@@ -61,6 +61,7 @@ _ORDINAL_1970 = dt.date(1970, 1, 1).toordinal()
 _SERIAL_MIN = (dt.date(1950, 1, 1) - _EXCEL_EPOCH).days
 _SERIAL_MAX = (dt.date(2100, 12, 31) - _EXCEL_EPOCH).days
 
+_YES_NO_SET = frozenset({"是", "否"})
 YES_WORDS = frozenset({"是", "Y", "YES", "√", "✓", "✔", "☑", "有"})
 NO_WORDS = frozenset({"否", "N", "NO", "×", "✗", "✘", "X", "无"})
 
@@ -386,8 +387,9 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 or (joined.isalnum() and "e" not in joined and "E" not in joined
                     and "x" not in joined)):
             # plain digit strings (the usual case): kept as they are
-            out_o = np.array(values + [""], dtype=object)[:-1]
-            out_o[out_o == ""] = pd.NA
+            out_o = np.array(values, dtype=object)
+            if "" in values:
+                out_o[out_o == ""] = pd.NA
             return string_array(out_o), bad
         out_o = np.empty(n, dtype=object)
         for i, v in enumerate(values):
@@ -419,7 +421,7 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         out_d[mask] = np.datetime64("NaT")
         return out_d, bad
     if dtype == "yesno":
-        if all(v == "是" or v == "否" for v in values):
+        if set(values) <= _YES_NO_SET:
             return string_array(np.array(values, dtype=object)), bad
         out_o = np.array([parse_yesno(v) for v in values] + [None], dtype=object)[:-1]
         out_o[pd.isna(out_o)] = pd.NA
@@ -429,8 +431,9 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         stripped = list(map(str.strip, values))
         joined = "".join(stripped)
         if joined.isascii() or ("\u3000" not in joined and "\u00a0" not in joined):
-            out_o = np.array(stripped + [""], dtype=object)[:-1]
-            out_o[out_o == ""] = pd.NA
+            out_o = np.array(stripped, dtype=object)
+            if "" in stripped:
+                out_o[out_o == ""] = pd.NA
             return string_array(out_o), bad
     out_o = np.empty(n, dtype=object)
     for i, v in enumerate(values):
