@@ -379,6 +379,17 @@ def _scan_header_lines(rows: list[list], header: dict) -> list[str]:
                 continue
             texts.append(s)
             matches = list(_LABEL_RE.finditer(s))
+            if not matches:
+                bare = "".join(s.split())
+                if bare in _LABELS and pos + 1 < len(cells):
+                    # a label in its own cell without a colon, the value in the next cell
+                    nxt = cells[pos + 1][1]
+                    if not (type(nxt) is str and ("".join(nxt.split()) in _LABELS
+                                                  or _LABEL_RE.match(nxt.strip()))):
+                        header.setdefault("raw", {}).setdefault(bare, V.cell_text(nxt).strip())
+                        if header.get(_LABELS[bare]) in (None, ""):
+                            header[_LABELS[bare]] = nxt
+                continue
             for mi, m in enumerate(matches):
                 end = matches[mi + 1].start() if mi + 1 < len(matches) else len(s)
                 val: object = s[m.end():end].strip()

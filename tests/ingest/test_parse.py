@@ -626,3 +626,13 @@ def test_blank_rows_inside_the_data_and_total_in_name_column():
     assert pf.tables["report"]["source_row"].tolist() == [4, 6, 7]
     assert pf.totals["report"]["source_row"].tolist() == [8]
     assert pf.totals["report"]["hh_open"].tolist() == [30]
+
+
+def test_header_labels_in_their_own_cells():
+    grid = b_grid(B_ROW)
+    grid[1] = ["填报单位", "西华县逍遥镇焦东村", None, "行政区划代码", 411622107201.0, None, "填报周次",
+               "２０２６年第４７周"]
+    pf = parse_file(xlsx_bytes({"S": grid}), "b.xlsx")
+    assert pf.form == "B" and pf.problems == []
+    assert (pf.unit_code, pf.unit_name, pf.week) == ("411622107201", "西华县逍遥镇焦东村", "2026-W47")
+    assert pf.header["raw"]["行政区划代码"] == "411622107201"
