@@ -22,7 +22,7 @@ from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.ingest import discover as disc
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse
-from pipelines.weeks import shift_week
+from pipelines.weeks import month_of_week, shift_week
 
 log = logging.getLogger(__name__)
 
@@ -308,9 +308,15 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
     fnd["stage"] = "ingest"
 
-    errors = fnd[fnd["severity"] == ERROR]
+    # Errors a steward waived no longer quarantine their rows (the findings stay recorded).
+    from pipelines.review.lifecycle import waived_finding_ids
+
+    waived = waived_finding_ids(wh or Warehouse(settings.warehouse_url), week)
+    all_errors = fnd[fnd["severity"] == ERROR]
+    errors = all_errors[~all_errors["finding_id"].isin(waived)]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
     row_err = set(zip(errors["submission_id"], errors["sheet"], errors["row"]))
+    waived_rows = set(zip(all_errors["submission_id"], all_errors["sheet"], all_errors["row"])) - row_err
     warns = fnd[fnd["severity"] == WARNING]
     row_warn = set(zip(warns["submission_id"], warns["sheet"], warns["row"]))
 
@@ -323,8 +329,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             continue
         df = df[df["submission_id"].isin(current)].copy()
         keys = list(zip(df["submission_id"], df["source_sheet"], df["source_row"].astype("int64")))
-        bad = df["_error"].astype(bool) | df["submission_id"].isin(rejected) | pd.Series(
-            [k in row_err for k in keys], index=df.index)
+        bad = (df["_error"].astype(bool) & ~pd.Series([k in waived_rows for k in keys], index=df.index)) \
+            | df["submission_id"].isin(rejected) | pd.Series([k in row_err for k in keys], index=df.index)
         df["has_warning"] = [k in row_warn for k in keys]
         facts, quar = df[~bad], df[bad]
         lfs_facts[table] = (facts, quar)
@@ -363,7 +369,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             "rows_quarantined": int(sum(stats["quarantined"].values())),
             "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
         }]), {"week": week})
-    return {"week": week, "files": int(len(files)), "findings": int(len(fnd)),
+    return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
 
