@@ -1,0 +1,79 @@
+"""Receipts (回执): one per submission, Chinese, xlsx + HTML, formulas neutralised, idempotent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+
+from pipelines.review.receipts import ACCEPTED, neutralise, write_receipts
+from pipelines.settings import get_settings
+from tests.review.weeks import WEEK, resubmit_ledger, run_week, warehouse
+
+EVIL = '=HYPERLINK("http://evil.example/x?a=1","点击查看")'
+
+
+def _cells(path: Path) -> list[openpyxl.cell.Cell]:
+    ws = openpyxl.load_workbook(path).active
+    return [c for row in ws.iter_rows() for c in row if c.value is not None]
+
+
+def test_neutralise():
+    assert neutralise("=1+1") == "'=1+1"
+    for s in ("+1", "-2", "@SUM(A1)", "\tx", "\rx"):
+        assert neutralise(s).startswith("'")
+    assert neutralise("焦东村") == "焦东村" and neutralise(None) == "" and neutralise(3) == "3"
+
+
+def test_one_receipt_per_submission_with_findings_and_accepted(examples_landing):
+    run_week()
+    paths = write_receipts(WEEK)
+    out = get_settings().outbox_dir / WEEK
+    assert sorted(p.suffix for p in paths) == [".html"] * 3 + [".xlsx"] * 3
+    assert all(p.is_file() and out in p.parents for p in paths)
+    ledger = [p for p in paths if "三本账" in p.name and p.suffix == ".xlsx"]
+    assert len(ledger) == 1 and ledger[0].parent.name == "411622107201"
+    text = [str(c.value) for c in _cells(ledger[0])]
+    assert "部分入库" in text  # status
+    assert any("焦东村三本账2026第47周.xlsx" == t for t in text)
+    assert "计划进度账" in text and "11" in text and "身份证号码" in text and "4.116221985041398e+17" in text
+    assert any("科学计数法" in t for t in text)
+    assert "西华县逍遥镇焦东村（411622107201）" in text and WEEK in text
+    # The township report had no findings: its receipt says it was accepted.
+    town = [p for p in paths if p.parent.name == "411622107" and p.suffix == ".xlsx"]
+    assert len(town) == 1
+    ttext = [str(c.value) for c in _cells(town[0])]
+    assert ACCEPTED in ttext and "已入库" in ttext
+    html = town[0].with_suffix(".html").read_text(encoding="utf-8")
+    assert ACCEPTED in html and 'lang="zh-CN"' in html
+
+
+def test_formula_in_a_submitted_cell_is_neutralised(examples_landing):
+    resubmit_ledger(examples_landing, "焦东村三本账(更正).xlsx", EVIL, hour=9)
+    run_week()
+    wh = warehouse()
+    f = wh.query("SELECT value FROM core.findings WHERE value LIKE '%HYPERLINK%'")
+    assert list(f["value"]) == [EVIL]  # the finding quotes the value as submitted
+    paths = write_receipts(WEEK)
+    xlsx = [p for p in paths if "更正" in p.name and p.suffix == ".xlsx"]
+    assert len(xlsx) == 1
+    cells = _cells(xlsx[0])
+    hits = [c for c in cells if c.value == "'" + EVIL]
+    assert len(hits) == 1 and hits[0].data_type == "s", "the value is listed, neutralised, as text"
+    assert not any(c.data_type == "f" or str(c.value).startswith(("=", "+", "-", "@")) for c in cells)
+    html = xlsx[0].with_suffix(".html").read_text(encoding="utf-8")
+    assert "<code>&#x27;=HYPERLINK(&quot;http://evil.example/x?a=1&quot;" in html
+    assert '<a href="http://evil' not in html
+    # The superseded first file gets its own receipt saying so.
+    old = [p for p in paths if "三本账2026第47周" in p.name and p.suffix == ".html"]
+    assert len(old) == 1 and "已被更正件替代" in old[0].read_text(encoding="utf-8")
+
+
+def test_receipts_are_idempotent(examples_landing):
+    run_week()
+    first = write_receipts(WEEK)
+    data = {p: p.read_bytes() for p in first}
+    second = write_receipts(WEEK)
+    assert first == second
+    assert {p: p.read_bytes() for p in second} == data
+    out = get_settings().outbox_dir / WEEK
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(first)
