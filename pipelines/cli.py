@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--faults", default="default", choices=["none", "default"])
     d.add_argument("--seed", type=int, default=20261128)
     d.set_defaults(func=_cmd_demo)
+
+    from pipelines.review.commands import add_parsers as add_review_parsers
+
+    add_review_parsers(sub)  # findings, waive, send-back, receipts
     return p
 
 
