@@ -106,8 +106,9 @@ def facets(df_all: pd.DataFrame, **filters) -> dict[str, list[tuple[str, str, in
             continue
         others = {k: v for k, v in filters.items() if k != key}
         sub = apply_filters(df_all, **others)
-        counts = sub.groupby([key, labels[key]]).size().reset_index(name="n")
-        out[key] = [(str(r[0]), str(r[1]) or "—", int(r[2])) for r in counts.itertuples(index=False)]
+        label_of = dict(zip(df_all[key].astype(str), df_all[labels[key]].astype(str)))
+        counts = sub[key].astype(str).value_counts().sort_index()
+        out[key] = [(v, label_of.get(v) or v or "—", int(n)) for v, n in counts.items()]
     return out
 
 

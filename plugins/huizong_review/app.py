@@ -1,0 +1,416 @@
+"""数据审核: the steward review app, mounted by the Airflow API server at /huizong.
+
+Airflow does not authenticate plugin apps, so every route here depends on
+``require_steward``: it resolves the Airflow user with
+``airflow.api_fastapi.core_api.security.get_user`` (the JWT from the ``_token`` cookie the
+Airflow UI sets at login, or an ``Authorization: Bearer`` token) and then checks that the
+user is a steward.
+
+- no token, an invalid or an expired one → 401 (HTML pages redirect to Airflow's login page
+  instead, with ``next`` pointing back here);
+- a valid user who is not a steward → 403.
+
+A steward is a user whose role is ``admin`` or ``op`` (the simple auth manager's roles), or
+whose user name is listed in the environment variable ``HUIZONG_STEWARDS``
+(comma-separated), which is how stewards are named under other auth managers.
+
+State-changing requests (POST) authenticated by the cookie must carry a per-form CSRF
+token (form field ``csrf_token`` or header ``X-CSRF-Token``): an HMAC of the user name keyed
+with the user's own session token, which another site cannot read. A cross-origin
+``Origin`` header is refused outright. Bearer-token requests carry no ambient credential
+and need no CSRF token.
+
+The warehouse (a DuckDB file by default) is opened per request and closed afterwards;
+pipeline writes holding the file lock are waited out briefly (``with_retry``).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mimetypes
+import os
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from pipelines import forms
+from pipelines.review import lifecycle, queries
+from pipelines.settings import get_settings
+from pipelines.warehouse import Warehouse
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+COOKIE = "_token"  # airflow.api_fastapi.auth.managers.base_auth_manager.COOKIE_NAME_JWT_TOKEN
+STEWARD_ROLES = {"admin", "op"}
+
+env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
+bearer_scheme = HTTPBearer(auto_error=False)
+
+app = FastAPI(title="汇总 · 数据审核", description="周口市扶贫周报：问题审核、豁免与退回（Airflow 插件）",
+              docs_url=None, redoc_url=None, openapi_url=None)
+
+
+# ---- authentication and authorisation ------------------------------------------------------
+class LoginRequired(Exception):
+    def __init__(self, next_url: str):
+        self.next_url = next_url
+
+
+def steward_names() -> set[str]:
+    return {n.strip() for n in os.environ.get("HUIZONG_STEWARDS", "").split(",") if n.strip()}
+
+
+def user_name(user) -> str:
+    try:
+        return str(user.get_name())
+    except Exception:  # pragma: no cover - every BaseUser has get_name
+        return str(getattr(user, "username", ""))
+
+
+def is_steward(user) -> bool:
+    role = str(getattr(user, "role", "") or "").lower()
+    return role in STEWARD_ROLES or user_name(user) in steward_names()
+
+
+def _wants_html(request: Request) -> bool:
+    return request.method == "GET" and "/api/" not in request.url.path
+
+
+async def require_user(request: Request,
+                       bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)):
+    """The Airflow user behind the request (cookie or bearer JWT), else 401 / login redirect."""
+    from airflow.api_fastapi.core_api.security import get_user
+
+    try:
+        user = await get_user(request, None, bearer)
+    except HTTPException:
+        user = None
+    except Exception:  # auth manager not initialised or token unreadable: not authenticated
+        user = None
+    if user is None:
+        if _wants_html(request):
+            raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        raise HTTPException(status_code=401, detail="未登录或登录已过期，请先登录 Airflow",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.state.huizong_bearer = bool(bearer and bearer.scheme.lower() == "bearer")
+    return user
+
+
+async def require_steward(request: Request, user=Depends(require_user)):
+    if not is_steward(user):
+        raise HTTPException(status_code=403, detail=f"用户 {user_name(user)} 不是数据审核员，无权访问数据审核")
+    return user
+
+
+def csrf_token(request: Request, user) -> str:
+    session = request.cookies.get(COOKIE, "")
+    return hmac.new(session.encode(), f"huizong-csrf|{user_name(user)}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if not origin or origin == "null":
+        return origin != "null"
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or ""
+    return urlsplit(origin).netloc == host
+
+
+def check_csrf(request: Request, user, supplied: str | None) -> None:
+    if not _same_origin(request):
+        raise HTTPException(status_code=403, detail="拒绝跨站请求")
+    if getattr(request.state, "huizong_bearer", False):
+        return
+    if not supplied or not hmac.compare_digest(supplied, csrf_token(request, user)):
+        raise HTTPException(status_code=403, detail="表单已失效（CSRF 校验失败），请刷新页面后重试")
+
+
+@app.exception_handler(LoginRequired)
+async def _login_redirect(request: Request, exc: LoginRequired):
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        url = get_auth_manager().get_url_login(next_url=exc.next_url)
+    except Exception:
+        url = "/auth/login?" + urlencode({"next": exc.next_url})
+    return RedirectResponse(url, status_code=302)
+
+
+@app.exception_handler(HTTPException)
+async def _http_error(request: Request, exc: HTTPException):
+    if "/api/" in request.url.path:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    html = render("error.html", request, None, status_code=exc.status_code, message=str(exc.detail))
+    return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def base_path(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/") or "/huizong"
+
+
+def render(name: str, request: Request, user, **ctx) -> str:
+    return env.get_template(name).render(
+        base=base_path(request), user=user_name(user) if user is not None else "",
+        csrf=csrf_token(request, user) if user is not None else "", dims=forms.EIGHT_ACCURACIES,
+        status_labels=lifecycle.STATUS_LABEL, action_labels=lifecycle.ACTION_LABEL, **ctx)
+
+
+def open_warehouse() -> Warehouse:
+    return Warehouse(get_settings().warehouse_url)
+
+
+def _latest_week(wh: Warehouse) -> str:
+    ws = queries.weeks(wh)
+    return ws[0] if ws else ""
+
+
+def _filters(request: Request) -> dict[str, str]:
+    return {k: request.query_params.get(k, "") for k in queries.FILTERS if request.query_params.get(k)}
+
+
+def _clean(v):
+    if v is None or isinstance(v, (list, dict, str, bool)):
+        return v
+    if hasattr(v, "isoformat"):
+        return None if pd.isna(v) else v.isoformat()
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        return v
+    return v.item() if hasattr(v, "item") else v
+
+
+def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
+    if df.empty:
+        return []
+    out = df[[c for c in cols if c in df.columns]]
+    return [{k: _clean(v) for k, v in rec.items()} for rec in out.to_dict("records")]
+
+
+LIST_COLS = ["finding_id", "week", "status", "status_label", "severity", "severity_label", "level", "county",
+             "county_name", "unit_code", "unit_name", "file", "sheet", "row", "column", "value", "rule", "dimension",
+             "dimension_label", "message", "record_key", "stage", "submission_id", "status_reason", "status_by"]
+
+
+def _data_docs_index() -> str | None:
+    root = get_settings().data_docs_dir
+    for rel in ("index.html", "local_site/index.html"):
+        if (root / rel).is_file():
+            return rel
+    hits = sorted(root.rglob("index.html")) if root.is_dir() else []
+    return str(hits[0].relative_to(root)) if hits else None
+
+
+def _detail(wh: Warehouse, finding_id: str) -> dict:
+    occ = queries.finding_detail(finding_id, wh)
+    if occ.empty:
+        raise HTTPException(status_code=404, detail=f"找不到问题编号 {finding_id}")
+    first = occ.iloc[0]
+    src = queries.source_row(first["week"], first["submission_id"], first["sheet"], int(first["row"] or 0), wh)
+    hist = lifecycle.history(finding_id, wh)
+    hist["action_label"] = hist["action"].map(lambda a: lifecycle.ACTION_LABEL.get(a, a))
+    names = queries._names(wh, first["week"])
+    return {"finding": _records(occ.head(1), list(occ.columns))[0],
+            "occurrences": _records(occ, ["file", "sheet", "row", "column", "value", "submission_id"]),
+            "unit_name": names.get(first["unit_code"] or "", ""),
+            "county_name": names.get((first["unit_code"] or "")[:6], ""),
+            "source_row": src,
+            "history": _records(hist, ["at", "by", "action", "action_label", "before_status", "after_status",
+                                       "reason"])}
+
+
+def _act(action: str, finding_id: str, user, reason: str) -> dict:
+    wh = open_warehouse()
+    try:
+        if not queries.finding_detail(finding_id, wh).shape[0]:
+            raise HTTPException(status_code=404, detail=f"找不到问题编号 {finding_id}")
+        fn = {"waive": lifecycle.waive, "send_back": lifecycle.send_back}[action]
+        try:
+            return fn(finding_id, reason=reason, by=user_name(user), wh=wh)
+        except lifecycle.LifecycleError as e:
+            raise HTTPException(status_code=400 if "理由" in str(e) else 409, detail=str(e))
+    finally:
+        wh.dispose()
+
+
+# ---- HTML pages ---------------------------------------------------------------------------------
+@app.get("/", include_in_schema=False)
+async def index(request: Request, user=Depends(require_steward)):
+    return RedirectResponse(f"{base_path(request)}/findings", status_code=302)
+
+
+@app.get("/findings", response_class=HTMLResponse)
+def findings_page(request: Request, week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        weeks = queries.weeks(wh)
+        week = week or (weeks[0] if weeks else "")
+        filters = _filters(request)
+        all_df = queries.findings(week, wh) if week else pd.DataFrame()
+        df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
+        facets = queries.facets(all_df, **filters)
+    finally:
+        wh.dispose()
+    rows = _records(df, LIST_COLS)
+    return HTMLResponse(render("findings.html", request, user, week=week, weeks=weeks, rows=rows,
+                               facets=facets, facet_labels=queries.FACET_LABEL, filters=filters,
+                               total=len(all_df), data_docs=_data_docs_index(),
+                               qs=lambda **kw: urlencode({k: v for k, v in {"week": week, **filters, **kw}.items() if v})))
+
+
+@app.get("/findings/{finding_id}", response_class=HTMLResponse)
+def finding_page(request: Request, finding_id: str, done: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        d = _detail(wh, finding_id)
+    finally:
+        wh.dispose()
+    return HTMLResponse(render("finding.html", request, user, d=d, f=d["finding"], done=done))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: str(v) for k, v in form.items()}
+
+
+@app.post("/findings/{finding_id}/waive")
+async def waive_form(request: Request, finding_id: str, user=Depends(require_steward)):
+    form = await _form(request)
+    check_csrf(request, user, form.get("csrf_token"))
+    if not form.get("reason", "").strip():
+        raise HTTPException(status_code=400, detail="豁免必须填写理由")
+    _act("waive", finding_id, user, form["reason"])
+    return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=waive", status_code=303)
+
+
+@app.post("/findings/{finding_id}/send-back")
+async def send_back_form(request: Request, finding_id: str, user=Depends(require_steward)):
+    form = await _form(request)
+    check_csrf(request, user, form.get("csrf_token"))
+    _act("send_back", finding_id, user, form.get("reason", ""))
+    return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=send_back", status_code=303)
+
+
+@app.get("/status", response_class=HTMLResponse)
+def status_page(request: Request, week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        disc = queries.optional_table(wh, "core.discrepancies", week)
+        rep = queries.optional_table(wh, "core.reporting_status", week)
+        names = queries._names(wh, week)
+    finally:
+        wh.dispose()
+    return HTMLResponse(render("status.html", request, user, week=week, disc=_records(disc, list(disc.columns)),
+                               rep_summary=_reporting_summary(rep), rep_missing=_missing(rep, names),
+                               has_disc=not disc.empty, has_rep=not rep.empty, names=names))
+
+
+def _reporting_summary(rep: pd.DataFrame) -> list[dict]:
+    if rep.empty:
+        return []
+    r = rep[rep["expected"].astype(bool)]
+    g = r.groupby(["level", "form"]).agg(expected=("unit_code", "size"), received=("received", "sum"),
+                                         on_time=("on_time", "sum"), late=("late", "sum"),
+                                         missing=("missing", "sum")).reset_index()
+    g["completeness"] = (100 * g["received"] / g["expected"]).round(1)
+    return _records(g, list(g.columns))
+
+
+def _missing(rep: pd.DataFrame, names: dict) -> list[dict]:
+    if rep.empty:
+        return []
+    m = rep[rep["missing"].astype(bool)].sort_values(["county_code", "unit_code", "form"]).head(500)
+    return [{"unit_code": r.unit_code, "unit_name": r.unit_name or names.get(r.unit_code, ""), "level": r.level,
+             "form": r.form, "county": names.get(r.county_code or "", r.county_code or "")}
+            for r in m.itertuples(index=False)]
+
+
+@app.get("/data-docs/{path:path}")
+def data_docs(path: str, user=Depends(require_steward)):
+    root = get_settings().data_docs_dir.resolve()
+    target = (root / path).resolve()
+    if root not in target.parents and target != root or not target.is_file():
+        raise HTTPException(status_code=404, detail="数据文档中没有该文件（可能尚未生成）")
+    return FileResponse(target, media_type=mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+
+
+# ---- JSON API ------------------------------------------------------------------------------------
+@app.get("/api/weeks")
+def api_weeks(user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        return {"weeks": queries.weeks(wh)}
+    finally:
+        wh.dispose()
+
+
+@app.get("/api/findings")
+def api_findings(request: Request, week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        filters = _filters(request)
+        all_df = queries.findings(week, wh) if week else pd.DataFrame()
+        df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
+        facets = queries.facets(all_df, **filters)
+    finally:
+        wh.dispose()
+    return {"week": week, "filters": filters, "total": int(len(df)),
+            "facets": {k: [{"value": v, "label": lab, "count": n} for v, lab, n in vals] for k, vals in facets.items()},
+            "findings": _records(df, LIST_COLS)}
+
+
+@app.get("/api/findings/{finding_id}")
+def api_finding(finding_id: str, user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        return _detail(wh, finding_id)
+    finally:
+        wh.dispose()
+
+
+async def _json_body(request: Request) -> dict:
+    ctype = request.headers.get("content-type", "")
+    if "application/json" in ctype:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(status_code=400, detail="请求体不是有效的 JSON")
+        return body if isinstance(body, dict) else {}
+    return await _form(request)
+
+
+@app.post("/api/findings/{finding_id}/waive")
+async def api_waive(request: Request, finding_id: str, user=Depends(require_steward)):
+    body = await _json_body(request)
+    check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
+    if not str(body.get("reason") or "").strip():
+        raise HTTPException(status_code=400, detail="豁免必须填写理由")
+    return _act("waive", finding_id, user, str(body["reason"]))
+
+
+@app.post("/api/findings/{finding_id}/send-back")
+async def api_send_back(request: Request, finding_id: str, user=Depends(require_steward)):
+    body = await _json_body(request)
+    check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
+    return _act("send_back", finding_id, user, str(body.get("reason") or ""))
+
+
+@app.get("/api/status")
+def api_status(week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        disc = queries.optional_table(wh, "core.discrepancies", week)
+        rep = queries.optional_table(wh, "core.reporting_status", week)
+    finally:
+        wh.dispose()
+    return {"week": week, "discrepancies": _records(disc, list(disc.columns)),
+            "reporting_summary": _reporting_summary(rep), "available": {"discrepancies": not disc.empty,
+                                                                         "reporting_status": not rep.empty}}

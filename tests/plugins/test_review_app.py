@@ -1,0 +1,161 @@
+"""The review plugin's endpoints through FastAPI's TestClient, with real Airflow JWTs."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pipelines.review import lifecycle
+from tests.review.weeks import MANGLED_HH, WEEK, run_week, warehouse
+
+ENDPOINTS = [("GET", "/huizong/api/findings?week=" + WEEK), ("GET", "/huizong/api/findings/{fid}"),
+             ("POST", "/huizong/api/findings/{fid}/waive"), ("POST", "/huizong/api/findings/{fid}/send-back"),
+             ("GET", "/huizong/api/status?week=" + WEEK), ("GET", "/huizong/api/weeks")]
+PAGES = ["/huizong/findings", "/huizong/findings/{fid}", "/huizong/status", "/huizong/data-docs/index.html", "/huizong/"]
+
+
+@pytest.fixture
+def client():
+    from fastapi import FastAPI
+    from huizong_review_plugin import HuizongReviewPlugin
+
+    root = FastAPI()
+    spec = HuizongReviewPlugin.fastapi_apps[0]
+    root.mount(spec["url_prefix"], spec["app"])
+    return TestClient(root, base_url="http://testserver")
+
+
+@pytest.fixture
+def week(examples_landing):
+    run_week()
+    wh = warehouse()
+    fid = wh.query("SELECT finding_id FROM core.findings WHERE rule = 'id_number.scientific'")["finding_id"].iat[0]
+    return fid
+
+
+def _bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_plugin_declares_app_and_nav_entry():
+    from huizong_review_plugin import HuizongReviewPlugin
+
+    assert HuizongReviewPlugin.fastapi_apps[0]["url_prefix"] == "/huizong"
+    view = HuizongReviewPlugin.external_views[0]
+    assert view["name"] == "数据审核" and view["href"].startswith("/huizong/")
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    assert ExternalViewResponse(**view).destination == "nav"
+
+
+def test_unauthenticated_requests_are_refused(client, week):
+    for method, path in ENDPOINTS:
+        r = client.request(method, path.format(fid=week), json={"reason": "x"})
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert "未登录" in r.json()["detail"]
+    for path in PAGES:
+        r = client.get(path.format(fid=week), follow_redirects=False)
+        assert r.status_code == 302 and "/auth/login" in r.headers["location"], path
+    # A forged token and a garbage cookie are not a login either.
+    r = client.get("/huizong/api/findings", headers=_bearer("abc.def.ghi"))
+    assert r.status_code == 401
+    client.cookies.set("_token", "not-a-jwt")
+    assert client.get("/huizong/api/weeks").status_code == 401
+    assert lifecycle.status_of(week) == "open"
+
+
+def test_non_steward_is_forbidden(client, week, mint):
+    token = mint("zhangsan", "viewer")
+    for method, path in ENDPOINTS:
+        r = client.request(method, path.format(fid=week), headers=_bearer(token), json={"reason": "x"})
+        assert r.status_code == 403, (method, path, r.status_code)
+    r = client.get("/huizong/findings", cookies={"_token": token})
+    assert r.status_code == 403 and "不是数据审核员" in r.text
+    assert lifecycle.status_of(week) == "open"
+
+
+def test_steward_by_role_or_by_name(client, week, mint, monkeypatch):
+    assert client.get("/huizong/api/weeks", headers=_bearer(mint("ops1", "op"))).status_code == 200
+    assert client.get("/huizong/api/weeks", headers=_bearer(mint("lisi", "user"))).status_code == 403
+    monkeypatch.setenv("HUIZONG_STEWARDS", "wangwu, lisi")
+    r = client.get("/huizong/api/weeks", headers=_bearer(mint("lisi", "user")))
+    assert r.status_code == 200 and r.json()["weeks"] == [WEEK]
+
+
+def test_steward_lists_filters_reads_and_waives(client, week, mint):
+    h = _bearer(mint("steward", "admin"))
+    r = client.get("/huizong/api/findings", params={"week": WEEK}, headers=h)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == len(body["findings"]) >= 1
+    counties = {f["value"]: f for f in body["facets"]["county"]}
+    assert counties["411622"]["label"] == "西华县" and counties["411622"]["count"] == body["total"]
+    r = client.get("/huizong/api/findings", params={"week": WEEK, "county": "411622", "severity": "error",
+                                                    "status": "open"}, headers=h)
+    errs = r.json()["findings"]
+    assert [f["finding_id"] for f in errs] == [week]
+    assert errs[0]["dimension_label"] == "识别认定准" and errs[0]["status_label"] == "待处理"
+    assert client.get("/huizong/api/findings", params={"week": WEEK, "county": "411621"},
+                      headers=h).json()["total"] == 0
+
+    d = client.get(f"/huizong/api/findings/{week}", headers=h).json()
+    assert d["finding"]["value"] == "4.116221985041398e+17" and "科学计数法" in d["finding"]["message"]
+    src = d["source_row"]
+    assert src["area"] == "quarantine" and src["row"] == 11 and src["sheet"] == "计划进度账"
+    assert ("户编号", MANGLED_HH) in [tuple(c) for c in src["cells"]]
+    assert [x["action"] for x in d["history"]] == ["open"]
+    assert client.get("/huizong/api/findings/ffffffffffffffff", headers=h).status_code == 404
+
+    r = client.post(f"/huizong/api/findings/{week}/waive", headers=h, json={"reason": "  "})
+    assert r.status_code == 400 and "理由" in r.json()["detail"]
+    r = client.post(f"/huizong/api/findings/{week}/waive", headers=h, json={"reason": "已电话核实"})
+    assert r.status_code == 200 and r.json()["status"] == "waived" and r.json()["by"] == "steward"
+    r = client.post(f"/huizong/api/findings/{week}/waive", headers=h, json={"reason": "again"})
+    assert r.status_code == 409
+    r = client.get("/huizong/api/findings", params={"week": WEEK, "severity": "error", "status": "open"}, headers=h)
+    assert r.json()["total"] == 0
+    hist = client.get(f"/huizong/api/findings/{week}", headers=h).json()["history"]
+    assert [(x["action"], x["by"], x["reason"]) for x in hist] == [("open", "system", None), ("waive", "steward", "已电话核实")]
+    r = client.post(f"/huizong/api/findings/{week}/send-back", headers=h, json={})
+    assert r.status_code == 200 and lifecycle.status_of(week) == "sent_back"
+
+
+def test_html_pages_and_form_actions_with_csrf(client, week, mint):
+    client.cookies.set("_token", mint("steward", "admin"))
+    r = client.get("/huizong/findings", params={"week": WEEK, "county": "411622", "status": "open"})
+    assert r.status_code == 200 and "问题清单" in r.text and "西华县" in r.text and week in r.text
+    assert 'lang="zh-CN"' in r.text and "http" not in re.sub(r'href="[^"]*"', "", r.text.split("<main>")[0])
+    page = client.get(f"/huizong/findings/{week}")
+    assert page.status_code == 200 and "原始记录" in page.text and MANGLED_HH in page.text and "隔离区" in page.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text).group(1)
+    # Without the form token, or from another origin: refused, nothing changes.
+    r = client.post(f"/huizong/findings/{week}/waive", data={"reason": "核实无误"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/huizong/findings/{week}/waive", data={"reason": "核实无误", "csrf_token": token},
+                    headers={"Origin": "http://evil.example"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(f"/huizong/findings/{week}/waive", data={"reason": "", "csrf_token": token},
+                    follow_redirects=False)
+    assert r.status_code == 400 and "理由" in r.text
+    assert lifecycle.status_of(week) == "open"
+    r = client.post(f"/huizong/findings/{week}/waive", data={"reason": "核实无误", "csrf_token": token},
+                    headers={"Origin": "http://testserver"}, follow_redirects=False)
+    assert r.status_code == 303 and lifecycle.status_of(week) == "waived"
+    page = client.get(r.headers["location"])
+    assert "已豁免" in page.text and "核实无误" in page.text
+    r = client.get("/huizong/status", params={"week": WEEK})
+    assert r.status_code == 200 and "报送情况" in r.text
+
+
+def test_data_docs_are_served_under_the_app(client, week, mint, home):
+    docs = home / "data_docs" / "local_site"
+    docs.mkdir(parents=True)
+    (docs / "index.html").write_text("<html>GX 数据文档</html>", encoding="utf-8")
+    client.cookies.set("_token", mint("steward", "admin"))
+    r = client.get("/huizong/findings", params={"week": WEEK})
+    assert "/huizong/data-docs/local_site/index.html" in r.text
+    r = client.get("/huizong/data-docs/local_site/index.html")
+    assert r.status_code == 200 and "GX 数据文档" in r.text
+    assert client.get("/huizong/data-docs/../warehouse.duckdb").status_code == 404
+    assert client.get("/huizong/data-docs/%2e%2e/warehouse.duckdb").status_code == 404
