@@ -23,7 +23,9 @@ DOC = """
 2. **process_group** 按县（落地区的一级文件夹）并行解析、用 Great Expectations 校验，写入湖的暂存区；
    一个县的坏文件不会影响其他县；
 3. **publish** 全市统一检查（区划名录、周次、更正件替代、跨县重复身份证号），
-   将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据。
+   将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据；
+4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
+   统计报送率与及时率，并与近几周历史比对。
 
 参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
 """
@@ -64,19 +66,26 @@ def weekly_ingest():
 
         return run(week, group)
 
-    @task(outlets=[WEEKLY_LOAD])
+    @task
     def publish(week: str, results: list[dict], **context) -> dict:
         from pipelines.ingest.process import publish as run
 
         summary = run(week, run_id=context["run_id"])
         summary["groups"] = list(results)
-        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week}
+        return summary
+
+    @task(outlets=[WEEKLY_LOAD])
+    def consolidate(week: str, published: dict, **context) -> dict:
+        from pipelines.consolidate import consolidate as run
+
+        summary = run(week)
+        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": published.get("month", "")}
         return summary
 
     week = plan_week()
     groups = discover(week)
     done = process_group.partial(week=week).expand(group=groups)
-    publish(week, done)
+    consolidate(week, publish(week, done))
 
 
 weekly_ingest_dag = weekly_ingest()

@@ -58,3 +58,53 @@ def examples_landing(home) -> Path:
     for p in week.iterdir():
         os.utime(p, (t, t))
     return landing
+
+
+def run_pipeline_weeks(weeks: list[str]) -> None:
+    """discover → process_group → publish → consolidate for each week, without Airflow."""
+    from pipelines.consolidate import consolidate
+    from pipelines.ingest import process
+
+    for week in weeks:
+        for group in process.discover(week):
+            process.process_group(week, group)
+        process.publish(week, run_id="test")
+        consolidate(week)
+
+
+@pytest.fixture(scope="session")
+def faulty_world():
+    """A small synthetic world with every fault kind, run through the pipeline once.
+
+    Tests read it (never write); it lives in its own HUIZONG_HOME.
+    """
+    from pipelines.synth import generate
+
+    h = _SESSION_DIR / "faulty"
+    weeks = ["2026-W45", "2026-W46"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HUIZONG_HOME", str(h))
+    result = generate(out=str(h / "landing"), weeks="2026-W45..2026-W46", scale="0.05", faults="default", seed=11)
+    run_pipeline_weeks(weeks)
+    mp.undo()
+    return {"home": h, "weeks": weeks, "result": result}
+
+
+@pytest.fixture(scope="session")
+def clean_world():
+    from pipelines.synth import generate
+
+    h = _SESSION_DIR / "clean"
+    weeks = ["2026-W45", "2026-W46"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HUIZONG_HOME", str(h))
+    result = generate(out=str(h / "landing"), weeks="2026-W45..2026-W46", scale="0.05", faults="none", seed=12)
+    run_pipeline_weeks(weeks)
+    mp.undo()
+    return {"home": h, "weeks": weeks, "result": result}
+
+
+def warehouse_of(home: Path):
+    from pipelines.warehouse import Warehouse
+
+    return Warehouse(f"duckdb:///{home / 'warehouse.duckdb'}")

@@ -1,0 +1,56 @@
+"""Reporting completeness and timeliness (as DHIS2 counts it), from the unit register."""
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.weeks import deadline
+
+# Which forms each level owes every week (FORMS.md).
+FORMS_BY_LEVEL = {"县": ("D",), "乡镇": ("C",), "村": ("A", "B")}
+COUNTED_STATUSES = ("loaded", "partial")
+
+
+def reporting_status(week: str, register: pd.DataFrame, submissions: pd.DataFrame,
+                     tz: str = "Asia/Shanghai", deadline_hour: int = 10) -> pd.DataFrame:
+    """One row per expected (unit, form): received, on time, late or missing.
+
+    `submissions`: core.submissions rows of the week (current ones are those loaded or
+    partially loaded; superseded and rejected files do not count as received).
+    """
+    exp = []
+    for level, forms_ in FORMS_BY_LEVEL.items():
+        units = register[register["level"] == level]
+        for form in forms_:
+            exp.append(units.assign(form=form))
+    expected = pd.concat(exp, ignore_index=True)[["code", "name", "level", "form", "county_code", "township_code"]]
+    expected = expected.rename(columns={"code": "unit_code", "name": "unit_name"})
+    subs = submissions[submissions["status"].isin(COUNTED_STATUSES)]
+    subs = (subs.sort_values("received_at").drop_duplicates(["unit_code", "detected_form"], keep="last")
+            [["unit_code", "detected_form", "submission_id", "received_at"]]
+            .rename(columns={"detected_form": "form"}))
+    out = expected.merge(subs, on=["unit_code", "form"], how="left")
+    due = pd.Timestamp(deadline(week, tz, deadline_hour))
+    at = pd.to_datetime(out["received_at"], utc=True)
+    out["received_at"] = at
+    out["week"] = week
+    out["expected"] = True
+    out["received"] = out["submission_id"].notna()
+    out["on_time"] = out["received"] & (at <= due)
+    out["late"] = out["received"] & (at > due)
+    out["missing"] = ~out["received"]
+    cols = ["week", "unit_code", "unit_name", "level", "form", "county_code", "township_code", "expected",
+            "received", "on_time", "late", "missing", "submission_id", "received_at"]
+    return out[cols].sort_values(["level", "unit_code", "form"]).reset_index(drop=True)
+
+
+def reporting_rates(status: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Expected/received/on-time/late/missing counts and rates grouped by `by`
+    (county_code, township_code or a constant column for the city)."""
+    g = status.groupby(by)
+    out = pd.DataFrame({
+        "expected": g["expected"].sum(), "received": g["received"].sum(), "on_time": g["on_time"].sum(),
+        "late": g["late"].sum(), "missing": g["missing"].sum(),
+    })
+    out["reporting_rate"] = (out["received"] / out["expected"]).round(4)
+    out["on_time_rate"] = (out["on_time"] / out["expected"]).round(4)
+    return out.reset_index()

@@ -1,0 +1,249 @@
+"""The consolidation step for one week: reads the week's loaded facts (warehouse) and
+report rows as submitted (lake, quarantined included), writes core.consolidated,
+core.discrepancies, core.reporting_status and the consolidation findings."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from pipelines import forms, storage
+from pipelines.consolidate import reconcile as R
+from pipelines.consolidate.history import history_findings
+from pipelines.consolidate.reporting import reporting_status
+from pipelines.findings import ERROR, WARNING, findings_frame
+from pipelines.ingest.process import fact_path, finding_ids
+from pipelines.settings import Settings, get_settings
+from pipelines.warehouse import Warehouse
+from pipelines.weeks import shift_week
+
+FLOWS = list(forms.FLOW_NAMES)
+VALUE_COLUMNS = [*FLOWS, "microcredit_wan", "funds_to_village_wan", "training_persons", "base_driven_hh",
+                 "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
+HEADER = {c.name: c.header for cols in (forms.VILLAGE_REPORT, forms.TOWNSHIP_REPORT, forms.COUNTY_REPORT)
+          for c in cols}
+
+
+def _report_rows(settings: Settings, table: str, week: str) -> pd.DataFrame:
+    """Report rows as submitted for a week: facts and quarantine together."""
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    frames = []
+    for area in ("facts", "quarantine"):
+        path = fact_path(lroot, area, table, week)
+        if lfs.exists(path):
+            frames.append(storage.read_parquet(lfs, path).assign(_quarantined=(area == "quarantine")))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _num(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    out = df.copy()
+    for c in cols:
+        if c in out.columns:
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+        else:
+            out[c] = np.nan
+    return out
+
+
+def village_figures(register: pd.DataFrame, ledger: pd.DataFrame, vr: pd.DataFrame,
+                    trows: pd.DataFrame) -> pd.DataFrame:
+    """Per village: flows from its ledger, else its own report, else the township's row
+    (not verified); money from its own report, else the township's row."""
+    villages = register[register["level"] == forms.LEVEL_VILLAGE][["code", "parent_code", "county_code"]]
+    villages = villages.rename(columns={"code": "unit_code"})
+    led = _num(ledger, FLOWS + ["poor_with_helper", "poor_with_measure", "planned_exit_this_year"]) \
+        .drop_duplicates("unit_code").set_index("unit_code")
+    own = _num(vr[~vr["_quarantined"]] if len(vr) else vr, VALUE_COLUMNS).drop_duplicates("unit_code").set_index("unit_code") \
+        if len(vr) else pd.DataFrame(columns=VALUE_COLUMNS)
+    trow = _num(trows[~trows["_quarantined"]] if len(trows) else trows, VALUE_COLUMNS)
+    trow = trow.drop_duplicates("village_code").set_index("village_code") if len(trow) else pd.DataFrame(columns=VALUE_COLUMNS)
+    v = villages.set_index("unit_code")
+    idx = v.index
+    in_led, in_own, in_trow = idx.isin(led.index), idx.isin(own.index), idx.isin(trow.index)
+    v["source"] = np.select([in_led, in_own, in_trow], ["ledger", "village_report", "township_row"], "none")
+    v["verified"] = in_led | in_own
+    for c in VALUE_COLUMNS:
+        a = led[c].reindex(idx) if c in led.columns else pd.Series(np.nan, index=idx)
+        b = own[c].reindex(idx) if c in own.columns else pd.Series(np.nan, index=idx)
+        t = trow[c].reindex(idx) if c in trow.columns else pd.Series(np.nan, index=idx)
+        if c in FLOWS:
+            v[c] = a.where(in_led, b.where(in_own, t))
+        elif c in ("poor_with_helper", "poor_with_measure", "planned_exit_this_year"):
+            v[c] = a
+        else:
+            v[c] = b.where(in_own, t)
+    v["level"] = forms.LEVEL_VILLAGE
+    v["villages_unverified"] = (~v["verified"]).astype(int)
+    return v.reset_index()
+
+
+def roll_up(villages: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    """Townships, counties and the city as sums of the level below."""
+    cols = VALUE_COLUMNS + ["villages_unverified"]
+    num = villages[["parent_code", *cols]].copy()
+    for c in cols:
+        num[c] = pd.to_numeric(num[c], errors="coerce").fillna(0)
+    towns = num.groupby("parent_code")[cols].sum()
+    treg = register[register["level"] == forms.LEVEL_TOWNSHIP].set_index("code")
+    towns = towns.reindex(treg.index).fillna(0)
+    towns["parent_code"] = treg["parent_code"]
+    towns["county_code"] = treg["county_code"]
+    towns["level"] = forms.LEVEL_TOWNSHIP
+    counties = towns.groupby("parent_code")[cols].sum()
+    creg = register[register["level"] == forms.LEVEL_COUNTY].set_index("code")
+    counties = counties.reindex(creg.index).fillna(0)
+    counties["parent_code"] = forms.CITY_CODE
+    counties["county_code"] = counties.index
+    counties["level"] = forms.LEVEL_COUNTY
+    city = counties[cols].sum().to_frame().T
+    city.index = [forms.CITY_CODE]
+    city["parent_code"] = ""
+    city["county_code"] = ""
+    city["level"] = forms.LEVEL_CITY
+    out = pd.concat([towns, counties, city])
+    out.index.name = "unit_code"
+    out = out.reset_index()
+    out["source"] = "sum"
+    out["verified"] = out["villages_unverified"] == 0
+    return out
+
+
+def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> dict:
+    settings = settings or get_settings()
+    wh = wh or Warehouse(settings.warehouse_url)
+    wh.apply_schema()
+    t0 = time.perf_counter()
+    register = wh.query("SELECT * FROM core.regions WHERE week = :w", {"w": week})
+    submissions = wh.query("SELECT * FROM core.submissions WHERE week = :w", {"w": week})
+    ledger = wh.query("SELECT * FROM core.ledger_summary WHERE week = :w", {"w": week})
+    tol_c, tol_m = settings.tolerance_count, settings.tolerance_money_wan
+
+    vr = _report_rows(settings, "core.village_reports", week)
+    tr = _report_rows(settings, "core.township_reports", week)
+    cr = _report_rows(settings, "core.county_reports", week)
+    current = set(submissions.loc[submissions["status"].isin(["loaded", "partial"]), "submission_id"])
+    vr, tr, cr = (df[df["submission_id"].isin(current)] if len(df) else df for df in (vr, tr, cr))
+    trows = tr[~tr["is_total"].astype(bool)] if len(tr) else tr
+    ttot = tr[tr["is_total"].astype(bool)] if len(tr) else tr
+    crows = cr[~cr["is_total"].astype(bool)] if len(cr) else cr
+    ctot = cr[cr["is_total"].astype(bool)] if len(cr) else cr
+
+    # Bottom-up figures.
+    villages = village_figures(register, ledger, vr, trows)
+    upper = roll_up(villages, register)
+    cons = pd.concat([villages, upper], ignore_index=True)
+    cons["week"] = week
+
+    # Reconciliation.
+    d = []
+    if len(vr):
+        d.append(R.compare(vr, ledger, "unit_code", FLOWS, rule="village_vs_ledger", level=forms.LEVEL_VILLAGE,
+                           week=week, tol_count=tol_c, tol_money=tol_m))
+        d.append(R.balance(vr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
+    for rows, key, level in ((trows, "village_code", forms.LEVEL_TOWNSHIP), (ttot, "unit_code", forms.LEVEL_TOWNSHIP),
+                             (crows, "township_code", forms.LEVEL_COUNTY), (ctot, "unit_code", forms.LEVEL_COUNTY)):
+        if len(rows):
+            d.append(R.balance(rows, key, level, week, tol_c))
+    prev = shift_week(week, -1)
+    pvr = _report_rows(settings, "core.village_reports", prev)
+    ptr = _report_rows(settings, "core.township_reports", prev)
+    pcr = _report_rows(settings, "core.county_reports", prev)
+    if len(vr) and len(pvr):
+        d.append(R.continuity(vr, pvr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
+    if len(ttot) and len(ptr):
+        d.append(R.continuity(ttot, ptr[ptr["is_total"].astype(bool)], "unit_code", forms.LEVEL_TOWNSHIP, week, tol_c))
+    if len(ctot) and len(pcr):
+        d.append(R.continuity(ctot, pcr[pcr["is_total"].astype(bool)], "unit_code", forms.LEVEL_COUNTY, week, tol_c))
+    money = FLOWS + ["microcredit_wan", "training_persons"]
+    if len(trows) and len(vr):
+        d.append(R.compare(trows, vr.rename(columns={"unit_code": "village_code"}), "village_code", money,
+                           rule="township_vs_village", level=forms.LEVEL_TOWNSHIP, week=week,
+                           tol_count=tol_c, tol_money=tol_m))
+    numeric = FLOWS + ["microcredit_wan", "training_sessions", "training_persons", "poor_village_count",
+                       "demo_bases_cum", "base_driven_hh", "base_driven_pp", "fiscal_funds_wan", "team_members",
+                       "inspections"]
+    for rows, tot, level in ((trows, ttot, forms.LEVEL_TOWNSHIP), (crows, ctot, forms.LEVEL_COUNTY)):
+        if len(rows) and len(tot):
+            sums = R.sum_rows(rows, "submission_id", numeric)
+            d.append(R.compare(tot, sums, "submission_id", numeric, rule="total_vs_rows", level=level, week=week,
+                               tol_count=tol_c, tol_money=tol_m))
+    upper_ref = upper.rename(columns={"unit_code": "unit_code"})
+    if len(ttot):
+        d.append(R.compare(ttot, upper_ref[upper_ref["level"] == forms.LEVEL_TOWNSHIP], "unit_code", FLOWS + ["microcredit_wan"],
+                           rule="township_total_vs_villages", level=forms.LEVEL_TOWNSHIP, week=week,
+                           tol_count=tol_c, tol_money=tol_m))
+    if len(crows) and len(ttot):
+        d.append(R.compare(crows, ttot.rename(columns={"unit_code": "township_code"}).drop(columns=["township_code_x"], errors="ignore"),
+                           "township_code", FLOWS + ["microcredit_wan"], rule="county_vs_township",
+                           level=forms.LEVEL_COUNTY, week=week, tol_count=tol_c, tol_money=tol_m))
+    if len(ctot):
+        d.append(R.compare(ctot, upper_ref[upper_ref["level"] == forms.LEVEL_COUNTY], "unit_code", FLOWS + ["microcredit_wan"],
+                           rule="county_total_vs_townships", level=forms.LEVEL_COUNTY, week=week,
+                           tol_count=tol_c, tol_money=tol_m))
+    d = [x for x in d if len(x)]
+    disc = pd.concat(d, ignore_index=True) if d else pd.DataFrame(columns=R.DISCREPANCY_COLUMNS)
+
+    status = reporting_status(week, register, submissions, settings.tz, settings.deadline_hour)
+    history = wh.query("SELECT week, unit_code, level, hh_new, hh_exit, hh_cancel FROM core.consolidated "
+                       "WHERE level = :lv AND week < :w", {"lv": forms.LEVEL_VILLAGE, "w": week})
+    fnd = findings_frame(pd.concat([
+        discrepancy_findings(disc, submissions, register),
+        missing_findings(status),
+        history_findings(cons[cons["level"] == forms.LEVEL_VILLAGE], history, week, settings),
+    ], ignore_index=True))
+    fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
+    fnd["stage"] = "consolidate"
+
+    with wh.transaction() as conn:
+        wh.replace(conn, "core.consolidated", cons, {"week": week})
+        wh.replace(conn, "core.discrepancies", disc, {"week": week})
+        wh.replace(conn, "core.reporting_status", status, {"week": week})
+        wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "consolidate"})
+    city = cons[cons["level"] == forms.LEVEL_CITY].iloc[0]
+    return {"week": week, "discrepancies": int(len(disc)),
+            "by_rule": disc["rule"].value_counts().to_dict() if len(disc) else {},
+            "missing": int(status["missing"].sum()), "late": int(status["late"].sum()),
+            "reporting_rate": round(float(status["received"].mean()), 4) if len(status) else 1.0,
+            "city_hh_close": int(city["hh_close"]), "city_pp_close": int(city["pp_close"]),
+            "findings": int(len(fnd)), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def discrepancy_findings(disc: pd.DataFrame, submissions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    if disc.empty:
+        return findings_frame()
+    names = dict(zip(register["code"], register["name"]))
+    files = dict(zip(submissions["submission_id"], submissions["landing_path"]))
+    d = disc.reset_index(drop=True)
+    header = d["metric"].map(HEADER).fillna(d["metric"])
+    fmt = lambda s: s.map(lambda x: f"{x:g}")  # noqa: E731 (few rows: the failing ones)
+    unit_name = d["unit_code"].map(names).fillna(d["unit_code"])
+    diff = d["difference"].map(lambda x: f"{x:+g}")
+    rule_text = d["rule"].map(R.RULE_TEXT)
+    base = ("第" + d["source_row"].astype(str) + "行「" + unit_name + "」的「" + header + "」为 " + fmt(d["reported"])
+            + "，而" + np.where(d["rule"].isin(["balance"]), "按期初和本周变动应为 ",
+                                np.where(d["rule"].eq("continuity"), "上周期末为 ", "下级数据支持的数为 "))
+            + fmt(d["consolidated"]) + "，相差 " + diff + "（" + d["direction"] + "）：" + rule_text + "，请核实后更正重报")
+    dimension = np.where(d["rule"].eq("continuity"), "dynamics", "ledger")
+    return findings_frame(pd.DataFrame({
+        "week": d["week"], "level": d["level"], "unit_code": d["reported_by"], "submission_id": d["submission_id"],
+        "file": d["submission_id"].map(files).fillna(""), "sheet": d["source_sheet"], "row": d["source_row"],
+        "column": header, "value": fmt(d["reported"]), "rule": "xlevel." + d["rule"],
+        "severity": ERROR, "dimension": dimension, "message": base, "record_key": d["unit_code"],
+    }))
+
+
+FORM_NAMES = {"A": "三本账（表A）", "B": "村级周报（表B）", "C": "乡镇周报（表C）", "D": "县级周报（表D）"}
+
+
+def missing_findings(status: pd.DataFrame) -> pd.DataFrame:
+    m = status[status["missing"]]
+    if m.empty:
+        return findings_frame()
+    return findings_frame(pd.DataFrame({
+        "week": m["week"], "level": m["level"], "unit_code": m["unit_code"], "submission_id": "", "file": "",
+        "sheet": "", "row": 0, "column": "", "value": m["form"], "rule": "submission.missing", "severity": WARNING,
+        "dimension": "ledger", "record_key": m["unit_code"] + ":" + m["form"],
+        "message": m["unit_name"].fillna("") + "（" + m["unit_code"] + "）本周未报送" + m["form"].map(FORM_NAMES)
+                   + "：其数据暂按上级报表填列并标记为未核实，请尽快补报",
+    }))
