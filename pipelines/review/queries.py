@@ -140,8 +140,11 @@ def _lake_table(wh: Warehouse, submission_id: str, sheet: str) -> str | None:
 
 
 def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehouse,
-               settings: Settings | None = None) -> dict | None:
-    """The record as loaded from the lake (facts or quarantine): area, table and (header, value) pairs."""
+               settings: Settings | None = None, column: str = "") -> dict | None:
+    """The record as loaded from the lake (facts or quarantine): area, table and (header, value) pairs.
+
+    ``hit`` is the standard header of the finding's column (the file may use a synonym).
+    """
     if not submission_id or not row:
         return None
     settings = settings or get_settings()
@@ -161,16 +164,20 @@ def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehous
         if hit.empty:
             continue
         rec = hit.iloc[0]
+        hit = ""
         cells = []
         for col in TABLE_SPEC[table]:
             if col.name in rec.index:
                 v = rec[col.name]
                 cells.append((col.header, "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)))
+                if column and column.replace(" ", "") in (col.header, *col.synonyms):
+                    hit = col.header
         for extra in ("is_total",):
             if extra in rec.index:
                 cells.append(("合计行", "是" if bool(rec[extra]) else "否"))
         return {"area": area, "area_label": "隔离区（未入库）" if area == "quarantine" else "已入库",
-                "table": table, "sheet": str(rec.get("source_sheet") or sheet), "row": int(row), "cells": cells}
+                "table": table, "sheet": str(rec.get("source_sheet") or sheet), "row": int(row), "cells": cells,
+                "hit": hit}
     return None
 
 

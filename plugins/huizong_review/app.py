@@ -211,7 +211,8 @@ def _detail(wh: Warehouse, finding_id: str) -> dict:
     if occ.empty:
         raise HTTPException(status_code=404, detail=f"找不到问题编号 {finding_id}")
     first = occ.iloc[0]
-    src = queries.source_row(first["week"], first["submission_id"], first["sheet"], int(first["row"] or 0), wh)
+    src = queries.source_row(first["week"], first["submission_id"], first["sheet"], int(first["row"] or 0), wh,
+                             column=first["column"] or "")
     hist = lifecycle.history(finding_id, wh)
     hist["action_label"] = hist["action"].map(lambda a: lifecycle.ACTION_LABEL.get(a, a))
     names = queries._names(wh, first["week"])

@@ -104,6 +104,7 @@ def test_steward_lists_filters_reads_and_waives(client, week, mint):
     src = d["source_row"]
     assert src["area"] == "quarantine" and src["row"] == 11 and src["sheet"] == "计划进度账"
     assert ("户编号", MANGLED_HH) in [tuple(c) for c in src["cells"]]
+    assert src["hit"] == "户主身份证号"  # the file says 身份证号码, a synonym
     assert [x["action"] for x in d["history"]] == ["open"]
     assert client.get("/huizong/api/findings/ffffffffffffffff", headers=h).status_code == 404
 

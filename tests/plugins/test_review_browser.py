@@ -1,0 +1,167 @@
+"""End to end in a real browser: Debian chromium (headless) against a real `airflow api-server`.
+
+A steward logs in through Airflow's own login page, opens 数据审核, finds this week's open
+errors for one county, reads one with its source row, waives it with a reason and sees it
+leave the open list. Screenshots go to tests/artifacts/ (git-ignored).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipelines.review import lifecycle
+from tests.review.weeks import WEEK, run_week, warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+USER, PASSWORD = "steward", "Zhoukou-steward-2026"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium/chromium-driver missing: make sysdeps"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def api_server(examples_landing, airflow_db, tmp_path):
+    """`airflow api-server` on a free port, the plugin folder configured, one admin user."""
+    run_week()
+    port = _free_port()
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "huizong-browser-test-secret-0123456789abcdef0123456789abcdef",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__API__SECRET_KEY": "huizong-browser-test",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    log = open(tmp_path / "api-server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2):
+                    break
+            except Exception:
+                if proc.poll() is not None or time.time() > deadline:
+                    log.flush()
+                    pytest.fail("api-server did not start:\n" + (tmp_path / "api-server.log").read_text()[-4000:])
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="huizong-chromium-", dir=tmp_path)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--window-size=1400,1000", "--lang=zh-CN"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    wh = warehouse()
+    fid = wh.query("SELECT finding_id FROM core.findings WHERE rule = 'id_number.scientific'")["finding_id"].iat[0]
+    wh.dispose()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    # Not logged in: the plugin refuses its API and sends pages to Airflow's login.
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"{api_server}/huizong/api/findings?week={WEEK}", timeout=10)
+    assert e.value.code == 401
+    open_list = f"/huizong/findings?week={WEEK}&county=411622&severity=error&status=open"
+    browser.get(api_server + open_list)
+    wait.until(EC.presence_of_element_located((By.NAME, "username")))
+    assert "/auth/login" in browser.current_url
+
+    # Log in through Airflow's own login page; it brings us back to the review page.
+    browser.find_element(By.NAME, "username").send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.ID, "findings")))
+    assert "/huizong/findings" in browser.current_url
+    assert browser.find_element(By.ID, "shown-count").text == "1"
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-finding="{fid}"]')
+    assert "待处理" in row.text and "身份证号码" in row.text and "科学计数法" in row.text
+    browser.save_screenshot(str(ARTIFACTS / "review_01_open_errors.png"))
+
+    # The finding's detail: message in Chinese, the source row as submitted, history.
+    row.find_element(By.LINK_TEXT, "详情与处理").click()
+    wait.until(EC.presence_of_element_located((By.ID, "source-row")))
+    assert "4116221072010008" in browser.find_element(By.ID, "source-row").text
+    assert "隔离区" in browser.find_element(By.ID, "source-row").text
+
+    # Waive with a reason.
+    browser.find_element(By.CSS_SELECTOR, "#waive-form textarea[name=reason]").send_keys("经乡镇电话核实，户主身份信息无误，同意入库")
+    browser.find_element(By.ID, "waive-button").click()
+    wait.until(EC.presence_of_element_located((By.ID, "notice")))
+    assert browser.find_element(By.ID, "status").text == "已豁免"
+    history = browser.find_element(By.ID, "history").text
+    assert "豁免" in history and USER in history and "同意入库" in history
+    shot = ARTIFACTS / "review_waive.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+    # Gone from the open list; recorded in the warehouse.
+    browser.get(api_server + open_list)
+    wait.until(EC.presence_of_element_located((By.ID, "findings")))
+    assert browser.find_element(By.ID, "shown-count").text == "0"
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-finding="{fid}"]')
+    assert lifecycle.status_of(fid) == "waived"
+    assert list(lifecycle.history(fid)["by"]) == ["system", USER]
+
+    # The nav entry is registered with Airflow's UI and opens the app inside it.
+    browser.get(api_server + "/plugin/huizong-review")
+    time.sleep(3)
+    browser.save_screenshot(str(ARTIFACTS / "review_03_in_airflow_nav.png"))
