@@ -9,7 +9,7 @@ WEEKS ?= 2026-W45..2026-W48
 SEED ?= 20261128
 SCALE ?= zhoukou
 
-.PHONY: venv demo test bench lock clean
+.PHONY: venv demo test bench lock clean sysdeps
 
 venv: $(STAMP)
 
@@ -28,6 +28,11 @@ test: venv
 
 bench: venv
 	$(BIN)/huizong bench
+
+# Debian packages for the review plugin's browser test (headless chromium, CJK fonts).
+sysdeps:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
+	    { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-cjk; }
 
 # Re-resolve the lock file after editing requirements/requirements.in.
 lock: venv
