@@ -23,7 +23,7 @@ $(STAMP): requirements/requirements.lock pyproject.toml
 demo: venv
 	$(BIN)/huizong demo --weeks $(WEEKS) --seed $(SEED) --scale $(SCALE)
 
-test: venv
+test: venv sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: venv

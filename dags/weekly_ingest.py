@@ -25,7 +25,8 @@ DOC = """
 3. **publish** 全市统一检查（区划名录、周次、更正件替代、跨县重复身份证号），
    将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据；
 4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
-   统计报送率与及时率，并与近几周历史比对。
+   统计报送率与及时率，并与近几周历史比对；
+5. **review** 更新问题的审核状态（新发现/已解决），为每份报送文件生成回执（回执写入 outbox）。
 
 参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
 """
@@ -74,18 +75,26 @@ def weekly_ingest():
         summary["groups"] = list(results)
         return summary
 
-    @task(outlets=[WEEKLY_LOAD])
-    def consolidate(week: str, published: dict, **context) -> dict:
+    @task
+    def consolidate(week: str, published: dict) -> dict:
         from pipelines.consolidate import consolidate as run
 
-        summary = run(week)
-        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": published.get("month", "")}
-        return summary
+        return {**run(week), "month": published.get("month", "")}
+
+    @task(outlets=[WEEKLY_LOAD])
+    def review(week: str, consolidated: dict, **context) -> dict:
+        from pipelines.review.lifecycle import sync_lifecycle
+        from pipelines.review.receipts import write_receipts
+
+        lifecycle = sync_lifecycle(week, run_id=context["run_id"])
+        receipts = write_receipts(week)
+        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": consolidated.get("month", "")}
+        return {"lifecycle": lifecycle, "receipts": len(receipts)}
 
     week = plan_week()
     groups = discover(week)
     done = process_group.partial(week=week).expand(group=groups)
-    consolidate(week, publish(week, done))
+    review(week, consolidate(week, publish(week, done)))
 
 
 weekly_ingest_dag = weekly_ingest()

@@ -232,7 +232,7 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     cur = ident[ident["superseded_by"] == ""]
     for r in cur.itertuples(index=False):  # one row per file, not per record
         base = dict(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
-                    level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=r.unit_code)
+                    level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}")
         if not r.form:
             continue  # the parser already said why the file is not a form
         if not r.unit_code:
@@ -266,16 +266,18 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
         if at is not None and at > due:
             local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
             out.append(finding(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
-                               level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=r.unit_code,
+                               level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}",
                                column="", value=local, rule="submission.late", severity=WARNING, dimension="ledger",
                                message=f"报表于 {local} 收到，晚于截止时间（{due.tz_convert(settings.tz).strftime('%Y-%m-%d %H:%M')}），记为迟报"))
     return findings_frame(out)
 
 
 def finding_ids(f: pd.DataFrame) -> pd.Series:
-    """Stable identity: week, unit, rule, record and column (row number only without a record)."""
-    key = (f["week"] + "|" + f["unit_code"] + "|" + f["rule"] + "|" + f["record_key"] + "|" + f["column"] + "|"
-           + np.where(f["record_key"] == "", f["file"] + ":" + f["sheet"] + ":" + f["row"].astype(str), ""))
+    """Stable identity: week, unit, rule, record and column; the row's position is added
+    only where that is not enough to tell two findings apart (no record, or a repeat)."""
+    where = f["file"] + ":" + f["sheet"] + ":" + f["row"].astype(str)
+    key = f["week"] + "|" + f["unit_code"] + "|" + f["rule"] + "|" + f["record_key"] + "|" + f["column"]
+    key = key.where((f["record_key"] != "") & ~key.duplicated(keep=False), key + "|" + where)
     return key.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest()[:16])
 
 

@@ -102,3 +102,10 @@ def test_corrected_resubmission_clears_the_discrepancy(examples_landing):
     run_pipeline_weeks(["2026-W47"])
     assert wh.scalar("SELECT COUNT(*) FROM core.discrepancies") == 0
     assert wh.scalar("SELECT COUNT(*) FROM core.findings WHERE rule LIKE 'xlevel.%'") == 0
+
+
+def test_finding_ids_are_unique_within_a_week(faulty_world):
+    wh = warehouse_of(faulty_world["home"])
+    dup = wh.query("SELECT week, finding_id, COUNT(*) AS n FROM core.findings GROUP BY week, finding_id HAVING COUNT(*) > 1")
+    assert dup.empty, dup.to_string()
+    assert wh.scalar("SELECT COUNT(*) FROM core.findings") > 50
