@@ -115,6 +115,7 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
     t_parse = time.perf_counter() - t0
 
     current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
+    paths = dict(zip(files["submission_id"], files["landing_path"]))
     prev_plan = _previous_plan(settings, week)
     out_findings = [findings_frame(problems)]
     counts = {}
@@ -125,23 +126,24 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
         tables, raws, totals = {}, {}, {}
         for key in [k for (f, k) in CORE_TABLES if f == form]:
             frames, rframes, tframes = [], [], []
+            fsids, tsids = [], []
             for sid in subs:
                 pf = parsed[sid]
                 df = pf.tables.get(key)
                 if df is None or df.empty:
                     continue
-                prov = {"submission_id": sid, "file": files.loc[files["submission_id"] == sid, "landing_path"].iat[0],
-                        "unit_code": pf.unit_code or "", "week": week, "level": forms.FORM_LEVEL[form]}
-                frames.append(df.assign(**prov))
+                frames.append(df)
                 rframes.append(pf.raw.get(key, pd.DataFrame(index=df.index)))
+                fsids.append((sid, len(df)))
                 tot = (getattr(pf, "totals", None) or {}).get(key)
                 if tot is not None and len(tot):
-                    tframes.append(tot.assign(**prov))
+                    tframes.append(tot)
+                    tsids.append((sid, len(tot)))
             if frames:
-                tables[key] = pd.concat(frames, ignore_index=True)
+                tables[key] = _with_provenance(pd.concat(frames, ignore_index=True), fsids, parsed, paths, week, form)
                 raws[key] = pd.concat(rframes, ignore_index=True)
             if tframes:
-                totals[key] = pd.concat(tframes, ignore_index=True)
+                totals[key] = _with_provenance(pd.concat(tframes, ignore_index=True), tsids, parsed, paths, week, form)
         if not tables:
             continue
         res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
@@ -167,6 +169,18 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
     storage.write_parquet(lfs, staging_path(lroot, week, group, "identities"), ident)
     return {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
             "parse_seconds": round(t_parse, 3), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _with_provenance(df: pd.DataFrame, sids: list[tuple[str, int]], parsed: dict, paths: dict,
+                     week: str, form: str) -> pd.DataFrame:
+    """Add submission_id, file, unit_code, week, level to rows concatenated from many files."""
+    ids = np.repeat([s for s, _ in sids], [n for _, n in sids])
+    df["submission_id"] = ids
+    df["file"] = np.repeat([paths[s] for s, _ in sids], [n for _, n in sids])
+    df["unit_code"] = np.repeat([parsed[s].unit_code or "" for s, _ in sids], [n for _, n in sids])
+    df["week"] = week
+    df["level"] = forms.FORM_LEVEL[form]
+    return df
 
 
 def resolve_supersession(ident: pd.DataFrame) -> pd.DataFrame:
