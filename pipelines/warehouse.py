@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
+_PG_INTEGER = {"smallint", "integer", "bigint"}
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
 
@@ -63,13 +64,17 @@ class Warehouse:
             return conn.execute(sa.text(sql), params or {}).scalar()
 
     def columns(self, table: str) -> list[str]:
+        return list(self.column_types(table))
+
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column name -> lower-case SQL data type, in table order."""
         schema, name = _ident(table).split(".")
         df = self.query(
-            "SELECT column_name FROM information_schema.columns "
+            "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position",
             {"s": schema, "t": name},
         )
-        return df["column_name"].tolist()
+        return dict(zip(df["column_name"], df["data_type"].str.lower()))
 
     # ---- writes ----------------------------------------------------------------------
     @contextmanager
@@ -105,6 +110,13 @@ class Warehouse:
             finally:
                 raw.unregister(view)
         elif self.dialect == "postgresql":
+            # COPY parses text: integers held as floats (NaN made them float) must not
+            # arrive as "3.0" in an integer column.
+            types = self.column_types(table)
+            df = df.copy()
+            for c in cols:
+                if types[c] in _PG_INTEGER and pd.api.types.is_float_dtype(df[c]):
+                    df[c] = df[c].round().astype("Int64")
             buf = io.StringIO()
             df.to_csv(buf, index=False, header=False, na_rep="\\N")
             buf.seek(0)
