@@ -19,8 +19,12 @@ import pyarrow.parquet as pq
 def filesystem(url: str, endpoint_url: str | None = None):
     """(fs, root path) for a URL."""
     opts = {}
-    if url.startswith("s3://") and endpoint_url:
-        opts["client_kwargs"] = {"endpoint_url": endpoint_url}
+    if url.startswith("s3://"):
+        # fsspec reuses one instance per set of options for the life of the process; a
+        # cached listing would hide files that other processes wrote or landed since.
+        opts["use_listings_cache"] = False
+        if endpoint_url:
+            opts["client_kwargs"] = {"endpoint_url": endpoint_url}
     fs, root = fsspec.core.url_to_fs(url, **opts)
     return fs, root.rstrip("/")
 

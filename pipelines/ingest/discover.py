@@ -35,7 +35,9 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
     found = fs.find(base, detail=True)
     rows = []
     for path, info in found.items():
-        if info.get("type") == "directory":
+        # Object stores: a zero-byte key ending in "/" is a folder marker (made by
+        # consoles and some clients), listed as a file; relpath would strip its slash.
+        if info.get("type") == "directory" or path.endswith("/"):
             continue
         rel = posixpath.relpath(path, root)
         inner = posixpath.relpath(path, base)
