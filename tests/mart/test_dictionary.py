@@ -1,0 +1,38 @@
+"""The data dictionary: README and database comments are generated from one source."""
+from __future__ import annotations
+
+import re
+
+from pipelines.mart import dictionary as D
+from pipelines.warehouse import SCHEMA_DIR, split_sql
+
+
+def test_readme_and_comments_are_up_to_date():
+    assert D.README.read_text(encoding="utf-8") == D.readme(), "run: python -m pipelines.mart.dictionary"
+    assert D.COMMENTS_SQL.read_text(encoding="utf-8") == D.comments_sql(), "run: python -m pipelines.mart.dictionary"
+
+
+def test_every_column_has_label_unit_and_meaning():
+    for table, t in D.TABLES.items():
+        assert t["label"] and t["about"], table
+        names = [c[0] for c in t["columns"]]
+        assert len(names) == len(set(names)), table
+        for name, label, unit, meaning in t["columns"]:
+            assert re.search(r"[\u4e00-\u9fff]", label), (table, name)
+            assert unit and meaning, (table, name)
+        assert f"`{table}`" in D.README.read_text(encoding="utf-8")
+
+
+def test_schema_columns_match_the_dictionary_text():
+    """Tables in 010_mart.sql declare exactly the dictionary's columns, in order."""
+    sql = (SCHEMA_DIR / "010_mart.sql").read_text(encoding="utf-8")
+    for stmt in split_sql(sql):
+        m = re.match(r"CREATE TABLE IF NOT EXISTS (mart\.\w+) \((.*)\)$", stmt, re.S)
+        if not m:
+            continue
+        cols = []
+        for part in re.split(r",\s*(?![^()]*\))", m.group(2)):
+            words = part.split()
+            if words:
+                cols.append(words[0])
+        assert cols == D.columns_of(m.group(1)), m.group(1)

@@ -1,0 +1,209 @@
+"""The mart built from the session's synthetic worlds (DuckDB), in private copies."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines import forms
+from pipelines.mart import refresh_all, refresh_monthly_mart, refresh_weekly_mart
+from pipelines.mart.build import FLOWS, MONTH_FLOWS, month_status
+from pipelines.mart.dictionary import TABLES, columns_of
+from tests.mart.helpers import duckdb_copy
+
+ADDITIVE = [*FLOWS, "microcredit_wan", "funds_to_village_wan", "training_persons", "base_driven_hh",
+            "poor_with_helper", "poor_with_measure", "planned_exit_this_year", "planned_exit_done",
+            "villages", "poor_villages", "villages_unverified"]
+COUNTY_REPORT = ["fiscal_funds_wan", "demo_bases_cum", "demo_driven_hh", "demo_driven_pp"]
+LEVELS = [(forms.LEVEL_TOWNSHIP, forms.LEVEL_VILLAGE), (forms.LEVEL_COUNTY, forms.LEVEL_TOWNSHIP),
+          (forms.LEVEL_CITY, forms.LEVEL_COUNTY)]
+
+
+@pytest.fixture(scope="module")
+def faulty_mart(faulty_world, tmp_path_factory):
+    wh = duckdb_copy(faulty_world["home"], tmp_path_factory.mktemp("faulty-mart"))
+    refresh_all(wh)
+    return wh
+
+
+@pytest.fixture(scope="module")
+def clean_mart(clean_world, tmp_path_factory):
+    wh = duckdb_copy(clean_world["home"], tmp_path_factory.mktemp("clean-mart"))
+    refresh_all(wh)
+    return wh
+
+
+def _parent_sums(ws: pd.DataFrame, parent_level: str, child_level: str, cols: list[str]):
+    parents = ws[ws["level"] == parent_level].set_index(["week", "region_code"])[cols].astype(float).fillna(0)
+    kids = ws[ws["level"] == child_level].copy()
+    if parent_level == forms.LEVEL_CITY:
+        kids["parent_code"] = forms.CITY_CODE
+    sums = kids.groupby(["week", "parent_code"])[cols].sum(min_count=1).astype(float).fillna(0)
+    sums.index.names = ["week", "region_code"]
+    return parents, sums.reindex(parents.index).fillna(0)
+
+
+@pytest.mark.parametrize("parent_level, child_level", LEVELS)
+def test_weekly_summary_every_level_equals_the_sum_of_the_level_below(faulty_mart, parent_level, child_level):
+    ws = faulty_mart.query("SELECT * FROM mart.weekly_summary")
+    parents, sums = _parent_sums(ws, parent_level, child_level, ADDITIVE)
+    assert len(parents) > 0
+    assert parents["hh_close"].sum() > 0
+    pd.testing.assert_frame_equal(parents, sums, check_exact=False, rtol=1e-9, check_names=False)
+    if child_level != forms.LEVEL_VILLAGE:   # county-report figures start at the township row
+        p, s = _parent_sums(ws, parent_level, child_level, COUNTY_REPORT)
+        pd.testing.assert_frame_equal(p, s, check_exact=False, rtol=1e-9, check_names=False)
+
+
+@pytest.mark.parametrize("parent_level, child_level", LEVELS)
+def test_reporting_and_findings_roll_up_own_plus_below(faulty_mart, parent_level, child_level):
+    """Reports and findings of a unit's own forms count at the unit and at every level above."""
+    ws = faulty_mart.query("SELECT * FROM mart.weekly_summary")
+    rs = faulty_mart.query("SELECT week, unit_code, COUNT(*) AS n, SUM(CASE WHEN received THEN 1 ELSE 0 END) AS r "
+                           "FROM core.reporting_status GROUP BY week, unit_code")
+    cols = ["reports_expected", "reports_received"]
+    parents, sums = _parent_sums(ws, parent_level, child_level, cols)
+    own = rs.set_index(["week", "unit_code"]).rename(columns={"n": "reports_expected", "r": "reports_received"})
+    own.index.names = ["week", "region_code"]
+    own = own.reindex(parents.index).fillna(0).astype(float)
+    pd.testing.assert_frame_equal(parents, sums + own, check_names=False)
+    city = ws[ws["level"] == forms.LEVEL_CITY].set_index("week")
+    total = faulty_mart.query("SELECT week, COUNT(*) AS n, SUM(CASE WHEN severity = 'error' THEN 1 ELSE 0 END) AS e "
+                              "FROM core.findings GROUP BY week").set_index("week")
+    assert (city["findings_errors"] + city["findings_warnings"]).to_dict() == total["n"].to_dict()
+    assert city["findings_errors"].to_dict() == total["e"].to_dict()
+    assert (city["findings_errors"] > 0).all()  # the faulty world has errors
+    disc = faulty_mart.query("SELECT week, COUNT(*) AS n FROM core.discrepancies GROUP BY week").set_index("week")
+    assert city["discrepancies"].to_dict() == disc["n"].to_dict()
+
+
+def test_city_first_week_equals_the_worlds_figures(clean_world, clean_mart):
+    first = clean_world["weeks"][0]
+    world = clean_world["result"].expected[first]["world"]
+    city = clean_mart.query("SELECT * FROM mart.weekly_summary WHERE week = :w AND level = :lv",
+                            {"w": first, "lv": forms.LEVEL_CITY})
+    assert len(city) == 1
+    row = city.iloc[0]
+    assert row["region_code"] == forms.CITY_CODE and row["region_name"] == "周口市"
+    assert int(row["hh_close"]) == world["poor_households"]
+    assert int(row["pp_close"]) == world["poor_people"]
+    assert int(row["poor_villages"]) == world["poor_villages"]
+    assert int(row["villages"]) == world["villages"]
+    # The seed's figures scaled: 148,900 households, 496,100 people, 630 poor villages.
+    scale = world["scale"]
+    assert abs(row["hh_close"] - 148_900 * scale) / (148_900 * scale) < 0.05
+    assert abs(row["pp_close"] - 496_100 * scale) / (496_100 * scale) < 0.05
+    assert row["reporting_rate"] == 1.0 and row["findings_errors"] == 0
+    assert row["helper_coverage"] == 1.0 and row["measure_coverage"] == 1.0
+
+
+def test_one_row_per_region_and_week_at_every_level(faulty_mart):
+    ws = faulty_mart.query("SELECT week, region_code, level FROM mart.weekly_summary")
+    assert not ws.duplicated(["week", "region_code"]).any()
+    regions = faulty_mart.query("SELECT week, COUNT(*) AS n FROM core.regions GROUP BY week").set_index("week")["n"]
+    counts = ws.groupby("week").size()
+    assert (counts == regions.reindex(counts.index) + 1).all()  # + the city
+    assert set(ws["level"]) == {forms.LEVEL_CITY, forms.LEVEL_COUNTY, forms.LEVEL_TOWNSHIP, forms.LEVEL_VILLAGE}
+
+
+def test_monthly_conclusion_sums_the_months_weeks(faulty_world, faulty_mart):
+    weeks = faulty_world["weeks"]            # 2026-W45, W46: both in 2026-11
+    mc = faulty_mart.query("SELECT * FROM mart.monthly_conclusion WHERE month = '2026-11'")
+    ws = faulty_mart.query("SELECT * FROM mart.weekly_summary")
+    assert set(mc["level"]) == {forms.LEVEL_CITY, forms.LEVEL_COUNTY, forms.LEVEL_TOWNSHIP}
+    assert (mc["weeks_in_month"] == 4).all() and (mc["weeks_loaded"] == len(weeks)).all()
+    by = ws[ws["week"].isin(weeks)].groupby("region_code")
+    m = mc.set_index("region_code")
+    for col in [*MONTH_FLOWS, "microcredit_wan", "training_persons", "reports_expected"]:
+        np.testing.assert_allclose(m[col].astype(float), by[col].sum().reindex(m.index).astype(float), err_msg=col)
+    last = ws[ws["week"] == weeks[-1]].set_index("region_code")
+    first = ws[ws["week"] == weeks[0]].set_index("region_code")
+    assert (m["hh_close"] == last["hh_close"].reindex(m.index)).all()
+    assert (m["hh_open"] == first["hh_open"].reindex(m.index)).all()
+    counties = m[m["level"] == forms.LEVEL_COUNTY]
+    assert sorted(counties["rank_in_parent"].astype(int)) == list(range(1, len(counties) + 1))
+    assert counties.sort_values("rank_in_parent")["score"].is_monotonic_decreasing
+    key = counties[counties["is_key_county"] == True]  # noqa: E712
+    assert len(key) > 0 and (key["microcredit_target_wan"] == 1000).all()
+    assert (key["microcredit_met"] == (key["microcredit_wan"] >= 1000)).all()
+    assert counties[counties["is_key_county"] == False]["microcredit_target_wan"].isna().all()  # noqa: E712
+    city = m.loc[forms.CITY_CODE]
+    assert city["microcredit_target_wan"] == 1000 * len(key)
+    acc = [c for c in mc.columns if c.startswith("acc_")]
+    assert len(acc) == 8
+    assert ((mc[acc] >= 0) & (mc[acc] <= 1)).all().all()
+    assert (mc[acc] < 1).any().any()   # the faulty world's errors lower some score
+    assert city["findings_open_month_end"] >= city["findings_errors"]
+
+
+def test_refresh_is_idempotent(faulty_world, tmp_path):
+    wh = duckdb_copy(faulty_world["home"], tmp_path)
+    week = faulty_world["weeks"][0]
+    first = refresh_weekly_mart(week, wh)
+    a = wh.query("SELECT * FROM mart.weekly_summary ORDER BY region_code").drop(columns="refreshed_at")
+    second = refresh_weekly_mart(week, wh)
+    b = wh.query("SELECT * FROM mart.weekly_summary ORDER BY region_code").drop(columns="refreshed_at")
+    pd.testing.assert_frame_equal(a, b)
+    assert first["weekly_rows"] == second["weekly_rows"] == len(a) > 0
+    n = refresh_monthly_mart("2026-11", wh)["rows"]
+    assert n == refresh_monthly_mart("2026-11", wh)["rows"] == wh.scalar("SELECT COUNT(*) FROM mart.monthly_conclusion")
+
+
+def test_open_findings_follow_the_stewards_decisions(faulty_world, tmp_path):
+    """Waiving a finding (core.finding_status) takes it out of the open counts."""
+    wh = duckdb_copy(faulty_world["home"], tmp_path)
+    week = faulty_world["weeks"][0]
+    refresh_weekly_mart(week, wh)
+    before = wh.scalar("SELECT findings_open FROM mart.weekly_summary WHERE week = :w AND level = '市'", {"w": week})
+    ids = wh.query("SELECT finding_id FROM core.findings WHERE week = :w LIMIT 3", {"w": week})["finding_id"]
+    with wh.transaction() as conn:
+        wh.replace(conn, "core.finding_status", pd.DataFrame({
+            "finding_id": ids, "week": week, "status": "waived", "reason": "测试", "updated_by": "test",
+            "updated_at": pd.Timestamp.now(tz="UTC"), "first_seen_week": week,
+            "first_seen_at": pd.Timestamp.now(tz="UTC")}))
+    refresh_weekly_mart(week, wh)
+    after = wh.scalar("SELECT findings_open FROM mart.weekly_summary WHERE week = :w AND level = '市'", {"w": week})
+    assert after == before - len(ids)
+    assert wh.scalar("SELECT COUNT(*) FROM mart.findings WHERE status = 'waived'") == len(ids)
+
+
+def test_month_status_knows_which_weeks_are_loaded(faulty_world, faulty_mart):
+    st = month_status("2026-11", faulty_mart)
+    assert st["weeks"] == ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
+    assert st["loaded"] == faulty_world["weeks"] and st["missing"] == ["2026-W47", "2026-W48"]
+    assert st["complete"] is False
+
+
+def test_no_personal_data_in_the_mart(faulty_mart):
+    """No ID number, phone number or name (heads of household, helpers) appears in any mart relation."""
+    ids = set(faulty_mart.query("SELECT DISTINCT id_number AS v FROM core.ledger_households "
+                                "WHERE length(id_number) >= 15")["v"])
+    phones = set(faulty_mart.query("SELECT DISTINCT helper_phone AS v FROM core.ledger_helpers "
+                                   "WHERE length(helper_phone) >= 7")["v"])
+    names = set(faulty_mart.query("SELECT DISTINCT head_name AS v FROM core.ledger_households UNION "
+                                  "SELECT DISTINCT helper_name FROM core.ledger_helpers")["v"].dropna())
+    raw = faulty_mart.query("SELECT message FROM core.findings WHERE \"column\" = '户主身份证号'")
+    assert len(ids) > 100 and len(phones) > 100 and len(names) > 100 and len(raw) > 0
+    assert raw["message"].str.contains(r"\d{17}[\dX]|\d\.\d+e\+", regex=True).any()  # core has them in clear
+    for table in TABLES:
+        df = faulty_mart.query(f"SELECT * FROM {table}")
+        assert len(df) > 0, table
+        text = df.select_dtypes(include="object").astype(str)
+        cells = {str(x) for x in text.to_numpy().ravel()}
+        assert not cells & names, (table, sorted(cells & names)[:5])
+        blob = "\n".join(cells)
+        assert not any(v in blob for v in ids), table
+        assert not any(v in blob for v in phones), table
+        assert not pd.Series(sorted(cells)).str.contains(r"(?<!\d)\d{17}[\dXx](?!\d)|\d\.\d{6,}e\+\d+", regex=True).any()
+
+
+def test_every_mart_column_is_in_the_dictionary_and_commented(faulty_mart):
+    for table in TABLES:
+        assert faulty_mart.columns(table) == columns_of(table), table
+    missing = faulty_mart.query("SELECT table_name, column_name FROM duckdb_columns() "
+                                "WHERE schema_name = 'mart' AND (comment IS NULL OR comment = '')")
+    assert missing.empty, missing
+    tables = faulty_mart.query("SELECT table_name AS t, comment FROM duckdb_tables() WHERE schema_name = 'mart' "
+                               "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'mart'")
+    assert set(tables["t"]) == {t.split(".")[1] for t in TABLES}
+    assert tables["comment"].str.len().gt(5).all()

@@ -1,0 +1,258 @@
+-- Huizong mart schema: the BI contract (周汇总、月总结). Names and columns change only on purpose;
+-- every table and column is described in warehouse/README.md and in the database's comments
+-- (011_mart_comments.sql, generated from pipelines/mart/dictionary.py).
+-- Portable SQL: runs unchanged on DuckDB (embedded default) and PostgreSQL (shared).
+-- The tables are filled by pipelines.mart (delete-insert per week / month); the views read core.
+-- No resident ID number, phone number or personal name appears here in clear text.
+
+CREATE SCHEMA IF NOT EXISTS mart;
+
+-- Regions as the latest register states them, with the city on top.
+CREATE TABLE IF NOT EXISTS mart.dim_region (
+    region_code      VARCHAR NOT NULL,
+    region_name      VARCHAR NOT NULL,
+    level            VARCHAR NOT NULL,
+    level_order      BIGINT NOT NULL,
+    parent_code      VARCHAR,
+    county_code      VARCHAR,
+    county_name      VARCHAR,
+    township_code    VARCHAR,
+    township_name    VARCHAR,
+    is_poor_village  BOOLEAN,
+    is_key_county    BOOLEAN,
+    register_week    VARCHAR
+);
+
+-- ISO weeks and the month each belongs to (the month holding four or more of its days).
+CREATE TABLE IF NOT EXISTS mart.dim_week (
+    week            VARCHAR NOT NULL,
+    week_start      DATE NOT NULL,
+    week_end        DATE NOT NULL,
+    month           VARCHAR NOT NULL,
+    iso_year        BIGINT NOT NULL,
+    iso_week        BIGINT NOT NULL,
+    days_in_month   BIGINT NOT NULL,
+    loaded          BOOLEAN NOT NULL,
+    loaded_at       TIMESTAMP WITH TIME ZONE
+);
+
+-- The eight accuracies (八个准): data-quality dimensions of findings.
+CREATE TABLE IF NOT EXISTS mart.dim_accuracy (
+    dimension        VARCHAR NOT NULL,
+    dimension_label  VARCHAR NOT NULL,
+    ordinal          BIGINT NOT NULL
+);
+
+-- 周汇总: one row per region (village → city) per week.
+CREATE TABLE IF NOT EXISTS mart.weekly_summary (
+    week                  VARCHAR NOT NULL,
+    month                 VARCHAR NOT NULL,
+    region_code           VARCHAR NOT NULL,
+    region_name           VARCHAR,
+    level                 VARCHAR NOT NULL,
+    parent_code           VARCHAR,
+    county_code           VARCHAR,
+    township_code         VARCHAR,
+    is_key_county         BOOLEAN,
+    is_poor_village       BOOLEAN,
+    villages              BIGINT,
+    poor_villages         BIGINT,
+    data_source           VARCHAR,
+    verified              BOOLEAN,
+    villages_unverified   BIGINT,
+    hh_open BIGINT, pp_open BIGINT, hh_new BIGINT, pp_new BIGINT,
+    hh_return BIGINT, pp_return BIGINT, hh_exit BIGINT, pp_exit BIGINT,
+    hh_cancel BIGINT, pp_cancel BIGINT, hh_close BIGINT, pp_close BIGINT,
+    microcredit_wan       DOUBLE PRECISION,
+    funds_to_village_wan  DOUBLE PRECISION,
+    fiscal_funds_wan      DOUBLE PRECISION,
+    training_persons      BIGINT,
+    base_driven_hh        BIGINT,
+    demo_bases_cum        BIGINT,
+    demo_driven_hh        BIGINT,
+    demo_driven_pp        BIGINT,
+    poor_with_helper      BIGINT,
+    poor_with_measure     BIGINT,
+    helper_coverage       DOUBLE PRECISION,
+    measure_coverage      DOUBLE PRECISION,
+    planned_exit_this_year BIGINT,
+    planned_exit_done     BIGINT,
+    reports_expected      BIGINT,
+    reports_received      BIGINT,
+    reports_on_time       BIGINT,
+    reports_late          BIGINT,
+    reports_missing       BIGINT,
+    reporting_rate        DOUBLE PRECISION,
+    on_time_rate          DOUBLE PRECISION,
+    findings_errors       BIGINT,
+    findings_warnings     BIGINT,
+    findings_open         BIGINT,
+    discrepancies         BIGINT,
+    discrepancy_abs_hh    DOUBLE PRECISION,
+    discrepancy_abs_pp    DOUBLE PRECISION,
+    discrepancy_abs_wan   DOUBLE PRECISION,
+    refreshed_at          TIMESTAMP WITH TIME ZONE NOT NULL
+);
+
+-- 八个准 per region and week: records checked and records with an error in each dimension.
+CREATE TABLE IF NOT EXISTS mart.weekly_accuracy (
+    week             VARCHAR NOT NULL,
+    month            VARCHAR NOT NULL,
+    region_code      VARCHAR NOT NULL,
+    level            VARCHAR NOT NULL,
+    dimension        VARCHAR NOT NULL,
+    dimension_label  VARCHAR NOT NULL,
+    records          BIGINT NOT NULL,
+    error_records    BIGINT NOT NULL,
+    accuracy         DOUBLE PRECISION,
+    refreshed_at     TIMESTAMP WITH TIME ZONE NOT NULL
+);
+
+-- 月总结: one row per region (city, county, township) per month.
+CREATE TABLE IF NOT EXISTS mart.monthly_conclusion (
+    month                  VARCHAR NOT NULL,
+    region_code            VARCHAR NOT NULL,
+    region_name            VARCHAR,
+    level                  VARCHAR NOT NULL,
+    parent_code            VARCHAR,
+    county_code            VARCHAR,
+    is_key_county          BOOLEAN,
+    weeks_in_month         BIGINT NOT NULL,
+    weeks_loaded           BIGINT NOT NULL,
+    first_week             VARCHAR,
+    last_week              VARCHAR,
+    poor_villages          BIGINT,
+    hh_open BIGINT, pp_open BIGINT, hh_new BIGINT, pp_new BIGINT,
+    hh_return BIGINT, pp_return BIGINT, hh_exit BIGINT, pp_exit BIGINT,
+    hh_cancel BIGINT, pp_cancel BIGINT, hh_close BIGINT, pp_close BIGINT,
+    exits_ytd_hh           BIGINT,
+    exits_ytd_pp           BIGINT,
+    planned_exit_this_year BIGINT,
+    planned_exit_done      BIGINT,
+    exit_plan_rate         DOUBLE PRECISION,
+    microcredit_wan        DOUBLE PRECISION,
+    microcredit_target_wan DOUBLE PRECISION,
+    microcredit_rate       DOUBLE PRECISION,
+    microcredit_met        BOOLEAN,
+    funds_to_village_wan   DOUBLE PRECISION,
+    fiscal_funds_wan       DOUBLE PRECISION,
+    training_persons       BIGINT,
+    demo_bases_cum         BIGINT,
+    demo_driven_hh         BIGINT,
+    demo_driven_pp         BIGINT,
+    helper_coverage        DOUBLE PRECISION,
+    measure_coverage       DOUBLE PRECISION,
+    reports_expected       BIGINT,
+    reports_received       BIGINT,
+    reports_on_time        BIGINT,
+    reporting_rate         DOUBLE PRECISION,
+    on_time_rate           DOUBLE PRECISION,
+    acc_identification     DOUBLE PRECISION,
+    acc_household          DOUBLE PRECISION,
+    acc_cause              DOUBLE PRECISION,
+    acc_measures           DOUBLE PRECISION,
+    acc_ledger             DOUBLE PRECISION,
+    acc_policy             DOUBLE PRECISION,
+    acc_entry_exit         DOUBLE PRECISION,
+    acc_dynamics           DOUBLE PRECISION,
+    accuracy_overall       DOUBLE PRECISION,
+    findings_errors        BIGINT,
+    findings_warnings      BIGINT,
+    findings_open_month_end BIGINT,
+    discrepancies          BIGINT,
+    discrepancy_abs_hh     DOUBLE PRECISION,
+    discrepancy_abs_wan    DOUBLE PRECISION,
+    score                  DOUBLE PRECISION,
+    rank_in_parent         BIGINT,
+    refreshed_at           TIMESTAMP WITH TIME ZONE NOT NULL
+);
+
+-- BI views over core. Personal data is masked: values of name, ID-number and phone columns,
+-- and 18-character ID numbers, Excel-mangled ID numbers and mobile numbers inside messages.
+CREATE OR REPLACE VIEW mart.findings AS
+SELECT
+    f.finding_id,
+    f.week,
+    w.month,
+    f.stage,
+    f.level,
+    f.unit_code,
+    r.region_name AS unit_name,
+    r.county_code,
+    r.township_code,
+    f.file,
+    f.sheet,
+    f."row" AS row_number,
+    f."column" AS column_name,
+    CASE WHEN f."column" IN ('户主姓名', '户主身份证号', '身份证号', '身份证号码', '帮扶责任人', '联系电话', '第一书记', '填表人', '审核人')
+              AND f.value <> '' THEN '***'
+         ELSE regexp_replace(regexp_replace(f.value, '[0-9]{17}[0-9Xx]', '******************', 'g'),
+                             '[0-9][.][0-9]+[eE][+]?[0-9]+', '***', 'g')
+    END AS value,
+    f.rule,
+    f.severity,
+    CASE f.severity WHEN 'error' THEN '错误' WHEN 'warning' THEN '警告' ELSE f.severity END AS severity_label,
+    f.dimension,
+    a.dimension_label,
+    regexp_replace(regexp_replace(regexp_replace(
+        CASE WHEN f."column" IN ('户主姓名', '帮扶责任人', '第一书记', '填表人', '审核人') AND f.value <> ''
+             THEN replace(f.message, f.value, '***') ELSE f.message END,
+        '[0-9]{17}[0-9Xx]', '******************', 'g'),
+        '[0-9][.][0-9]+[eE][+]?[0-9]+', '***', 'g'),
+        '(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)', '\1***********\2', 'g') AS message,
+    f.record_key,
+    COALESCE(s.status, 'open') AS status,
+    CASE COALESCE(s.status, 'open') WHEN 'open' THEN '待处理' WHEN 'waived' THEN '已豁免'
+         WHEN 'sent_back' THEN '已退回' WHEN 'resolved' THEN '已解决' ELSE s.status END AS status_label,
+    s.updated_at AS status_updated_at
+FROM core.findings f
+LEFT JOIN core.finding_status s ON s.finding_id = f.finding_id
+LEFT JOIN mart.dim_week w ON w.week = f.week
+LEFT JOIN mart.dim_region r ON r.region_code = f.unit_code
+LEFT JOIN mart.dim_accuracy a ON a.dimension = f.dimension;
+
+CREATE OR REPLACE VIEW mart.discrepancies AS
+SELECT
+    d.week,
+    w.month,
+    d.unit_code,
+    r.region_name AS unit_name,
+    r.county_code,
+    d.level,
+    d.reported_by,
+    rb.region_name AS reported_by_name,
+    d.submission_id,
+    d.source_row,
+    d.metric,
+    d.reported,
+    d.consolidated,
+    d.difference,
+    abs(d.difference) AS abs_difference,
+    d.direction,
+    d.rule
+FROM core.discrepancies d
+LEFT JOIN mart.dim_week w ON w.week = d.week
+LEFT JOIN mart.dim_region r ON r.region_code = d.unit_code
+LEFT JOIN mart.dim_region rb ON rb.region_code = d.reported_by;
+
+CREATE OR REPLACE VIEW mart.reporting_status AS
+SELECT
+    s.week,
+    w.month,
+    s.unit_code,
+    s.unit_name,
+    s.level,
+    s.form,
+    CASE s.form WHEN 'A' THEN '村级贫困户三本账' WHEN 'B' THEN '村级周报' WHEN 'C' THEN '乡镇周报'
+                WHEN 'D' THEN '县级周报' ELSE s.form END AS form_label,
+    s.county_code,
+    s.township_code,
+    s.expected,
+    s.received,
+    s.on_time,
+    s.late,
+    s.missing,
+    CASE WHEN s.on_time THEN '按时' WHEN s.late THEN '迟报' ELSE '未报' END AS status_label,
+    s.received_at
+FROM core.reporting_status s
+LEFT JOIN mart.dim_week w ON w.week = s.week
