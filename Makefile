@@ -8,6 +8,7 @@ export GX_ANALYTICS_ENABLED := False
 WEEKS ?= 2026-W45..2026-W48
 SEED ?= 20261128
 SCALE ?= zhoukou
+BENCH_SCALES ?= zhoukou,henan
 
 .PHONY: venv demo test bench lock clean sysdeps
 
@@ -27,7 +28,7 @@ test: venv sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/huizong bench
+	$(BIN)/huizong bench --scales $(BENCH_SCALES)
 
 # Debian packages for the review plugin's browser test (headless chromium, CJK fonts).
 sysdeps:

@@ -63,6 +63,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return rc
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from pipelines.bench import main as bench_main
+
+    return bench_main(["--scales", args.scales])
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huizong", description="汇总：扶贫周报汇总流水线")
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--faults", default="default", choices=["none", "default"])
     d.add_argument("--seed", type=int, default=20261128)
     d.set_defaults(func=_cmd_demo)
+
+    b = sub.add_parser("bench", help="基准测试：各阶段耗时与峰值内存，端到端与下限对比")
+    b.add_argument("--scales", default="zhoukou,henan", help="如 zhoukou 或 zhoukou,henan")
+    b.set_defaults(func=_cmd_bench)
 
     from pipelines.review.commands import add_parsers as add_review_parsers
 

@@ -11,8 +11,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import posixpath
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,10 +69,8 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
         sha256=pd.Series(dtype=str), archive_path=pd.Series(dtype=str), submission_id=pd.Series(dtype=str))
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     storage.write_parquet(lfs, run_manifest_path(lroot, week), files)
-    # Staging of earlier attempts of this week is stale from here on.
-    stale = storage.join(lroot, "staging", f"week={week}")
-    if lfs.exists(stale):
-        lfs.rm(stale, recursive=True)
+    # Staging of earlier attempts is kept: a group whose inputs are unchanged is reused
+    # (process_group checks its signature), so a late village re-processes one county.
     wh = wh or Warehouse(settings.warehouse_url)
     wh.apply_schema()
     if len(files):
@@ -83,15 +84,51 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
 
 
 # ---- process one group ---------------------------------------------------------------------
-def process_group(week: str, group: str, settings: Settings | None = None) -> dict:
-    from pipelines.ingest.parse import parse_file
-    from pipelines.ingest.validate import validate_tables
+def group_dir(root: str, week: str, group: str) -> str:
+    return posixpath.dirname(staging_path(root, week, group, "x"))
 
+
+def _code_fingerprint() -> str:
+    """Changes whenever the parsing or validation code or the GX suites change."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for path in sorted([*here.glob("*.py"), *(here.parent.parent / "expectations").rglob("*.json")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def group_signature(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> str:
+    prev = fact_path(lroot, "facts", "core.ledger_households", shift_week(week, -1))
+    prev_info = lfs.info(prev) if lfs.exists(prev) else {}
+    payload = {
+        "files": sorted(zip(files["submission_id"], files["landing_path"], files["received_at"].astype(str))),
+        "prev_plan": [prev_info.get("size"), str(storage.mtime_of(prev_info)) if prev_info else None],
+        "code": _code_fingerprint(),
+        "settings": repr(settings),
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def process_group(week: str, group: str, settings: Settings | None = None) -> dict:
     settings = settings or get_settings()
     t0 = time.perf_counter()
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
     files = files[files["group"] == group].drop_duplicates("submission_id")
+    signature = group_signature(files, week, settings, lfs, lroot)
+    done_path = staging_path(lroot, week, group, "_done").replace(".parquet", ".json")
+    if lfs.exists(done_path):
+        with lfs.open(done_path, "rb") as f:
+            done = json.loads(f.read())
+        if done.get("signature") == signature:
+            return {**done["summary"], "reused": True, "seconds": round(time.perf_counter() - t0, 3)}
+    gdir = group_dir(lroot, week, group)
+    if lfs.exists(gdir):
+        lfs.rm(gdir, recursive=True)
+
+    from pipelines.ingest.parse import parse_file
+    from pipelines.ingest.validate import validate_tables
 
     identities, problems = [], []
     parsed: dict[str, object] = {}
@@ -119,6 +156,7 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
     prev_plan = _previous_plan(settings, week)
     out_findings = [findings_frame(problems)]
     counts = {}
+    t_validate = 0.0
     for form in ("A", "B", "C", "D"):
         subs = [s for s in ident.loc[ident["form"] == form, "submission_id"] if s in current]
         if not subs:
@@ -146,8 +184,10 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
                 totals[key] = _with_provenance(pd.concat(tframes, ignore_index=True), tsids, parsed, paths, week, form)
         if not tables:
             continue
+        tv = time.perf_counter()
         res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
                               totals=totals or None, settings=settings)
+        t_validate += time.perf_counter() - tv
         fnd = findings_frame(res.findings)
         out_findings.append(fnd)
         for key, df in tables.items():
@@ -167,8 +207,12 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
     findings = pd.concat(out_findings, ignore_index=True)
     storage.write_parquet(lfs, staging_path(lroot, week, group, "findings"), findings)
     storage.write_parquet(lfs, staging_path(lroot, week, group, "identities"), ident)
-    return {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
-            "parse_seconds": round(t_parse, 3), "seconds": round(time.perf_counter() - t0, 3)}
+    summary = {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
+               "parse_seconds": round(t_parse, 3), "validate_seconds": round(t_validate, 3),
+               "seconds": round(time.perf_counter() - t0, 3), "reused": False}
+    # Written last: a group counts as staged only once all its parts are there.
+    storage.write_bytes_atomic(lfs, done_path, json.dumps({"signature": signature, "summary": summary}).encode())
+    return summary
 
 
 def _with_provenance(df: pd.DataFrame, sids: list[tuple[str, int]], parsed: dict, paths: dict,
@@ -225,12 +269,10 @@ def _for_parquet(df: pd.DataFrame) -> pd.DataFrame:
 FILE_LEVEL_RULES_REJECT = True
 
 
-def _read_staging(lfs, lroot: str, week: str, name: str) -> pd.DataFrame:
-    base = storage.join(lroot, "staging", f"week={week}")
-    if not lfs.exists(base):
-        return pd.DataFrame()
-    paths = sorted(p for p in lfs.find(base) if p.endswith(f"/{name}.parquet"))
-    frames = [storage.read_parquet(lfs, p) for p in paths]
+def _read_staging(lfs, lroot: str, week: str, name: str, groups: list[str]) -> pd.DataFrame:
+    """The staged parts of this week's groups (only groups in the current manifest)."""
+    paths = [staging_path(lroot, week, g, name) for g in groups]
+    frames = [storage.read_parquet(lfs, p) for p in paths if lfs.exists(p)]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -302,20 +344,21 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     t0 = time.perf_counter()
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    groups = sorted(files["group"].unique().tolist()) if len(files) else []
     register = disc.read_landing_register(settings)
-    ident = _read_staging(lfs, lroot, week, "identities")
+    ident = _read_staging(lfs, lroot, week, "identities", groups)
     if ident.empty:
         ident = pd.DataFrame(columns=["submission_id", "landing_path", "received_at", "form", "unit_code",
                                       "unit_name", "content_week", "superseded_by"])
     ident = resolve_supersession(ident.drop(columns=["superseded_by"], errors="ignore"))
     current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
 
-    fnd = _read_staging(lfs, lroot, week, "findings")
+    fnd = _read_staging(lfs, lroot, week, "findings", groups)
     fnd = findings_frame(fnd)
     fnd = fnd[fnd["submission_id"].isin(current) | (fnd["submission_id"] == "")]
     fnd = pd.concat([fnd, identity_findings(ident, files, register, week, settings)], ignore_index=True)
 
-    tables = {t: _read_staging(lfs, lroot, week, _short(t)) for t in CORE_TABLES.values()}
+    tables = {t: _read_staging(lfs, lroot, week, _short(t), groups) for t in CORE_TABLES.values()}
     plan = tables["core.ledger_households"]
     if len(plan):
         plan = plan[plan["submission_id"].isin(current)]

@@ -132,3 +132,21 @@ def test_unknown_unit_and_wrong_week_are_rejected(examples_landing):
     assert rules["外乡镇周报.csv"] == "unit.unknown"
     assert rules["逍遥镇第46周.csv"] == "week.mismatch"
     assert len(wh.query("SELECT * FROM core.township_reports")) == 0
+
+
+def test_unchanged_groups_are_reused_and_a_changed_group_is_reprocessed(examples_landing):
+    other = examples_landing / WEEK / "扶沟县"
+    other.mkdir()
+    (other / "说明.csv").write_bytes("这不是报表\n".encode("utf-8"))
+    first = run_week()["groups"]
+    assert [g["reused"] for g in first] == [False, False]
+    second = run_week()["groups"]
+    assert [g["reused"] for g in second] == [True, True]
+    # A late file in one county: only that county is parsed and validated again.
+    (other / "补报.csv").write_bytes("还是不是报表\n".encode("utf-8"))
+    third = {g["group"]: g["reused"] for g in run_week()["groups"]}
+    assert third == {"扶沟县": False, "西华县": True}
+    wh = Warehouse(get_settings().warehouse_url)
+    assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
+    f = wh.query("SELECT file FROM core.findings WHERE rule LIKE 'file.%'")
+    assert {Path(x).name for x in f["file"]} == {"说明.csv", "补报.csv"}
