@@ -26,7 +26,9 @@ DOC = """
    将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据；
 4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
    统计报送率与及时率，并与近几周历史比对；
-5. **review** 更新问题的审核状态（新发现/已解决），为每份报送文件生成回执（回执写入 outbox）。
+5. **review** 更新问题的审核状态（新发现/已解决），为每份报送文件生成回执（回执写入 outbox）；
+6. **weekly_summary** 刷新 BI 数据集市（`mart.weekly_summary` 周汇总等），并发出 weekly-load 资产事件，
+   月度任务 `monthly_conclusion` 据此在一个月的各周都入库后生成月总结。
 
 参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
 """
@@ -81,20 +83,27 @@ def weekly_ingest():
 
         return {**run(week), "month": published.get("month", "")}
 
-    @task(outlets=[WEEKLY_LOAD])
+    @task
     def review(week: str, consolidated: dict, **context) -> dict:
         from pipelines.review.lifecycle import sync_lifecycle
         from pipelines.review.receipts import write_receipts
 
         lifecycle = sync_lifecycle(week, run_id=context["run_id"])
         receipts = write_receipts(week)
-        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": consolidated.get("month", "")}
-        return {"lifecycle": lifecycle, "receipts": len(receipts)}
+        return {"lifecycle": lifecycle, "receipts": len(receipts), "month": consolidated.get("month", "")}
+
+    @task(outlets=[WEEKLY_LOAD])
+    def weekly_summary(week: str, reviewed: dict, **context) -> dict:
+        from pipelines.mart import refresh_weekly_mart
+
+        summary = refresh_weekly_mart(week)
+        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": reviewed.get("month", "")}
+        return summary
 
     week = plan_week()
     groups = discover(week)
     done = process_group.partial(week=week).expand(group=groups)
-    review(week, consolidate(week, publish(week, done)))
+    weekly_summary(week, review(week, consolidate(week, publish(week, done))))
 
 
 weekly_ingest_dag = weekly_ingest()

@@ -47,12 +47,12 @@ def test_weekly_ingest_shape():
     dag = load_dag("weekly_ingest")
     assert dag.dag_id == "weekly_ingest"
     assert "huizong" in dag.tags and dag.doc_md
-    assert set(dag.task_ids) == {"plan_week", "discover", "process_group", "publish", "consolidate", "review"}
+    assert set(dag.task_ids) == {"plan_week", "discover", "process_group", "publish", "consolidate", "review", "weekly_summary"}
     for t in dag.tasks:
         assert t.retries >= 1, t.task_id
     # Mapped per group (county folder), not per file.
     assert type(dag.get_task("process_group")).__name__ == "DecoratedMappedOperator"
-    assert dag.get_task("review").outlets, "publish must emit the weekly-load asset"
+    assert dag.get_task("weekly_summary").outlets, "publish must emit the weekly-load asset"
     # Monday 12:00 Shanghai, after the 10:00 deadline.
     assert dag.timetable.expression == "0 12 * * 1"
     assert str(dag.timetable.timezone) in ("Asia/Shanghai", "+08:00")
