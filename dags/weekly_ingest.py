@@ -74,7 +74,8 @@ def weekly_ingest():
         from pipelines.ingest.process import publish as run
 
         summary = run(week, run_id=context["run_id"])
-        summary["groups"] = list(results)
+        # Index, don't iterate: iterating a lazy XCom sequence probes one past the end.
+        summary["groups"] = [results[i] for i in range(len(results))]
         return summary
 
     @task
