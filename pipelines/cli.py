@@ -69,6 +69,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(["--scales", args.scales])
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    """monthly_conclusion through Airflow for one month; prints where the reports are."""
+    from pipelines.mart.calendar import parse_month
+    from pipelines.orchestrate import run_month
+    from pipelines.report.monthly import report_dir
+
+    parse_month(args.month)
+    dr = run_month(args.month)
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    print(f"monthly_conclusion {args.month}: {dr.state}")
+    if "skipped" in states.get("check_month", ""):
+        print(f"{args.month} 尚有周次未入库，未生成月总结（见 core.loads）")
+        return 1
+    ok = "success" in str(dr.state) and all("success" in s for s in states.values())
+    out = report_dir(args.month)
+    if ok:
+        print(f"月总结报告：{out}")
+        for p in sorted(out.glob("*")):
+            print(f"  {p.name}")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huizong", description="汇总：扶贫周报汇总流水线")
     sub = p.add_subparsers(dest="command", required=True)
@@ -95,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="基准测试：各阶段耗时与峰值内存，端到端与下限对比")
     b.add_argument("--scales", default="zhoukou,henan", help="如 zhoukou 或 zhoukou,henan")
     b.set_defaults(func=_cmd_bench)
+
+    r = sub.add_parser("report", help="通过 Airflow 运行 monthly_conclusion，生成月总结（集市表与报告）")
+    r.add_argument("--month", required=True, help="月份，如 2026-11")
+    r.set_defaults(func=_cmd_report)
 
     from pipelines.review.commands import add_parsers as add_review_parsers
 

@@ -71,3 +71,10 @@ def run_week(week: str, home: Path | None = None):
 
     dag = load_dag("weekly_ingest")
     return dag.test(logical_date=run_date_for_week(week), run_conf={"week": week})
+
+
+def run_month(month: str, home: Path | None = None):
+    """One real run of monthly_conclusion for `month` (e.g. 2026-11); returns the DagRun."""
+    prepare_airflow(home)
+    dag = load_dag("monthly_conclusion")
+    return dag.test(run_conf={"month": month})
