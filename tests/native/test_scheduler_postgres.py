@@ -1,0 +1,204 @@
+"""The real Airflow scheduler (not dag.test) runs weekly_ingest with the LocalExecutor on
+a PostgreSQL metadata database, loading a PostgreSQL warehouse.
+
+Airflow 3 splits what used to be one scheduler: the dag-processor parses dags/ into the
+metadata DB, the scheduler creates and queues task instances, and the LocalExecutor's
+workers run each task through the api-server's execution API (JWT-authenticated).
+Two runs are triggered: the shared examples (2026-W47) and a generated week whose county
+folders become mapped tasks running side by side against the PostgreSQL warehouse.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, REPO
+from tests.native._support import PG_HOST, PG_PORT, PG_USER, free_port, pg_url, stop, throwaway_database
+
+pytestmark = pytest.mark.slow
+
+WEEK = "2026-W47"
+RUN_ID = "native_scheduler_2026-W47"
+# Far from 2026-W47, so the examples (another world) are no previous week to compare with.
+GEN_WEEK, GEN_RUN_ID = "2027-W20", "native_scheduler_2027-W20"
+FILES = ("焦东村三本账2026第47周.xlsx", "西华县逍遥镇焦东村第47周周报(改).xlsx", "逍遥镇2026年第47周扶贫周报.csv")
+
+
+def _landing(home: Path) -> Path:
+    """The shared examples as FORMS.md says files land, arrived before the deadline."""
+    landing = home / "landing"
+    week = landing / WEEK / "西华县" / "逍遥镇"
+    week.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "区划名录.csv", landing / "区划名录.csv")
+    t = dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+    for name in FILES:
+        shutil.copy(EXAMPLES / name, week / name)
+        os.utime(week / name, (t, t))
+    return landing
+
+
+def _meta(db: str, sql: str, params: tuple = ()) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=db, connect_timeout=5) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _wait(what: str, check, timeout: float, procs: dict, logs: Path, every: float = 2.0):
+    deadline = time.time() + timeout
+    while True:
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"{name} exited while waiting for {what}:\n" + _tails(logs)
+        value = check()
+        if value:
+            return value
+        assert time.time() < deadline, f"timed out waiting for {what}:\n" + _tails(logs)
+        time.sleep(every)
+
+
+def _tails(logs: Path, n: int = 3000) -> str:
+    out = []
+    for p in sorted(logs.rglob("*.log")):
+        out.append(f"--- {p.relative_to(logs)}\n{p.read_text(errors='replace')[-n:]}")
+    return "\n".join(out)
+
+
+def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
+    import httpx
+
+    home = tmp_path / "home"
+    _landing(home)
+    af_home = tmp_path / "airflow"
+    logs = af_home / "logs"
+    logs.mkdir(parents=True)
+    port = free_port()
+    with throwaway_database("meta") as meta_db, throwaway_database("wh") as wh_db:
+        env = {
+            "PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW_HOME": str(af_home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(meta_db),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg_url(meta_db, "psycopg_async"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(af_home / "passwords.json"),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__API__SECRET_KEY": "huizong-native-test-api-secret",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "huizong-native-test-jwt-secret",
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "GX_ANALYTICS_ENABLED": "False",
+            "HUIZONG_HOME": str(home),
+            "HUIZONG_WAREHOUSE_URL": pg_url(wh_db),
+            # No scheduled run can fall due: the only run is the one triggered below.
+            "HUIZONG_START_DATE": "2099-01-05T12:00",
+        }
+        migrate = _airflow(env, "db", "migrate")
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+
+        procs: dict[str, subprocess.Popen] = {}
+        handles = []
+        try:
+            for name, args in (("api-server", ["api-server", "--port", str(port)]),
+                               ("dag-processor", ["dag-processor"]),
+                               ("scheduler", ["scheduler"])):
+                log = open(logs / f"{name}.log", "w")
+                handles.append(log)
+                procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=env, stdout=log,
+                                               stderr=subprocess.STDOUT, start_new_session=True)
+
+            def api_up():
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=5).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            _wait("the api-server", api_up, 180, procs, logs)
+            _wait("weekly_ingest to be parsed", lambda: _meta(
+                meta_db, "SELECT 1 FROM serialized_dag WHERE dag_id = 'weekly_ingest'"), 180, procs, logs)
+
+            unpause = _airflow(env, "dags", "unpause", "weekly_ingest")
+            assert unpause.returncode == 0, unpause.stderr[-3000:]
+
+            def run(week: str, run_id: str) -> list[tuple]:
+                trigger = _airflow(env, "dags", "trigger", "weekly_ingest", "--run-id", run_id,
+                                   "--conf", json.dumps({"week": week}))
+                assert trigger.returncode == 0, trigger.stderr[-3000:]
+
+                def finished():
+                    rows = _meta(meta_db, "SELECT state FROM dag_run WHERE dag_id = 'weekly_ingest' "
+                                          "AND run_id = %s", (run_id,))
+                    return rows and rows[0][0] in ("success", "failed") and rows[0][0]
+
+                state = _wait(f"run {run_id} to finish", finished, 360, procs, logs, every=3)
+                tis = _meta(meta_db, "SELECT task_id, map_index, state, try_number, start_date, end_date "
+                                     "FROM task_instance WHERE dag_id = 'weekly_ingest' AND run_id = %s "
+                                     "ORDER BY task_id, map_index", (run_id,))
+                assert state == "success", (tis, _tails(logs))
+                return tis
+
+            tis = run(WEEK, RUN_ID)
+            # A generated week with a folder per county: the mapped tasks run side by side.
+            from pipelines.synth import generate
+
+            gen = generate(out=str(home / "landing"), weeks=GEN_WEEK, scale="0.03", faults="none", seed=21)
+            gen_tis = run(GEN_WEEK, GEN_RUN_ID)
+            jobs = dict(_meta(meta_db, "SELECT job_type, count(*) FROM job GROUP BY job_type"))
+        finally:
+            for proc in reversed(list(procs.values())):
+                stop(proc)
+            for h in handles:
+                h.close()
+
+        # Every task ran once, through the scheduler's executor (no dag.test, no retries).
+        assert {"plan_week", "discover", "process_group", "publish", "consolidate", "review"} <= {t for t, *_ in tis}
+        assert all(s == "success" and n == 1 for _, _, s, n, *_ in tis + gen_tis), tis + gen_tis
+        assert [m for t, m, *_ in tis if t == "process_group"] == [0]  # one county folder
+        mapped = [(start, end) for t, _m, _s, _n, start, end in gen_tis if t == "process_group"]
+        assert len(mapped) >= 10, gen_tis
+        overlap = max(sum(1 for s2, e2 in mapped if s2 < end and start < e2) for start, end in mapped)
+        assert overlap >= 2, mapped  # LocalExecutor ran mapped tasks concurrently
+        assert jobs.get("SchedulerJob") and jobs.get("DagProcessorJob"), jobs
+
+        from pipelines.warehouse import Warehouse
+
+        wh = Warehouse(pg_url(wh_db))
+        try:
+            assert wh.dialect == "postgresql"
+            assert wh.scalar("SELECT COUNT(*) FROM core.ledger_households WHERE week = :w", {"w": WEEK}) == 44
+            errors = wh.query("SELECT rule FROM core.findings WHERE severity = 'error' AND week = :w", {"w": WEEK})
+            assert errors["rule"].tolist() == ["id_number.scientific"]
+            loads = wh.query("SELECT week, run_id FROM core.loads ORDER BY week")
+            assert loads.values.tolist() == [[WEEK, RUN_ID], [GEN_WEEK, GEN_RUN_ID]]
+            assert wh.scalar("SELECT COUNT(*) FROM core.submissions WHERE on_time AND week = :w", {"w": WEEK}) == 3
+            exp = gen.expected[GEN_WEEK]["rows"]
+            count = lambda sql: wh.scalar(sql, {"w": GEN_WEEK})  # noqa: E731
+            assert count("SELECT COUNT(*) FROM core.ledger_households WHERE week = :w") == exp["ledger_plan"]
+            assert count("SELECT COUNT(*) FROM core.village_reports WHERE week = :w") == exp["village_reports"]
+            assert count("SELECT COUNT(*) FROM core.township_reports WHERE week = :w AND NOT is_total") \
+                == exp["township_rows"]
+            assert count("SELECT COUNT(*) FROM core.findings WHERE week = :w AND severity = 'error'") == 0
+            assert count("SELECT COUNT(*) FROM core.discrepancies WHERE week = :w") == 0
+        finally:
+            wh.dispose()
+        assert not (home / "warehouse.duckdb").exists()
