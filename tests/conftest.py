@@ -60,8 +60,9 @@ def examples_landing(home) -> Path:
     return landing
 
 
-def run_pipeline_weeks(weeks: list[str]) -> None:
-    """discover → process_group → publish → consolidate for each week, without Airflow."""
+def run_pipeline_weeks(weeks: list[str], full: bool = False) -> None:
+    """discover → process_group → publish → consolidate for each week, without Airflow;
+    with ``full`` also the DAG's last tasks: lifecycle sync, receipts and the weekly mart."""
     from pipelines.consolidate import consolidate
     from pipelines.ingest import process
 
@@ -70,6 +71,14 @@ def run_pipeline_weeks(weeks: list[str]) -> None:
             process.process_group(week, group)
         process.publish(week, run_id="test")
         consolidate(week)
+        if full:
+            from pipelines.mart import refresh_weekly_mart
+            from pipelines.review.lifecycle import sync_lifecycle
+            from pipelines.review.receipts import write_receipts
+
+            sync_lifecycle(week, run_id="test")
+            write_receipts(week)
+            refresh_weekly_mart(week)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +94,7 @@ def faulty_world():
     mp = pytest.MonkeyPatch()
     mp.setenv("HUIZONG_HOME", str(h))
     result = generate(out=str(h / "landing"), weeks="2026-W45..2026-W46", scale="0.05", faults="default", seed=11)
-    run_pipeline_weeks(weeks)
+    run_pipeline_weeks(weeks, full=True)
     mp.undo()
     return {"home": h, "weeks": weeks, "result": result}
 

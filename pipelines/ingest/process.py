@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines import forms, storage
+from pipelines import forms, pii, storage
+from pipelines.checkpoints import checkpoint
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.ingest import discover as disc
 from pipelines.settings import Settings, get_settings
@@ -67,6 +68,7 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     files = disc.list_week_files(settings, week)
     files = disc.archive_files(settings, files) if len(files) else files.assign(
         sha256=pd.Series(dtype=str), archive_path=pd.Series(dtype=str), submission_id=pd.Series(dtype=str))
+    checkpoint("discover.archived")
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     storage.write_parquet(lfs, run_manifest_path(lroot, week), files)
     # Staging of earlier attempts is kept: a group whose inputs are unchanged is reused
@@ -136,6 +138,7 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
         data = disc.read_archived(settings, rec.archive_path)
         pf = parse_file(data, rec.landing_path)
         parsed[rec.submission_id] = pf
+        checkpoint("process.parsed")
         identities.append({
             "submission_id": rec.submission_id, "landing_path": rec.landing_path,
             "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
@@ -154,6 +157,7 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
     current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
     paths = dict(zip(files["submission_id"], files["landing_path"]))
     prev_plan = _previous_plan(settings, week)
+    pii_key = pii.pii_key(settings.home)
     out_findings = [findings_frame(problems)]
     counts = {}
     t_validate = 0.0
@@ -202,9 +206,14 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
                 df = pd.concat([df, tot], ignore_index=True)
             elif form in ("C", "D"):
                 df["is_total"] = False
+            if key == "plan":
+                df = pii.protect_plan(df, pii_key)
+            elif key == "helpers":
+                df = pii.protect_helpers(df, pii_key)
             storage.write_parquet(lfs, staging_path(lroot, week, group, _short(table)), _for_parquet(df))
             counts[_short(table)] = len(df)
-    findings = pd.concat(out_findings, ignore_index=True)
+    # From here on no clear ID or phone number: the raw archive is the only place they exist.
+    findings = pii.protect_findings(pd.concat(out_findings, ignore_index=True))
     storage.write_parquet(lfs, staging_path(lroot, week, group, "findings"), findings)
     storage.write_parquet(lfs, staging_path(lroot, week, group, "identities"), ident)
     summary = {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
@@ -362,7 +371,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     plan = tables["core.ledger_households"]
     if len(plan):
         plan = plan[plan["submission_id"].isin(current)]
-        fnd = pd.concat([fnd, findings_frame(duplicate_ids(plan.reset_index(drop=True)))], ignore_index=True)
+        fnd = pd.concat([fnd, _duplicate_ids_hashed(plan.reset_index(drop=True), duplicate_ids)], ignore_index=True)
     fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
     fnd["stage"] = "ingest"
@@ -409,6 +418,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             elif lfs.exists(path):
                 lfs.rm(path)
     storage.write_parquet(lfs, fact_path(lroot, "findings", "core.findings", week), fnd)
+    checkpoint("publish.lake_written")
 
     subs = _submission_updates(ident, fnd, per_sub_loaded, per_sub_quar, rejected)
     wh = wh or Warehouse(settings.warehouse_url)
@@ -417,6 +427,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     with wh.transaction() as conn:
         for table, (facts, _q) in lfs_facts.items():
             wh.replace(conn, table, facts, {"week": week})
+            checkpoint("publish.table_replaced")
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
         wh.replace(conn, "core.ledger_summary", ledger_summary(tables, current, week), {"week": week})
         wh.replace(conn, "core.regions", regions, {"week": week})
@@ -431,6 +442,25 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _duplicate_ids_hashed(plan: pd.DataFrame, duplicate_ids) -> pd.DataFrame:
+    """City-wide duplicate ID numbers, compared by keyed hash, shown masked."""
+    if "id_hash" not in plan.columns:
+        return findings_frame()
+    f = findings_frame(duplicate_ids(plan.assign(id_number=plan["id_hash"])))
+    if f.empty:
+        return f
+    shown = dict(zip(plan["id_hash"].astype(str), plan["id_masked"].astype(str)))
+    for col in ("value", "message"):
+        f[col] = [_replace_hashes(text, shown) for text in f[col]]  # only the few duplicate rows
+    return f
+
+
+def _replace_hashes(text: str, shown: dict[str, str]) -> str:
+    import re
+
+    return re.sub(r"[0-9a-f]{32}", lambda m: shown.get(m.group(0), "********"), text)
 
 
 def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:

@@ -139,6 +139,9 @@ def _lake_table(wh: Warehouse, submission_id: str, sheet: str) -> str | None:
     return FORM_TABLE.get(form or "")
 
 
+MASKED_AS = {"id_number": "id_masked", "helper_phone": "phone_masked"}
+
+
 def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehouse,
                settings: Settings | None = None, column: str = "") -> dict | None:
     """The record as loaded from the lake (facts or quarantine): area, table and (header, value) pairs.
@@ -167,8 +170,9 @@ def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehous
         hit = ""
         cells = []
         for col in TABLE_SPEC[table]:
-            if col.name in rec.index:
-                v = rec[col.name]
+            name = MASKED_AS.get(col.name, col.name)  # personal data is only stored masked
+            if name in rec.index:
+                v = rec[name]
                 cells.append((col.header, "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)))
                 if column and column.replace(" ", "") in (col.header, *col.synonyms):
                     hit = col.header

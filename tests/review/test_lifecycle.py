@@ -62,8 +62,9 @@ def test_resubmission_recurring_keeps_id_and_status_then_fix_resolves_with_histo
     assert list(hist["action"]) == ["open", "send_back", "resolve"]
     assert list(hist["by"]) == ["system", "王科长", "system"]
     assert list(hist["after_status"]) == ["open", "sent_back", "resolved"]
-    hh = wh.query("SELECT id_number FROM core.ledger_households WHERE household_id = :h", {"h": MANGLED_HH})
-    assert list(hh["id_number"]) == [valid_id()]
+    hh = wh.query("SELECT id_hash, id_masked FROM core.ledger_households WHERE household_id = :h", {"h": MANGLED_HH})
+    vid = valid_id()
+    assert list(hh["id_masked"]) == [vid[:6] + "********" + vid[-4:]] and len(hh["id_hash"].iat[0]) == 32
 
 
 def test_waive_then_rerun_loads_the_row_as_a_fact(examples_landing):

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS core.ledger_households (
     source_row              BIGINT,
     household_id            VARCHAR,
     head_name               VARCHAR,
-    id_number               VARCHAR,
+    id_hash                 VARCHAR,   -- HMAC-SHA256 of the resident ID (key never committed)
+    id_masked               VARCHAR,   -- 411622********123X
     household_size          BIGINT,
     poverty_type            VARCHAR,
     main_cause              VARCHAR,
@@ -82,7 +83,8 @@ CREATE TABLE IF NOT EXISTS core.ledger_helpers (
     helper_name       VARCHAR,
     helper_org        VARCHAR,
     helper_org_level  VARCHAR,
-    helper_phone      VARCHAR,
+    phone_hash        VARCHAR,         -- HMAC-SHA256 of the mobile number
+    phone_masked      VARCHAR,         -- 136****8848
     paired_date       DATE,
     has_warning       BOOLEAN
 );
