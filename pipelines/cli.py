@@ -63,6 +63,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return rc
 
 
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.orchestrate import prepare_airflow, ui_environ
+
+    prepare_airflow()
+    env, passwords = ui_environ(args.port)
+    users = json.loads(passwords.read_text())
+    print(f"Airflow 界面：http://127.0.0.1:{args.port}/   数据审核：http://127.0.0.1:{args.port}/huizong/findings")
+    for user, password in users.items():
+        print(f"登录用户：{user}  密码：{password}（保存在 {passwords}）")
+    os.environ.update(env)
+    os.execvp(sys.executable, [sys.executable, "-m", "airflow", "api-server", "--port", str(args.port)])
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from pipelines.bench import main as bench_main
 
@@ -113,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--faults", default="default", choices=["none", "default"])
     d.add_argument("--seed", type=int, default=20261128)
     d.set_defaults(func=_cmd_demo)
+
+    u = sub.add_parser("ui", help="启动 Airflow 界面（含数据审核页面），使用内置默认配置")
+    u.add_argument("--port", type=int, default=8080)
+    u.set_defaults(func=_cmd_ui)
 
     b = sub.add_parser("bench", help="基准测试：各阶段耗时与峰值内存，端到端与下限对比")
     b.add_argument("--scales", default="zhoukou,henan", help="如 zhoukou 或 zhoukou,henan")

@@ -78,3 +78,31 @@ def run_month(month: str, home: Path | None = None):
     prepare_airflow(home)
     dag = load_dag("monthly_conclusion")
     return dag.test(run_conf={"month": month})
+
+
+def ui_environ(port: int = 8080, home: Path | None = None) -> tuple[dict[str, str], Path]:
+    """Environment for `airflow api-server` on the embedded default: the review plugin,
+    Airflow's simple auth manager with one steward (role admin) and a generated password."""
+    import json
+    import secrets
+
+    env = airflow_environ(home)
+    af = Path(env["AIRFLOW_HOME"])
+    af.mkdir(parents=True, exist_ok=True)
+    passwords = af / "simple_auth_manager_passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({"steward": secrets.token_urlsafe(12)}))
+        passwords.chmod(0o600)
+    secret = af / ".jwt_secret"
+    if not secret.exists():
+        secret.write_text(secrets.token_hex(32))
+        secret.chmod(0o600)
+    env.update({
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": os.environ.get("HUIZONG_UI_USERS", "steward:admin"),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret.read_text().strip(),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+    })
+    return env, passwords
