@@ -52,14 +52,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"[1/2] 生成合成数据：{args.weeks}，规模 {args.scale}，错误注入 {args.faults} → {landing}")
     result = generate(out=str(landing), weeks=args.weeks, scale=args.scale, faults=args.faults, seed=args.seed)
     print(result.summary_text())
-    print("[2/2] 通过 Airflow 运行 weekly_ingest（SQLite 元数据库，DuckDB 仓库）")
+    print("[2/3] 通过 Airflow 运行 weekly_ingest（SQLite 元数据库，DuckDB 仓库）")
     rc = _cmd_ingest(args)
+    from pipelines.weeks import month_of_week, week_range
+
+    months = sorted({month_of_week(w) for w in week_range(args.weeks)})
+    for month in months:
+        print(f"[3/3] 通过 Airflow 运行 monthly_conclusion：{month}")
+        rc = max(rc, _cmd_report(argparse.Namespace(month=month)))
     print()
     print("结果位置：")
     print(f"  仓库（DuckDB）：{settings.warehouse_url}")
     print(f"  数据湖（Parquet）：{settings.lake_url}")
     print(f"  原始文件存档：{settings.archive_url}")
+    print(f"  回执（outbox）：{settings.outbox_dir}")
     print(f"  Airflow 元数据与日志：{settings.home / 'airflow'}")
+    print("  数据审核页面：.venv/bin/huizong ui，然后打开 http://127.0.0.1:8080/huizong/findings")
     return rc
 
 
