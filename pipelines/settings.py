@@ -34,6 +34,14 @@ class Settings:
     household_size_min: int = 1
     household_size_max: int = 20
     max_file_bytes: int = 50 * 1024 * 1024
+    # Bounds on what one submitted file may make the parser hold (pipelines.ingest.readers):
+    # the total uncompressed size of an xlsx's zip members (declared in its central
+    # directory, checked before anything is inflated), rows per sheet, the area
+    # rows x columns of a sheet (cells held in memory), and characters per cell.
+    max_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_rows: int = 50_000
+    max_cells: int = 5_000_000
+    max_cell_chars: int = 32_767
     s3_endpoint_url: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -67,5 +75,9 @@ def get_settings() -> Settings:
         tolerance_count=int(_env("HUIZONG_TOLERANCE_COUNT", "0")),
         tolerance_money_wan=float(_env("HUIZONG_TOLERANCE_MONEY_WAN", "0.01")),
         max_file_bytes=int(_env("HUIZONG_MAX_FILE_BYTES", str(50 * 1024 * 1024))),
+        max_uncompressed_bytes=int(_env("HUIZONG_MAX_UNCOMPRESSED_BYTES", str(100 * 1024 * 1024))),
+        max_rows=int(_env("HUIZONG_MAX_ROWS", "50000")),
+        max_cells=int(_env("HUIZONG_MAX_CELLS", "5000000")),
+        max_cell_chars=int(_env("HUIZONG_MAX_CELL_CHARS", "32767")),
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
     )
