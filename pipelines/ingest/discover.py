@@ -3,12 +3,21 @@ and record it in the submissions register (core.submissions).
 
 The same bytes arriving twice are one submission. Nothing is ever deleted: the raw
 archive is content-addressed and write-once.
+
+File names are free text. A name that is not UTF-8 (GBK bytes from an old Windows zip,
+say) arrives from the local file system as a str with surrogate escapes; the landing
+path recorded (manifest, core.submissions, findings) is valid UTF-8 text with each
+undecodable byte written as ``\\xNN`` (backslashreplace), and the raw bytes' hex is kept in
+the manifest column ``landing_path_hex``. The file itself is read by its real name.
+Files above ``max_file_bytes`` are hashed and archived in chunks (never held whole).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import posixpath
+import re
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -26,10 +35,26 @@ def _skipped(rel: str) -> bool:
     return any(part.startswith(("_", ".")) for part in rel.split("/"))
 
 
+def safe_text(path: str) -> tuple[str, str]:
+    """(UTF-8-safe text, hex of the raw name bytes or '') for a path from the file system.
+
+    Undecodable bytes (surrogate escapes) become ``\\xNN``; valid names are unchanged."""
+    try:
+        path.encode("utf-8")
+        return path, ""
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace"), raw.hex()
+
+
 def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
+    """The week's files: landing_path (UTF-8 text), original_name, size_bytes, received_at,
+    group, landing_path_hex (raw bytes of a non-UTF-8 path, else '') and source_path (the
+    name to open it by; dropped by archive_files, it may not be valid UTF-8)."""
     fs, root = storage.filesystem(settings.landing_url, settings.s3_endpoint_url)
     base = storage.join(root, week)
-    cols = ["landing_path", "original_name", "size_bytes", "received_at", "group"]
+    cols = ["landing_path", "original_name", "size_bytes", "received_at", "group", "landing_path_hex",
+            "source_path"]
     if not fs.exists(base):
         return pd.DataFrame(columns=cols)
     found = fs.find(base, detail=True)
@@ -43,10 +68,13 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
         inner = posixpath.relpath(path, base)
         if _skipped(inner):
             continue
-        parts = inner.split("/")
-        rows.append((rel, parts[-1], int(info.get("size") or 0), storage.mtime_of(info),
-                     parts[0] if len(parts) > 1 else ROOT_GROUP))
-    df = pd.DataFrame(rows, columns=cols)
+        text, raw_hex = safe_text(rel)
+        parts = safe_text(inner)[0].split("/")
+        rows.append((text, parts[-1], int(info.get("size") or 0), storage.mtime_of(info),
+                     parts[0] if len(parts) > 1 else ROOT_GROUP, raw_hex, rel))
+    df = pd.DataFrame([r[:-1] for r in rows], columns=cols[:-1])
+    # object dtype: a name that is not UTF-8 holds surrogates, which arrow strings refuse
+    df["source_path"] = pd.Series([r[-1] for r in rows], dtype=object, index=df.index)
     return df.sort_values("landing_path", kind="stable").reset_index(drop=True)
 
 
@@ -60,19 +88,33 @@ def submission_id_of(sha256: str) -> str:
     return sha256[:20]
 
 
+_EXT_RE = re.compile(r"^\.[a-z0-9]{1,5}$")
+
+
 def archive_path_of(sha256: str, name: str) -> str:
+    """Archive path by content hash; the extension is kept only when it is plain (.xlsx,
+    .csv): nothing from a submitted name other than [a-z0-9] reaches a path."""
     ext = posixpath.splitext(name)[1].lower()
-    ext = ext if ext.isascii() and len(ext) <= 6 else ""
+    ext = ext if _EXT_RE.match(ext) else ""
     return f"{sha256[:2]}/{sha256}{ext}"
 
 
+CHUNK = 8 * 1024 * 1024
+
+
 def archive_files(settings: Settings, files: pd.DataFrame) -> pd.DataFrame:
-    """Copy every file unchanged into the archive; add sha256, submission_id, archive_path."""
+    """Copy every file unchanged into the archive; add sha256, submission_id, archive_path.
+
+    Files larger than max_file_bytes (the parser will not read them) are hashed and
+    copied in chunks, so memory stays bounded whatever lands."""
     lfs, lroot = storage.filesystem(settings.landing_url, settings.s3_endpoint_url)
     afs, aroot = storage.filesystem(settings.archive_url, settings.s3_endpoint_url)
 
-    def one(rel: str, name: str) -> tuple[str, str]:
-        with lfs.open(storage.join(lroot, rel), "rb") as f:
+    def one(rel: str, name: str, size: int) -> tuple[str, str]:
+        src = storage.join(lroot, rel)
+        if size > settings.max_file_bytes:
+            return _archive_large(lfs, src, afs, aroot, name)
+        with lfs.open(src, "rb") as f:
             data = f.read()
         sha = hashlib.sha256(data).hexdigest()
         apath = archive_path_of(sha, name)
@@ -81,19 +123,44 @@ def archive_files(settings: Settings, files: pd.DataFrame) -> pd.DataFrame:
             storage.write_bytes_atomic(afs, full, data)
         return sha, apath
 
+    source = files["source_path"] if "source_path" in files.columns else files["landing_path"]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(one, files["landing_path"], files["original_name"]))
-    out = files.copy()
+        results = list(pool.map(one, source, files["original_name"], files["size_bytes"].astype("int64")))
+    out = files.drop(columns=["source_path"], errors="ignore").copy()
     out["sha256"] = [r[0] for r in results]
     out["archive_path"] = [r[1] for r in results]
     out["submission_id"] = out["sha256"].map(submission_id_of)
     return out
 
 
-def read_archived(settings: Settings, archive_path: str) -> bytes:
+def _archive_large(lfs, src: str, afs, aroot: str, name: str) -> tuple[str, str]:
+    h = hashlib.sha256()
+    with lfs.open(src, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    sha = h.hexdigest()
+    apath = archive_path_of(sha, name)
+    full = storage.join(aroot, apath)
+    if afs.exists(full):
+        return sha, apath
+    afs.makedirs(posixpath.dirname(full), exist_ok=True)
+    local = storage._is_local(afs)
+    target = f"{full}.{uuid.uuid4().hex}.tmp" if local else full  # object stores: PUT is atomic
+    with lfs.open(src, "rb") as f, afs.open(target, "wb") as out:
+        while chunk := f.read(CHUNK):
+            out.write(chunk)
+    if local:
+        afs.mv(target, full)
+    return sha, apath
+
+
+def read_archived(settings: Settings, archive_path: str, max_bytes: int | None = None) -> bytes:
+    """The archived file's bytes, at most ``max_bytes`` (default max_file_bytes + 1: enough
+    for the parser to see that a file is too large without holding all of it)."""
+    limit = settings.max_file_bytes + 1 if max_bytes is None else max_bytes
     afs, aroot = storage.filesystem(settings.archive_url, settings.s3_endpoint_url)
     with afs.open(storage.join(aroot, archive_path), "rb") as f:
-        return f.read()
+        return f.read(limit)
 
 
 def new_submission_rows(files: pd.DataFrame, week: str, settings: Settings) -> pd.DataFrame:
