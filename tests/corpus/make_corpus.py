@@ -463,6 +463,27 @@ def many_rows_xlsx(n: int) -> bytes:
     return zip_parts(package_parts([XSheet("Sheet1", raw_xml=sheet)]))
 
 
+def xls(cells: dict) -> bytes:
+    """A legacy .xls (BIFF8) written by xlwt: {(row, col): value} (0-based)."""
+    import xlwt
+
+    wb = xlwt.Workbook()
+    ws = wb.add_sheet("Sheet1")
+    for (r, c), v in cells.items():
+        ws.write(r, c, v)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def xls_with_password() -> bytes:
+    """An .xls whose globals carry a FILEPASS record (what a password to open writes):
+    xlwt cannot encrypt, so its WRITEACCESS record (same length) is renamed FILEPASS."""
+    data = xls({(0, 0): "户编号", (1, 0): "4116221073010001"})
+    assert data.count(b"\x5c\x00\x70\x00") == 1
+    return data.replace(b"\x5c\x00\x70\x00", b"\x2f\x00\x70\x00", 1)
+
+
 def prandom(n: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(n)
 
@@ -512,10 +533,15 @@ def corpus(max_file_bytes: int = MAX_FILE_BYTES, max_uncompressed: int = MAX_UNC
     add("上万个成员.xlsx", many_members(2000, max_uncompressed // 2000 + 1024), "zip_bomb",
         "file.too_large_uncompressed")
     add("稀疏区域炸弹.xlsx", sparse_sheet("XFD1048576"), "zip_bomb", "file.too_many_rows")
+    add("旧版xls稀疏区域.xls", xls({(0, 0): "户编号", (65535, 255): 1}), "zip_bomb", "file.too_many_rows",
+        note="not a zip: a 6 KB BIFF file whose dense range would be 65536 x 256 cells")
+    add("旧版xls超大区域.xls", xls({(0, 0): "村代码", (max_cells // 256 + 10, 255): 1}), "zip_bomb",
+        "file.too_many_cells")
     add("超宽区域.xlsx", sparse_sheet(f"XFD{max_cells // 16384 + 10}"), "zip_bomb", "file.too_many_cells")
 
     # -- password protected
     add("设置了打开密码.xlsx", encrypted_workbook(), "encrypted", "file.encrypted")
+    add("旧版xls设置了密码.xls", xls_with_password(), "encrypted", "file.encrypted")
     add("加密的压缩成员.xlsx", patch_member(xlsx(village_report(c.next_village(), "试验四村")),
                                      "xl/worksheets/sheet1.xml", flag=0x1), "encrypted", "file.encrypted")
 
