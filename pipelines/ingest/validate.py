@@ -40,7 +40,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 __all__ = ["ValidationResult", "validate_tables", "duplicate_ids", "suite_parameters",
-           "get_runtime", "build_suites"]
+           "get_runtime", "build_suites", "build_data_docs", "scrub_result"]
 
 build_suites = R.build_suites
 
@@ -95,6 +95,10 @@ class _Runtime:
         shutil.copytree(src, dst, ignore=shutil.ignore_patterns("uncommitted"))
         self.docs_dir = Path(docs_dir)
         self.results_dir = Path(home) / "gx" / "validations"
+        repo_gx = Path(gx_root).resolve() / R.GX_DIR
+        for out in (self.results_dir, self.docs_dir):
+            if out.resolve().is_relative_to(repo_gx):
+                raise ValueError(f"{out} lies inside the repository's GX folder {repo_gx}")
         yaml = YAML()
         cfg_path = dst / "great_expectations.yml"
         cfg = yaml.load(cfg_path.read_text(encoding="utf-8"))
@@ -108,7 +112,6 @@ class _Runtime:
         self.datasource = self.context.data_sources.add_pandas("huizong")
         self.suites: dict = {}
         self.batch_defs: dict = {}
-        self.vdefs: dict = {}
         self.lock = threading.RLock()
 
     def suite(self, name: str):
@@ -125,9 +128,10 @@ class _Runtime:
             return self.batch_defs[name]
 
     def validate(self, name: str, frame: pd.DataFrame, params: dict, *, store: bool,
-                 run_id: str = ""):
-        from great_expectations.core.run_identifier import RunIdentifier
-
+                 run_id: str = "", run_time: dt.datetime | None = None):
+        """Validate ``frame`` against suite ``name``; the full result comes back (findings
+        need the failing rows). With ``store`` a scrubbed copy (see ``scrub_result``) is
+        saved in the validation results store under run ``run_id`` / ``run_time``."""
         result_format = {"result_format": "COMPLETE",
                          "unexpected_index_column_names": [R.ROW_ID],
                          "return_unexpected_index_query": False}
@@ -136,24 +140,92 @@ class _Runtime:
         # One validation at a time per runtime: the context, its datasource and stores
         # are shared objects (tasks normally run in separate processes anyway).
         with self.lock:
-            if not store:
-                batch = bd.get_batch(batch_parameters={"dataframe": frame})
-                return batch.validate(suite, result_format=result_format,
-                                      expectation_parameters=params)
-            import great_expectations as gx
-            if name not in self.vdefs:
-                self.vdefs[name] = self.context.validation_definitions.add(
-                    gx.ValidationDefinition(name=name, data=bd, suite=suite))
-            run = RunIdentifier(run_name=run_id or None,
-                                run_time=dt.datetime.now(dt.timezone.utc))
-            return self.vdefs[name].run(batch_parameters={"dataframe": frame},
-                                        expectation_parameters=params,
-                                        result_format=result_format, run_id=run)
+            batch = bd.get_batch(batch_parameters={"dataframe": frame})
+            result = batch.validate(suite, result_format=result_format,
+                                    expectation_parameters=params)
+            if store:
+                self.store_result(result, batch_id=batch.id, run_id=run_id, run_time=run_time)
+            return result
+
+    def store_result(self, result, *, batch_id: str, run_id: str = "",
+                     run_time: dt.datetime | None = None):
+        """Save the scrubbed copy of ``result`` in the validation results store (under
+        settings.home); returns its ValidationResultIdentifier."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier, ValidationResultIdentifier)
+
+        run = RunIdentifier(run_name=run_id or None,
+                            run_time=run_time or dt.datetime.now(dt.timezone.utc))
+        clean = scrub_result(result)
+        # as ValidationDefinition.run records them (the Data Docs pages show both)
+        clean.meta["run_id"] = run
+        clean.meta["validation_time"] = run.run_time
+        suite_id = ExpectationSuiteIdentifier(name=result.suite_name)
+        key = ValidationResultIdentifier(expectation_suite_identifier=suite_id, run_id=run,
+                                         batch_identifier=batch_id)
+        with self.lock:
+            self.context.validation_results_store.store_validation_results(
+                suite_validation_result=clean, suite_validation_result_identifier=key,
+                expectation_suite_identifier=suite_id)
+        return key
 
     def build_docs(self) -> Path:
         with self.lock:
             self.context.build_data_docs(site_names=["local_site"])
         return self.docs_dir
+
+
+# ---- scrubbing stored results (no personal data outside the raw archive) ------------------
+# What a stored expectation result keeps: counts and percentages, and the failing rows as
+# row numbers of the validated frame. Everything that carries submitted values goes:
+# unexpected_list, partial_unexpected_list, partial_unexpected_counts, details,
+# observed_value, and the column values GX puts next to the row number in
+# (partial_)unexpected_index_list.
+_KEEP_RESULT_KEYS = ("element_count", "missing_count", "missing_percent", "unexpected_count",
+                     "unexpected_percent", "unexpected_percent_total",
+                     "unexpected_percent_nonmissing")
+_ROW_LIST_KEYS = ("unexpected_index_list", "partial_unexpected_index_list")
+
+
+def _row_ids(entries) -> list[dict]:
+    out = []
+    for d in entries or []:
+        if isinstance(d, dict) and R.ROW_ID in d:
+            out.append({R.ROW_ID: int(d[R.ROW_ID])})
+        elif isinstance(d, (int, np.integer)) and not isinstance(d, bool):
+            out.append(int(d))  # plain row index (no index column names)
+    return out
+
+
+def _scrub_expectation_result(er):
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult)
+
+    src = er.result or {}
+    result = {k: src[k] for k in _KEEP_RESULT_KEYS if k in src}
+    for k in _ROW_LIST_KEYS:
+        if k in src:
+            result[k] = _row_ids(src[k])
+    if "unexpected_index_column_names" in src:
+        result["unexpected_index_column_names"] = [R.ROW_ID]
+    return ExpectationValidationResult(
+        success=er.success, expectation_config=er.expectation_config, result=result,
+        meta=dict(er.meta or {}), exception_info=er.exception_info)
+
+
+def scrub_result(result):
+    """A copy of a suite validation result without any submitted value (see above); the
+    original is left untouched. The copy still renders in Data Docs (counts only)."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult)
+
+    meta = dict(result.meta or {})
+    meta.pop("batch_parameters", None)  # would hold the frame (GX already masks it)
+    return ExpectationSuiteValidationResult(
+        success=result.success, results=[_scrub_expectation_result(er) for er in result.results],
+        suite_name=result.suite_name, suite_parameters=dict(result.suite_parameters or {}),
+        statistics=dict(result.statistics or {}), meta=meta, batch_id=result.batch_id)
 
 
 _RUNTIMES: dict[tuple, _Runtime] = {}
@@ -168,6 +240,14 @@ def get_runtime(settings=None) -> _Runtime:
         if key not in _RUNTIMES:
             _RUNTIMES[key] = _Runtime(Path(s.gx_root), Path(s.home), Path(s.data_docs_dir))
         return _RUNTIMES[key]
+
+
+def build_data_docs(settings=None) -> Path:
+    """Build the Data Docs site (settings.data_docs_dir) from the scrubbed validation
+    results stored by ``validate_tables(..., keep_results=True)``; returns its index.html."""
+    s = settings or get_settings()
+    runtime = get_runtime(s)
+    return runtime.build_docs() / "index.html"
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -522,11 +602,17 @@ def _total_findings(form: str, rows: pd.DataFrame, totals: pd.DataFrame, params:
 def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, pd.DataFrame],
                     *, prev_plan: pd.DataFrame | None = None,
                     totals: dict[str, pd.DataFrame] | None = None, settings=None,
-                    run_id: str = "", build_docs: bool = False) -> ValidationResult:
+                    run_id: str = "", keep_results: bool = False,
+                    build_docs: bool = False) -> ValidationResult:
     """Validate one form's tables (rows of many files concatenated) against the GX suites.
 
     Returns the findings (findings_frame shape), the index labels of the rows with at
     least one error per table (to quarantine), and the GX suite validation results.
+
+    ``keep_results`` saves each suite's result, scrubbed of submitted values
+    (``scrub_result``), in the validation results store under $HUIZONG_HOME/gx/validations
+    with run name ``run_id``; ``build_data_docs()`` renders them later. ``build_docs``
+    does the same and rebuilds the Data Docs site right away.
     """
     settings = settings or get_settings()
     params = suite_parameters(settings)
@@ -537,6 +623,7 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
     rows: list[dict] = []
     gx_results = []
     error_rows: dict[str, pd.Index] = {}
+    run_time = dt.datetime.now(dt.timezone.utc)  # one run time for this call's suites
     for key, df in tables.items():
         if (form, key) not in R.SUITE_NAMES or df is None:
             continue
@@ -552,7 +639,8 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
         error_rows[key] = df.index[:0]
         if not len(f):
             continue
-        result = runtime.validate(suite_name, f, gx_params, store=build_docs, run_id=run_id)
+        result = runtime.validate(suite_name, f, gx_params, store=keep_results or build_docs,
+                                  run_id=run_id, run_time=run_time)
         gx_results.append(result)
         by_key = _rules_by_key()[suite_name]
         for er in result.results:
