@@ -30,11 +30,6 @@ from pipelines.weeks import deadline
 ROOT_GROUP = "_root"
 
 
-def _skipped(rel: str) -> bool:
-    """Paths with a component starting with '_' or '.' are not submissions."""
-    return any(part.startswith(("_", ".")) for part in rel.split("/"))
-
-
 def safe_text(path: str) -> tuple[str, str]:
     """(UTF-8-safe text, hex of the raw name bytes or '') for a path from the file system.
 
@@ -65,9 +60,9 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
         if info.get("type") == "directory" or path.endswith("/"):
             continue
         rel = posixpath.relpath(path, root)
+        # Every file under the week's folder is a submission, hidden ones included
+        # (nothing received is lost; a stray .DS_Store becomes a "not a form" finding).
         inner = posixpath.relpath(path, base)
-        if _skipped(inner):
-            continue
         text, raw_hex = safe_text(rel)
         parts = safe_text(inner)[0].split("/")
         rows.append((text, parts[-1], int(info.get("size") or 0), storage.mtime_of(info),

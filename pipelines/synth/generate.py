@@ -110,7 +110,7 @@ def generate(out: str | os.PathLike, weeks: str = "2026-W47", scale: str | float
         result.manifest_counts.update(e["kind"] for e in manifest)
     (truth / "README.txt").write_text(
         "合成数据的真值：每周 manifest.json（注入的错误）与 expected.json（正确导入应得的计数）。\n"
-        "Ground truth of the synthetic world; the ingestion ignores paths starting with '_'.\n", "utf-8")
+        "Ground truth of the synthetic world; it lies outside the week folders, which are all the ingestion reads.\n", "utf-8")
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -150,3 +150,16 @@ def test_unchanged_groups_are_reused_and_a_changed_group_is_reprocessed(examples
     assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
     f = wh.query("SELECT file FROM core.findings WHERE rule LIKE 'file.%'")
     assert {Path(x).name for x in f["file"]} == {"说明.csv", "补报.csv"}
+
+
+def test_hidden_and_odd_files_are_registered_not_ignored(examples_landing):
+    folder = examples_landing / WEEK / "西华县"
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "_备份").mkdir()
+    (folder / "_备份" / "~$焦东村.xlsx").write_bytes(b"lock")
+    run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    subs = wh.query("SELECT original_name, status FROM core.submissions")
+    status = dict(zip(subs["original_name"], subs["status"]))
+    assert status[".DS_Store"] == "rejected" and status["~$焦东村.xlsx"] == "rejected"
+    assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
