@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.checkpoints import checkpoint
+
 
 def filesystem(url: str, endpoint_url: str | None = None):
     """(fs, root path) for a URL."""
@@ -54,9 +56,12 @@ def write_bytes_atomic(fs, path: str, data: bytes) -> None:
     if parent:
         fs.makedirs(parent, exist_ok=True)
     if _is_local(fs):
-        tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+        # Hidden name (leading dot): dataset readers (pyarrow, Spark, DuckDB hive globs on
+        # part-*.parquet) skip it, so a write cut short is never read as a part file.
+        tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
         with fs.open(tmp, "wb") as f:
             f.write(data)
+        checkpoint("storage.tmp_written")
         fs.mv(tmp, path)
     else:  # object stores make a PUT visible atomically
         with fs.open(path, "wb") as f:

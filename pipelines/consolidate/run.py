@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import forms, storage
+from pipelines.checkpoints import checkpoint
 from pipelines.consolidate import reconcile as R
 from pipelines.consolidate.history import history_findings
 from pipelines.consolidate.reporting import reporting_status
@@ -197,6 +198,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
 
     with wh.transaction() as conn:
         wh.replace(conn, "core.consolidated", cons, {"week": week})
+        checkpoint("consolidate.table_replaced")
         wh.replace(conn, "core.discrepancies", disc, {"week": week})
         wh.replace(conn, "core.reporting_status", status, {"week": week})
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "consolidate"})

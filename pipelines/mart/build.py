@@ -18,6 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines import forms
+from pipelines.checkpoints import checkpoint
 from pipelines.mart.calendar import months_to_date, week_row, weeks_of_month
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse, _ident
@@ -272,6 +273,7 @@ def refresh_weekly_mart(week: str, wh: Warehouse | None = None, with_month: bool
     wh = _warehouse(wh)
     with wh.transaction() as conn:
         refresh_dimensions(wh, conn)
+        checkpoint("mart.dimensions")
         out = _write_week(wh, conn, week)
     if with_month:
         out["monthly"] = refresh_monthly_mart(out["month"], wh)
