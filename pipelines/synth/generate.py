@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -89,7 +90,11 @@ def generate(out: str | os.PathLike, weeks: str = "2026-W47", scale: str | float
     towns = world.register[world.register["level"] == forms.LEVEL_TOWNSHIP]["code"].to_numpy()
     demo = pd.Series(rng.multinomial(max(1, round(112 * sc)), np.full(len(towns), 1 / len(towns))), index=towns)
     result = SynthResult(out, truth, week_list, 0, {}, 0.0, sc, faults)
-    workers = workers or min(2, os.cpu_count() or 1)
+    # Forked workers inherit _CTX; forking a process that already runs other threads
+    # (Airflow's, a test runner's) can deadlock on a lock held at fork time, so such a
+    # process writes the files itself.
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if threading.active_count() == 1 else 1
     for i, week in enumerate(week_list):
         if i > 0:
             evolve(world, i, wk.week_start(week), settings.poverty_line_yuan)
@@ -156,8 +161,16 @@ def _write_week(out: Path, world, week: str, wi: int, plan, workers: int):
     _CTX = ctx
     counties = [c for c, *_ in nm.COUNTIES]
     if workers > 1:
-        with mp.get_context("fork").Pool(workers) as pool:
+        pool = mp.get_context("fork").Pool(workers)
+        try:
             parts = pool.map(_write_county, counties, chunksize=1)
+        except BaseException:
+            pool.terminate()
+            raise
+        else:
+            pool.close()  # let the workers finish cleanly rather than terminating them
+        finally:
+            pool.join()
     else:
         parts = [_write_county(c) for c in counties]
     _CTX = None
