@@ -91,7 +91,11 @@ def weekly_ingest():
 
         lifecycle = sync_lifecycle(week, run_id=context["run_id"])
         receipts = write_receipts(week)
-        return {"lifecycle": lifecycle, "receipts": len(receipts), "month": consolidated.get("month", "")}
+        from pipelines.ingest.validate import build_data_docs
+
+        data_docs = str(build_data_docs())
+        return {"lifecycle": lifecycle, "receipts": len(receipts), "data_docs": data_docs,
+                "month": consolidated.get("month", "")}
 
     @task(outlets=[WEEKLY_LOAD])
     def weekly_summary(week: str, reviewed: dict, **context) -> dict:

@@ -190,7 +190,7 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
             continue
         tv = time.perf_counter()
         res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
-                              totals=totals or None, settings=settings)
+                              totals=totals or None, settings=settings, keep_results=True, run_id=week)
         t_validate += time.perf_counter() - tv
         fnd = findings_frame(res.findings)
         out_findings.append(fnd)
