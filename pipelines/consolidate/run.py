@@ -169,17 +169,16 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
             sums = R.sum_rows(rows, "submission_id", numeric)
             d.append(R.compare(tot, sums, "submission_id", numeric, rule="total_vs_rows", level=level, week=week,
                                tol_count=tol_c, tol_money=tol_m))
-    upper_ref = upper.rename(columns={"unit_code": "unit_code"})
     if len(ttot):
-        d.append(R.compare(ttot, upper_ref[upper_ref["level"] == forms.LEVEL_TOWNSHIP], "unit_code", FLOWS + ["microcredit_wan"],
+        d.append(R.compare(ttot, upper[upper["level"] == forms.LEVEL_TOWNSHIP], "unit_code", FLOWS + ["microcredit_wan"],
                            rule="township_total_vs_villages", level=forms.LEVEL_TOWNSHIP, week=week,
                            tol_count=tol_c, tol_money=tol_m))
     if len(crows) and len(ttot):
-        d.append(R.compare(crows, ttot.rename(columns={"unit_code": "township_code"}).drop(columns=["township_code_x"], errors="ignore"),
+        d.append(R.compare(crows, ttot.rename(columns={"unit_code": "township_code"}),
                            "township_code", FLOWS + ["microcredit_wan"], rule="county_vs_township",
                            level=forms.LEVEL_COUNTY, week=week, tol_count=tol_c, tol_money=tol_m))
     if len(ctot):
-        d.append(R.compare(ctot, upper_ref[upper_ref["level"] == forms.LEVEL_COUNTY], "unit_code", FLOWS + ["microcredit_wan"],
+        d.append(R.compare(ctot, upper[upper["level"] == forms.LEVEL_COUNTY], "unit_code", FLOWS + ["microcredit_wan"],
                            rule="county_total_vs_townships", level=forms.LEVEL_COUNTY, week=week,
                            tol_count=tol_c, tol_money=tol_m))
     d = [x for x in d if len(x)]

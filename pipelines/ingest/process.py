@@ -275,9 +275,6 @@ def _for_parquet(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- publish ------------------------------------------------------------------------------
-FILE_LEVEL_RULES_REJECT = True
-
-
 def _read_staging(lfs, lroot: str, week: str, name: str, groups: list[str]) -> pd.DataFrame:
     """The staged parts of this week's groups (only groups in the current manifest)."""
     paths = [staging_path(lroot, week, g, name) for g in groups]
@@ -388,12 +385,12 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     warns = fnd[fnd["severity"] == WARNING]
     row_warn = set(zip(warns["submission_id"], warns["sheet"], warns["row"]))
 
-    lfs_facts, stats = {}, {"loaded": {}, "quarantined": {}}
+    split, stats = {}, {"loaded": {}, "quarantined": {}}
     per_sub_loaded: dict[str, int] = {}
     per_sub_quar: dict[str, int] = {}
     for table, df in tables.items():
         if df.empty:
-            lfs_facts[table] = (pd.DataFrame(), pd.DataFrame())
+            split[table] = (pd.DataFrame(), pd.DataFrame())
             continue
         df = df[df["submission_id"].isin(current)].copy()
         keys = list(zip(df["submission_id"], df["source_sheet"], df["source_row"].astype("int64")))
@@ -401,7 +398,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             | df["submission_id"].isin(rejected) | pd.Series([k in row_err for k in keys], index=df.index)
         df["has_warning"] = [k in row_warn for k in keys]
         facts, quar = df[~bad], df[bad]
-        lfs_facts[table] = (facts, quar)
+        split[table] = (facts, quar)
         stats["loaded"][_short(table)] = int(len(facts))
         stats["quarantined"][_short(table)] = int(len(quar))
         for sid, n in facts["submission_id"].value_counts().items():
@@ -410,7 +407,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             per_sub_quar[sid] = per_sub_quar.get(sid, 0) + int(n)
 
     # Lake first (partitioned by week, atomic files), then the warehouse in one transaction.
-    for table, (facts, quar) in lfs_facts.items():
+    for table, (facts, quar) in split.items():
         for area, frame in (("facts", facts), ("quarantine", quar)):
             path = fact_path(lroot, area, table, week)
             if len(frame):
@@ -425,7 +422,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     wh.apply_schema()
     regions = register.assign(week=week)
     with wh.transaction() as conn:
-        for table, (facts, _q) in lfs_facts.items():
+        for table, (facts, _q) in split.items():
             wh.replace(conn, table, facts, {"week": week})
             checkpoint("publish.table_replaced")
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
