@@ -13,7 +13,7 @@ import pytest
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="huizong-tests-"))
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO.parent / "shared" / "examples"
+EXAMPLES = REPO / "tests" / "fixtures" / "examples"  # byte-identical copies of ../shared/examples
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ["HUIZONG_HOME"] = str(_SESSION_DIR / "home")
 from pipelines.orchestrate import airflow_environ  # noqa: E402  (imports no airflow)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pipelines import forms
 from pipelines.ingest.parse import parse_file
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "examples"
 LEDGER = "焦东村三本账2026第47周.xlsx"
 VILLAGE = "西华县逍遥镇焦东村第47周周报(改).xlsx"
 TOWNSHIP = "逍遥镇2026年第47周扶贫周报.csv"

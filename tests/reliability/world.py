@@ -50,7 +50,7 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO.parent / "shared" / "examples"
+EXAMPLES = REPO / "tests" / "fixtures" / "examples"  # byte-identical copies of ../shared/examples
 EXAMPLE_FILES = ("焦东村三本账2026第47周.xlsx", "西华县逍遥镇焦东村第47周周报(改).xlsx", "逍遥镇2026年第47周扶贫周报.csv")
 # A few counties of the generated world keep a run short and still give several groups.
 COUNTIES = ("西华县", "郸城县", "鹿邑县")
