@@ -323,7 +323,7 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     # Late arrivals: a finding (warning) per late current submission.
     due = pd.Timestamp(deadline(week, settings.tz, settings.deadline_hour))
     rec = files.drop_duplicates("submission_id").set_index("submission_id")["received_at"]
-    for r in cur.itertuples(index=False):
+    for r in cur[cur["form"] != ""].itertuples(index=False):  # a file that is no form is not "late"
         at = pd.Timestamp(rec.get(r.submission_id))
         if at is not None and at > due:
             local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")

