@@ -87,8 +87,8 @@ def test_bi_reader_selects_mart_but_not_core_and_never_writes(warehouse_db):
     import psycopg
 
     # Tables the app creates later, as the owner role (ALTER DEFAULT PRIVILEGES FOR ROLE).
-    _as_owner_create("CREATE TABLE mart.weekly_summary (week text, households int);"
-                     "INSERT INTO mart.weekly_summary VALUES ('2026-W47', 12);"
+    _as_owner_create("CREATE TABLE mart.bi_probe (week text, households int);"
+                     "INSERT INTO mart.bi_probe VALUES ('2026-W47', 12);"
                      "CREATE TABLE core.people (id_number text);"
                      "INSERT INTO core.people VALUES ('410000000000000000');"
                      "CREATE TABLE public.scratch (x int);")
@@ -97,7 +97,7 @@ def test_bi_reader_selects_mart_but_not_core_and_never_writes(warehouse_db):
         admin.execute("CREATE TABLE mart.by_admin (x int); INSERT INTO mart.by_admin VALUES (1)")
 
     with _connect("bi_reader", TEST_DB, password="bi-pw", autocommit=True) as bi:
-        assert bi.execute("SELECT week, households FROM mart.weekly_summary").fetchall() == [("2026-W47", 12)]
+        assert bi.execute("SELECT week, households FROM mart.bi_probe").fetchall() == [("2026-W47", 12)]
         assert bi.execute("SELECT x FROM mart.by_admin").fetchall() == [(1,)]
         assert bi.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
         for sql in ("SELECT * FROM core.people", "SELECT * FROM public.scratch"):
@@ -105,15 +105,15 @@ def test_bi_reader_selects_mart_but_not_core_and_never_writes(warehouse_db):
                 bi.execute(sql)
         # Without the read-only default, the privileges alone still refuse every write.
         bi.execute("SET default_transaction_read_only = off")
-        for sql in ("INSERT INTO mart.weekly_summary VALUES ('2026-W48', 1)",
-                    "UPDATE mart.weekly_summary SET households = 0",
-                    "DELETE FROM mart.weekly_summary",
+        for sql in ("INSERT INTO mart.bi_probe VALUES ('2026-W48', 1)",
+                    "UPDATE mart.bi_probe SET households = 0",
+                    "DELETE FROM mart.bi_probe",
                     "CREATE TABLE mart.mine (x int)",
                     "CREATE TABLE public.mine (x int)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 bi.execute(sql)
     with _connect(TEST_OWNER, TEST_DB) as owner:
-        assert owner.execute("SELECT count(*) FROM mart.weekly_summary").fetchone() == (1,)
+        assert owner.execute("SELECT count(*) FROM mart.bi_probe").fetchone() == (1,)
 
 
 def test_public_cannot_connect_to_the_warehouse(warehouse_db):
@@ -148,6 +148,9 @@ def test_the_app_loads_its_core_schema_as_the_warehouse_owner(warehouse_db):
     finally:
         wh.dispose()
     with _connect("bi_reader", TEST_DB, password="bi-pw", autocommit=True) as bi:
+        # The app's own mart tables and views are readable (default privileges), core is not.
+        assert bi.execute("SELECT count(*) FROM mart.weekly_summary").fetchone() == (0,)
+        assert bi.execute("SELECT count(*) FROM mart.findings").fetchone() == (0,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             bi.execute("SELECT * FROM core.submissions")
 
