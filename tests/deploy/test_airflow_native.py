@@ -44,7 +44,7 @@ def airflow_env(tmp_path_factory):
     try:
         admin = _pg_admin()
     except Exception as exc:
-        pytest.skip(f"no PostgreSQL at {PG['host']}:{PG['port']}: {exc}")
+        pytest.fail(f"PostgreSQL is required (the machine starts it before every run); none at {PG['host']}:{PG['port']}: {exc}")
     home = tmp_path_factory.mktemp("airflow-compose")
     compose = load_compose()
     env = service_env(compose, "airflow-init")

@@ -45,11 +45,11 @@ def _run_init_sql() -> list[subprocess.CompletedProcess]:
 @pytest.fixture(scope="module")
 def warehouse_db():
     if shutil.which("psql") is None:
-        pytest.skip("psql not installed")
+        pytest.fail("psql is required (Debian postgresql-client)")
     try:
         admin = _connect(autocommit=True)
     except Exception as exc:  # no local server (e.g. a CI runner without PostgreSQL)
-        pytest.skip(f"no PostgreSQL at {PG_HOST}:{PG_PORT}: {exc}")
+        pytest.fail(f"PostgreSQL is required (the machine starts it before every run); none at {PG_HOST}:{PG_PORT}: {exc}")
     bi_reader_existed = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bi_reader'").fetchone() is not None
     admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     admin.execute(f'DROP ROLE IF EXISTS "{TEST_OWNER}"')

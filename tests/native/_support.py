@@ -27,7 +27,7 @@ def throwaway_database(tag: str) -> Iterator[str]:
     try:
         admin = _admin()
     except Exception as exc:  # pragma: no cover - environment without PostgreSQL
-        pytest.skip(f"no PostgreSQL at {PG_HOST}:{PG_PORT}: {exc}")
+        pytest.fail(f"PostgreSQL is required (the machine starts it before every run); none at {PG_HOST}:{PG_PORT}: {exc}")
     name = f"huizong_native_{os.getpid()}_{tag}_{uuid.uuid4().hex[:6]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
