@@ -74,7 +74,9 @@ def cmd_receipts(args: argparse.Namespace) -> int:
     from pipelines.review.receipts import write_receipts
 
     paths = write_receipts(args.week)
-    print(f"{args.week}：已生成 {len(paths) // 2} 份回执（xlsx 与 html 各一份）→ {get_settings().outbox_dir / args.week}")
+    n_html = sum(p.suffix == ".html" for p in paths)
+    n_xlsx = sum(p.suffix == ".xlsx" for p in paths)
+    print(f"{args.week}：共 {n_html} 份回执（html），其中 {n_xlsx} 份附问题清单（xlsx）→ {get_settings().outbox_dir / args.week}")
     return 0
 
 

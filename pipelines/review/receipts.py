@@ -1,4 +1,5 @@
-"""Receipts (回执): one per submission of a week, in Chinese, as xlsx and HTML.
+"""Receipts (回执): one per submission of a week, in Chinese: HTML, plus an xlsx list of the
+findings where there are any.
 
 Written to ``<outbox>/<week>/<unit_code or 未识别>/``. A receipt names the file, the
 unit, the week and what became of the submission, and lists every finding with sheet,
@@ -10,7 +11,9 @@ Re-running rewrites the same files.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
+import json
 import io
 import os
 import re
@@ -34,6 +37,8 @@ SUBMISSION_STATUS = {
 UNKNOWN_UNIT = "未识别"
 ACCEPTED = "已受理，未发现问题"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Bump when the receipt layout changes: unchanged receipts are otherwise not rewritten.
+RECEIPT_LAYOUT = "3"
 HEADERS = ["序号", "工作表", "行号", "列名", "填报值", "问题类型", "处理状态", "问题说明及处理要求", "问题编号"]
 
 
@@ -49,13 +54,12 @@ def _safe_name(text: str) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
-def _summary(sub: pd.Series, n_err: int, n_warn: int, newer: str) -> str:
+def _summary(sub: dict, n_err: int, n_warn: int, newer: str) -> str:
     status = sub.get("status") or "received"
     if status == "superseded":
         return f"该文件已被同一单位后报送的更正件替代（{newer}），以更正件为准，本文件不再入库。"
@@ -72,7 +76,8 @@ def _summary(sub: pd.Series, n_err: int, n_warn: int, newer: str) -> str:
 
 
 def receipt_data(week: str, wh: Warehouse) -> list[dict]:
-    """Everything a receipt shows, per submission of the week."""
+    """Everything a receipt shows, per submission of the week (vectorised: one sort and
+    one grouping of the week's findings, not a filter per submission)."""
     def run():
         subs = wh.query("SELECT * FROM core.submissions WHERE week = :w ORDER BY landing_path", {"w": week})
         if tables_exist(wh):
@@ -84,30 +89,52 @@ def receipt_data(week: str, wh: Warehouse) -> list[dict]:
 
     subs, fnd, names = with_retry(run)
     by_id = dict(zip(subs["submission_id"], subs["original_name"]))
+    tz = get_settings().tz
+    fnd = fnd.copy()
+    fnd["row"] = pd.to_numeric(fnd["row"], errors="coerce").fillna(0).astype(int)
+    fnd = (fnd.sort_values(["submission_id", "severity", "sheet", "row", "column"], kind="stable")
+           .drop_duplicates(["submission_id", "finding_id", "sheet", "row", "column"]))
+    listed = pd.DataFrame({
+        "submission_id": fnd["submission_id"].to_numpy(object),
+        "sheet": fnd["sheet"].fillna("").replace("", "（整个文件）").to_numpy(object),
+        "row": [r or "" for r in fnd["row"].tolist()],
+        "column": fnd["column"].fillna("").to_numpy(object),
+        "value": fnd["value"].fillna("").to_numpy(object),
+        "severity": fnd["severity"].map(lambda v: SEVERITY_LABEL.get(v, v)).to_numpy(object),
+        "status": fnd["fstatus"].fillna("open").map(lambda v: STATUS_LABEL.get(v, v)).to_numpy(object),
+        "message": fnd["message"].to_numpy(object),
+        "finding_id": fnd["finding_id"].to_numpy(object),
+    })
+    fields = [c for c in listed.columns if c != "submission_id"]
+    per_sub: dict[str, list[dict]] = {}
+    n_err = fnd.groupby("submission_id")["severity"].agg(lambda s: int((s == "error").sum())).to_dict()
+    n_warn = fnd.groupby("submission_id")["severity"].agg(lambda s: int((s == "warning").sum())).to_dict()
+    records = listed[fields].to_dict("records")
+    for sid, rec in zip(listed["submission_id"].tolist(), records):
+        per_sub.setdefault(sid, []).append(rec)
+    received = pd.to_datetime(subs["received_at"], utc=True, errors="coerce").dt.tz_convert(tz) \
+        .dt.strftime("%Y-%m-%d %H:%M").fillna("").tolist()
     out = []
-    for _, sub in subs.iterrows():
+    for sub, at in zip(subs.to_dict("records"), received):  # one per file, not per row
         sid = sub["submission_id"]
-        f = fnd[fnd["submission_id"] == sid].copy()
-        f["row"] = pd.to_numeric(f["row"], errors="coerce").fillna(0).astype(int)
-        f = f.sort_values(["severity", "sheet", "row", "column"]).drop_duplicates(["finding_id", "sheet", "row", "column"])
-        n_err, n_warn = int((f["severity"] == "error").sum()), int((f["severity"] == "warning").sum())
         unit = sub.get("unit_code") or ""
         newer = by_id.get(sub.get("superseded_by") or "", "")
+        e, w = n_err.get(sid, 0), n_warn.get(sid, 0)
         out.append({
             "submission_id": sid, "week": week, "file": sub["original_name"], "path": sub["landing_path"],
             "unit_code": unit or UNKNOWN_UNIT, "unit_name": sub.get("unit_name") or names.get(unit, "") or UNKNOWN_UNIT,
-            "received_at": pd.Timestamp(sub["received_at"]).tz_convert(get_settings().tz).strftime("%Y-%m-%d %H:%M")
-            if pd.notna(sub.get("received_at")) else "",
+            "received_at": at,
             "status": SUBMISSION_STATUS.get(sub.get("status") or "received", sub.get("status")),
-            "summary": _summary(sub, n_err, n_warn, newer), "n_errors": n_err, "n_warnings": n_warn,
-            "findings": [{
-                "sheet": r["sheet"] or "（整个文件）", "row": int(r["row"]) or "", "column": r["column"] or "",
-                "value": r["value"] or "", "severity": SEVERITY_LABEL.get(r["severity"], r["severity"]),
-                "status": STATUS_LABEL.get(r["fstatus"] or "open", r["fstatus"]), "message": r["message"],
-                "finding_id": r["finding_id"],
-            } for _, r in f.iterrows()],
+            "summary": _summary(sub, e, w, newer), "n_errors": e, "n_warnings": w,
+            "findings": per_sub.get(sid, []),
         })
     return out
+
+
+def _digest(rec: dict) -> str:
+    """Fingerprint of everything a receipt shows (and of this module's layout)."""
+    payload = json.dumps(rec, ensure_ascii=False, sort_keys=True, default=str) + RECEIPT_LAYOUT
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
 def _xlsx(rec: dict) -> bytes:
@@ -147,7 +174,7 @@ def _xlsx(rec: dict) -> bytes:
     return buf.getvalue()
 
 
-def _html(rec: dict) -> bytes:
+def _html(rec: dict, digest: str = "") -> bytes:
     e = lambda v: html.escape(neutralise(v), quote=True)  # noqa: E731
     rows = "".join(
         f"<tr><td>{i}</td><td>{e(f['sheet'])}</td><td>{e(f['row'])}</td><td>{e(f['column'])}</td>"
@@ -157,7 +184,7 @@ def _html(rec: dict) -> bytes:
     table = (f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in HEADERS[:-1])}</tr></thead>"
              f"<tbody>{rows}</tbody></table>") if rec["findings"] else f"<p class=ok>{ACCEPTED}</p>"
     page = f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>报送回执 {e(rec['file'])}</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="huizong-receipt" content="{digest}"><title>报送回执 {e(rec['file'])}</title>
 <style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #999;padding:4px 8px;vertical-align:top}}th{{background:#ddebf7}}.ok{{color:#070;font-size:1.3em}}</style>
 </head><body>
@@ -175,16 +202,40 @@ def receipt_dir(settings: Settings, week: str, unit_code: str) -> Path:
     return Path(settings.outbox_dir) / week / _safe_name(unit_code or UNKNOWN_UNIT)
 
 
+def _unchanged(html_path: Path, xlsx_path: Path | None, digest: str) -> bool:
+    """The receipt on disk already shows exactly this (its HTML carries the digest)."""
+    if not html_path.is_file() or (xlsx_path is not None and not xlsx_path.is_file()):
+        return False
+    with html_path.open("rb") as fh:
+        head = fh.read(400)
+    return f'content="{digest}"'.encode() in head
+
+
 def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> list[Path]:
-    """Write (or rewrite) the week's receipts; return the paths written."""
+    """Write the week's receipts; return their paths.
+
+    Every submission gets an HTML receipt; one with findings also gets the findings as
+    an xlsx list to work through (an accepted file's receipt is one sentence). A receipt
+    whose content did not change since it was last written is left as it is, so a late
+    file re-writes only the receipts it affects."""
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
     paths: list[Path] = []
+    made: set[Path] = set()
     for rec in receipt_data(week, wh):
         folder = receipt_dir(settings, week, rec["unit_code"])
         stem = f"回执_{_safe_name(Path(rec['file']).stem)}_{rec['submission_id'][:8]}"
-        for suffix, data in ((".xlsx", _xlsx(rec)), (".html", _html(rec))):
-            path = folder / f"{stem}{suffix}"
-            _write_atomic(path, data)
-            paths.append(path)
+        html_path = folder / f"{stem}.html"
+        xlsx_path = folder / f"{stem}.xlsx" if rec["findings"] else None
+        digest = _digest(rec)
+        if not _unchanged(html_path, xlsx_path, digest):
+            if folder not in made:
+                folder.mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            if xlsx_path is not None:
+                _write_atomic(xlsx_path, _xlsx(rec))
+            else:  # findings gone (e.g. after a waiver's re-run): no stale list
+                (folder / f"{stem}.xlsx").unlink(missing_ok=True)
+            _write_atomic(html_path, _html(rec, digest))  # last: it marks the receipt as complete
+        paths += [p for p in (xlsx_path, html_path) if p is not None]
     return paths

@@ -24,5 +24,7 @@ def test_cli_lists_waives_sends_back_and_writes_receipts(examples_landing, capsy
     assert main(["findings", "--week", WEEK, "--status", "open"]) == 0
     assert fid not in capsys.readouterr().out
     assert main(["receipts", "--week", WEEK]) == 0
-    assert "3 份回执" in capsys.readouterr().out
-    assert len(list((get_settings().outbox_dir / WEEK).rglob("*.xlsx"))) == 3
+    out = capsys.readouterr().out
+    n_xlsx = len(list((get_settings().outbox_dir / WEEK).rglob("*.xlsx")))
+    assert "共 3 份回执" in out and f"其中 {n_xlsx} 份附问题清单" in out
+    assert len(list((get_settings().outbox_dir / WEEK).rglob("*.html"))) == 3 and 1 <= n_xlsx < 3

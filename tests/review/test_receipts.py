@@ -28,7 +28,10 @@ def test_one_receipt_per_submission_with_findings_and_accepted(examples_landing)
     run_week()
     paths = write_receipts(WEEK)
     out = get_settings().outbox_dir / WEEK
-    assert sorted(p.suffix for p in paths) == [".html"] * 3 + [".xlsx"] * 3
+    html_paths = [p for p in paths if p.suffix == ".html"]
+    assert len(html_paths) == 3, "one receipt per submission"
+    # an xlsx list only where there are findings to work through
+    assert {p.with_suffix(".html") for p in paths if p.suffix == ".xlsx"} < set(html_paths)
     assert all(p.is_file() and out in p.parents for p in paths)
     ledger = [p for p in paths if "三本账" in p.name and p.suffix == ".xlsx"]
     assert len(ledger) == 1 and ledger[0].parent.name == "411622107201"
@@ -39,12 +42,10 @@ def test_one_receipt_per_submission_with_findings_and_accepted(examples_landing)
     assert any("科学计数法" in t for t in text)
     assert "西华县逍遥镇焦东村（411622107201）" in text and WEEK in text
     # The township report had no findings: its receipt says it was accepted.
-    town = [p for p in paths if p.parent.name == "411622107" and p.suffix == ".xlsx"]
-    assert len(town) == 1
-    ttext = [str(c.value) for c in _cells(town[0])]
-    assert ACCEPTED in ttext and "已入库" in ttext
-    html = town[0].with_suffix(".html").read_text(encoding="utf-8")
-    assert ACCEPTED in html and 'lang="zh-CN"' in html
+    town = [p for p in paths if p.parent.name == "411622107"]
+    assert [p.suffix for p in town] == [".html"], "accepted: a receipt, no findings list"
+    html = town[0].read_text(encoding="utf-8")
+    assert ACCEPTED in html and "已入库" in html and 'lang="zh-CN"' in html
 
 
 def test_formula_in_a_submitted_cell_is_neutralised(examples_landing):
@@ -78,3 +79,21 @@ def test_receipts_are_idempotent(examples_landing):
     assert {p: p.read_bytes() for p in second} == data
     out = get_settings().outbox_dir / WEEK
     assert sorted(p for p in out.rglob("*") if p.is_file()) == sorted(first)
+
+
+def test_unchanged_receipts_are_not_rewritten_and_changed_ones_are(examples_landing):
+    run_week()
+    first = write_receipts(WEEK)
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    assert write_receipts(WEEK) == first
+    assert {p: p.stat().st_mtime_ns for p in first} == stamps, "nothing changed, nothing rewritten"
+    # A resubmission changes the ledger's receipts (old one superseded, new one listed)
+    # and leaves the township's receipt alone.
+    resubmit_ledger(examples_landing, "焦东村三本账(更正).xlsx", "411622198504139874", hour=9)
+    run_week()
+    second = write_receipts(WEEK)
+    town = [p for p in second if p.parent.name == "411622107"]
+    assert town and all(p.stat().st_mtime_ns == stamps[p] for p in town)
+    old = [p for p in second if "三本账2026第47周" in p.name and p.suffix == ".html"]
+    assert old and old[0].stat().st_mtime_ns != stamps[old[0]]
+    assert "已被更正件替代" in old[0].read_text(encoding="utf-8")
