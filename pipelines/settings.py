@@ -42,6 +42,9 @@ class Settings:
     max_rows: int = 50_000
     max_cells: int = 5_000_000
     max_cell_chars: int = 32_767
+    # Work partition: a county folder is one mapped task unless it holds more files than
+    # this; then it is split into batches of whole township folders (bounds task memory).
+    batch_files: int = 2_500
     s3_endpoint_url: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -79,5 +82,6 @@ def get_settings() -> Settings:
         max_rows=int(_env("HUIZONG_MAX_ROWS", "50000")),
         max_cells=int(_env("HUIZONG_MAX_CELLS", "5000000")),
         max_cell_chars=int(_env("HUIZONG_MAX_CELL_CHARS", "32767")),
+        batch_files=int(_env("HUIZONG_BATCH_FILES", "2500")),
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
     )

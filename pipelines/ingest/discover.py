@@ -20,6 +20,7 @@ import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 
 from pipelines import storage
@@ -65,12 +66,36 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
         inner = posixpath.relpath(path, base)
         text, raw_hex = safe_text(rel)
         parts = safe_text(inner)[0].split("/")
+        county = parts[0] if len(parts) > 1 else ROOT_GROUP
+        unit = "/".join(parts[:2]) if len(parts) > 2 else county
         rows.append((text, parts[-1], int(info.get("size") or 0), storage.mtime_of(info),
-                     parts[0] if len(parts) > 1 else ROOT_GROUP, raw_hex, rel))
-    df = pd.DataFrame([r[:-1] for r in rows], columns=cols[:-1])
+                     county, raw_hex, unit, rel))
+    df = pd.DataFrame([r[:-2] for r in rows], columns=cols[:-1])
     # object dtype: a name that is not UTF-8 holds surrogates, which arrow strings refuse
     df["source_path"] = pd.Series([r[-1] for r in rows], dtype=object, index=df.index)
+    df["group"] = batch_groups(df["group"], pd.Series([r[-2] for r in rows], index=df.index),
+                               settings.batch_files)
     return df.sort_values("landing_path", kind="stable").reset_index(drop=True)
+
+
+def batch_groups(county: pd.Series, unit: pd.Series, bound: int) -> pd.Series:
+    """The mapped task ("group") of each file: its county folder, or, for a county with
+    more than ``bound`` files, ``<county>#<k>``: consecutive township folders (in name
+    order) packed into batches of at most ``bound`` files (a bigger township stays whole).
+    Memory per task is then bounded whatever the size of a county."""
+    sizes = pd.DataFrame({"county": county, "unit": unit}).value_counts().sort_index()
+    label: dict[str, str] = {}
+    for c, per_unit in sizes.groupby(level="county", sort=False):  # per county, not per file
+        if int(per_unit.sum()) <= bound:
+            label.update({u: c for _, u in per_unit.index})
+            continue
+        k, filled = 1, 0
+        for (_, u), n in per_unit.items():
+            if filled and filled + int(n) > bound:
+                k, filled = k + 1, 0
+            label[u] = f"{c}#{k}"
+            filled += int(n)
+    return unit.map(label).astype(object)  # a unit (folder path) lies in one county
 
 
 def read_landing_register(settings: Settings) -> pd.DataFrame:
@@ -97,8 +122,9 @@ def archive_path_of(sha256: str, name: str) -> str:
 CHUNK = 8 * 1024 * 1024
 
 
-def archive_files(settings: Settings, files: pd.DataFrame) -> pd.DataFrame:
+def archive_files(settings: Settings, files: pd.DataFrame, known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Copy every file unchanged into the archive; add sha256, submission_id, archive_path.
+    ``known``: an earlier manifest of the same files (see the body).
 
     Files larger than max_file_bytes (the parser will not read them) are hashed and
     copied in chunks, so memory stays bounded whatever lands."""
@@ -119,11 +145,29 @@ def archive_files(settings: Settings, files: pd.DataFrame) -> pd.DataFrame:
         return sha, apath
 
     source = files["source_path"] if "source_path" in files.columns else files["landing_path"]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(one, source, files["original_name"], files["size_bytes"].astype("int64")))
     out = files.drop(columns=["source_path"], errors="ignore").copy()
-    out["sha256"] = [r[0] for r in results]
-    out["archive_path"] = [r[1] for r in results]
+    out["sha256"], out["archive_path"] = "", ""
+    todo = np.ones(len(out), dtype=bool)
+    if known is not None and len(known) and len(out):
+        # A file already archived by an earlier run of this week, unchanged since (same
+        # path, size and modification time), is not read and hashed again.
+        key = ["landing_path", "size_bytes", "received_at"]
+        prev = known[key + ["sha256", "archive_path"]].drop_duplicates(key, keep="last")
+        prev = prev.astype({"size_bytes": "int64", "received_at": "datetime64[us, UTC]"})
+        cur = out[key].astype({"size_bytes": "int64", "received_at": "datetime64[us, UTC]"})
+        hit = cur.merge(prev, on=key, how="left")
+        hit.index = out.index
+        # (the manifest is written only after every file of it was archived)
+        have = hit["sha256"].notna().to_numpy(bool)
+        out.loc[have, "sha256"] = hit.loc[have, "sha256"]
+        out.loc[have, "archive_path"] = hit.loc[have, "archive_path"]
+        todo = ~have
+    if todo.any():
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(one, source[todo], out.loc[todo, "original_name"],
+                                    out.loc[todo, "size_bytes"].astype("int64")))
+        out.loc[todo, "sha256"] = [r[0] for r in results]
+        out.loc[todo, "archive_path"] = [r[1] for r in results]
     out["submission_id"] = out["sha256"].map(submission_id_of)
     return out
 

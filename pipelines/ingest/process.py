@@ -66,11 +66,13 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     """Archive and register the week's files; return the groups to process."""
     settings = settings or get_settings()
     files = disc.list_week_files(settings, week)
-    files = disc.archive_files(settings, files) if len(files) else files.assign(
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    manifest = run_manifest_path(lroot, week)
+    known = storage.read_parquet(lfs, manifest) if lfs.exists(manifest) else None
+    files = disc.archive_files(settings, files, known) if len(files) else files.assign(
         sha256=pd.Series(dtype=str), archive_path=pd.Series(dtype=str), submission_id=pd.Series(dtype=str))
     checkpoint("discover.archived")
-    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
-    storage.write_parquet(lfs, run_manifest_path(lroot, week), files)
+    storage.write_parquet(lfs, manifest, files)
     # Staging of earlier attempts is kept: a group whose inputs are unchanged is reused
     # (process_group checks its signature), so a late village re-processes one county.
     wh = wh or Warehouse(settings.warehouse_url)
@@ -380,10 +382,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     all_errors = fnd[fnd["severity"] == ERROR]
     errors = all_errors[~all_errors["finding_id"].isin(waived)]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
-    row_err = set(zip(errors["submission_id"], errors["sheet"], errors["row"]))
-    waived_rows = set(zip(all_errors["submission_id"], all_errors["sheet"], all_errors["row"])) - row_err
+    row_err = set(_row_keys(errors["submission_id"], errors["sheet"], errors["row"]))
+    waived_rows = set(_row_keys(all_errors["submission_id"], all_errors["sheet"], all_errors["row"])) - row_err
     warns = fnd[fnd["severity"] == WARNING]
-    row_warn = set(zip(warns["submission_id"], warns["sheet"], warns["row"]))
+    row_warn = set(_row_keys(warns["submission_id"], warns["sheet"], warns["row"]))
 
     split, stats = {}, {"loaded": {}, "quarantined": {}}
     per_sub_loaded: dict[str, int] = {}
@@ -393,10 +395,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             split[table] = (pd.DataFrame(), pd.DataFrame())
             continue
         df = df[df["submission_id"].isin(current)].copy()
-        keys = list(zip(df["submission_id"], df["source_sheet"], df["source_row"].astype("int64")))
-        bad = (df["_error"].astype(bool) & ~pd.Series([k in waived_rows for k in keys], index=df.index)) \
-            | df["submission_id"].isin(rejected) | pd.Series([k in row_err for k in keys], index=df.index)
-        df["has_warning"] = [k in row_warn for k in keys]
+        keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
+        bad = (df["_error"].astype(bool) & ~keys.isin(waived_rows)) \
+            | df["submission_id"].isin(rejected) | keys.isin(row_err)
+        df["has_warning"] = keys.isin(row_warn).to_numpy(bool)
         facts, quar = df[~bad], df[bad]
         split[table] = (facts, quar)
         stats["loaded"][_short(table)] = int(len(facts))
@@ -439,6 +441,12 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.Series:
+    """One text key per (submission, sheet, row), built column-wise (no per-row loop)."""
+    r = pd.to_numeric(row, errors="coerce").fillna(0).astype("int64").astype(str)
+    return (submission_id.astype(str) + "\x1f" + sheet.fillna("").astype(str) + "\x1f" + r).astype(object)
 
 
 def _duplicate_ids_hashed(plan: pd.DataFrame, duplicate_ids) -> pd.DataFrame:

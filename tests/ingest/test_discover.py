@@ -1,0 +1,73 @@
+"""Discover: work partition (batches of township folders) and the archive hash reuse."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pandas as pd
+
+from pipelines.ingest import discover as disc
+from pipelines.ingest import process
+from pipelines.settings import get_settings
+
+WEEK = "2026-W47"
+
+
+def _files(spec: dict[str, int]) -> tuple[pd.Series, pd.Series]:
+    county, unit = [], []
+    for u, n in spec.items():
+        c = u.split("/")[0]
+        county += [c] * n
+        unit += [u] * n
+    return pd.Series(county), pd.Series(unit)
+
+
+def test_small_counties_are_one_group_each():
+    county, unit = _files({"西华县": 1, "西华县/逍遥镇": 5, "扶沟县/城关镇": 3, "_root": 1})
+    groups = disc.batch_groups(county, unit, bound=10)
+    assert groups.tolist() == county.tolist()
+
+
+def test_a_big_county_is_split_into_bounded_batches_of_whole_townships():
+    spec = {"西华县": 1, "西华县/东夏亭镇": 4, "西华县/大王庄乡": 4, "西华县/逍遥镇": 3, "西华县/黄桥乡": 12,
+            "扶沟县/城关镇": 3}
+    county, unit = _files(spec)
+    groups = disc.batch_groups(county, unit, bound=9)
+    by_unit = pd.DataFrame({"unit": unit, "group": groups}).drop_duplicates()
+    assert by_unit["unit"].is_unique, "a township folder is never split"
+    sizes = groups.value_counts()
+    assert set(groups[county == "西华县"]) == {"西华县#1", "西华县#2", "西华县#3"}
+    assert sizes["西华县#1"] == 9 and sizes["西华县#2"] == 3, "consecutive townships packed up to the bound"
+    assert sizes["西华县#3"] == 12, "a township bigger than the bound stays whole, alone"
+    assert set(groups[county == "扶沟县"]) == {"扶沟县"}
+    assert disc.batch_groups(county, unit, bound=9).tolist() == groups.tolist(), "deterministic"
+
+
+def test_discover_maps_batches_and_reuses_hashes_of_unchanged_files(examples_landing, monkeypatch):
+    os.environ["HUIZONG_BATCH_FILES"] = "1"
+    try:
+        groups = process.discover(WEEK)
+    finally:
+        del os.environ["HUIZONG_BATCH_FILES"]
+    # one township folder (逍遥镇) with three files: one batch, it is never split
+    assert groups == ["西华县#1"]
+    calls = []
+    real = hashlib.sha256
+
+    def counting(data=b"", *a, **k):
+        calls.append(len(data))
+        return real(data, *a, **k)
+
+    monkeypatch.setattr(disc.hashlib, "sha256", counting)
+    assert process.discover(WEEK) == ["西华县"]
+    assert calls == [], "unchanged files are not read and hashed again"
+    folder = examples_landing / WEEK / "西华县" / "逍遥镇"
+    csv = folder / "逍遥镇2026年第47周扶贫周报.csv"
+    stat = csv.stat()
+    csv.write_bytes(csv.read_bytes().replace("第47周".encode("gbk"), "第46周".encode("gbk")))
+    os.utime(csv, (stat.st_atime + 60, stat.st_mtime + 60))
+    process.discover(WEEK)
+    assert len(calls) == 1, "the changed file is hashed again"
+    lfs, lroot = __import__("pipelines.storage", fromlist=["x"]).filesystem(get_settings().lake_url)
+    files = process.storage.read_parquet(lfs, process.run_manifest_path(lroot, WEEK))
+    assert files["submission_id"].nunique() == 3
