@@ -93,7 +93,7 @@ def weekly_ingest():
         receipts = write_receipts(week)
         from pipelines.ingest.validate import build_data_docs
 
-        data_docs = str(build_data_docs())
+        data_docs = str(build_data_docs(week=week))
         return {"lifecycle": lifecycle, "receipts": len(receipts), "data_docs": data_docs,
                 "month": consolidated.get("month", "")}
 

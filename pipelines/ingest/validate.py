@@ -170,9 +170,22 @@ class _Runtime:
                 expectation_suite_identifier=suite_id)
         return key
 
-    def build_docs(self) -> Path:
+    def build_docs(self, run_name: str | None = None) -> Path:
+        """Render Data Docs: everything, or (``run_name``) only that run's validation
+        results and the suites, plus the index; earlier weeks' pages stay as they are,
+        so a weekly build does not grow with the history kept."""
         with self.lock:
-            self.context.build_data_docs(site_names=["local_site"])
+            ids = None
+            if run_name is not None:
+                from great_expectations.data_context.types.resource_identifiers import (
+                    ExpectationSuiteIdentifier)
+
+                ids = [k for k in self.context.validation_results_store.list_keys()
+                       if k.run_id.run_name == run_name]
+                ids += [ExpectationSuiteIdentifier(name=n) for n in self.context.suites.all_names()] \
+                    if hasattr(self.context.suites, "all_names") else \
+                    [ExpectationSuiteIdentifier(name=su.name) for su in self.context.suites.all()]
+            self.context.build_data_docs(site_names=["local_site"], resource_identifiers=ids)
         return self.docs_dir
 
 
@@ -242,12 +255,13 @@ def get_runtime(settings=None) -> _Runtime:
         return _RUNTIMES[key]
 
 
-def build_data_docs(settings=None) -> Path:
+def build_data_docs(settings=None, week: str | None = None) -> Path:
     """Build the Data Docs site (settings.data_docs_dir) from the scrubbed validation
-    results stored by ``validate_tables(..., keep_results=True)``; returns its index.html."""
+    results stored by ``validate_tables(..., keep_results=True)``; returns its index.html.
+    With ``week`` only that week's result pages (run name = week) are (re)rendered."""
     s = settings or get_settings()
     runtime = get_runtime(s)
-    return runtime.build_docs() / "index.html"
+    return runtime.build_docs(week) / "index.html"
 
 
 # ---- helpers --------------------------------------------------------------------------------

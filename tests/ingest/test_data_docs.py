@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -108,3 +109,15 @@ def test_stored_results_are_scrubbed_of_submitted_values(home):
     index = build_data_docs()
     assert "form_a_plan" in index.read_text(encoding="utf-8")
     assert _personal_data(home / "data_docs") == []
+
+
+def test_a_weekly_build_renders_only_that_weeks_results(week_docs):
+    docs = week_docs["docs"]
+    shutil.rmtree(docs)
+    index = build_data_docs(week="2026-W46")  # a week with no results: index and suites only
+    assert index.is_file() and not (docs / "validations").exists()
+    assert list((docs / "expectations").rglob("form_a_plan.html"))
+    build_data_docs(week=WEEK)
+    pages = [p.relative_to(docs).as_posix() for p in (docs / "validations").rglob("*.html")]
+    assert pages and all(f"/{WEEK}/" in p for p in pages)
+    assert any(p.startswith("validations/form_a_plan/") for p in pages)
