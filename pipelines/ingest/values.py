@@ -78,7 +78,24 @@ def string_array(values: np.ndarray):
     The dtype must be given: pandas 3.1's bare StringArray(...) claims pyarrow storage
     and then breaks .str methods.
     """
+    if type(values) is np.ndarray and values.dtype == object and values.ndim == 1 and _SIMPLE_NEW:
+        # StringArray.__init__'s own checks (only str or NA; None/NaN become pd.NA)
+        # without the constructor's overhead: this runs for every text column of every file
+        if len(values) and not _is_string_array(values, skipna=True):
+            raise ValueError("StringArray requires a sequence of strings or pandas.NA")
+        _convert_nans_to_NA(values)
+        return _StringArray._simple_new(values, STRING_DTYPE)
     return pd.arrays.StringArray(values, dtype=STRING_DTYPE)
+
+
+_StringArray = pd.arrays.StringArray
+try:  # pandas internals; the public constructor is used when they move
+    from pandas._libs.lib import convert_nans_to_NA as _convert_nans_to_NA
+    from pandas._libs.lib import is_string_array as _is_string_array
+
+    _SIMPLE_NEW = callable(getattr(_StringArray, "_simple_new", None))
+except ImportError:  # pragma: no cover
+    _SIMPLE_NEW = False
 
 
 def halfwidth(s: str) -> str:
