@@ -382,10 +382,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     all_errors = fnd[fnd["severity"] == ERROR]
     errors = all_errors[~all_errors["finding_id"].isin(waived)]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
-    row_err = set(_row_keys(errors["submission_id"], errors["sheet"], errors["row"]))
-    waived_rows = set(_row_keys(all_errors["submission_id"], all_errors["sheet"], all_errors["row"])) - row_err
+    row_err = _row_keys(errors["submission_id"], errors["sheet"], errors["row"])
+    waived_rows = _row_keys(all_errors["submission_id"], all_errors["sheet"], all_errors["row"]).difference(row_err)
     warns = fnd[fnd["severity"] == WARNING]
-    row_warn = set(_row_keys(warns["submission_id"], warns["sheet"], warns["row"]))
+    row_warn = _row_keys(warns["submission_id"], warns["sheet"], warns["row"])
 
     split, stats = {}, {"loaded": {}, "quarantined": {}}
     per_sub_loaded: dict[str, int] = {}
@@ -396,9 +396,9 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             continue
         df = df[df["submission_id"].isin(current)].copy()
         keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
-        bad = (df["_error"].astype(bool) & ~keys.isin(waived_rows)) \
-            | df["submission_id"].isin(rejected) | keys.isin(row_err)
-        df["has_warning"] = keys.isin(row_warn).to_numpy(bool)
+        bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
+            | df["submission_id"].isin(rejected).to_numpy(bool) | keys.isin(row_err)
+        df["has_warning"] = keys.isin(row_warn)
         facts, quar = df[~bad], df[bad]
         split[table] = (facts, quar)
         stats["loaded"][_short(table)] = int(len(facts))
@@ -443,10 +443,11 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.Series:
-    """One text key per (submission, sheet, row), built column-wise (no per-row loop)."""
-    r = pd.to_numeric(row, errors="coerce").fillna(0).astype("int64").astype(str)
-    return (submission_id.astype(str) + "\x1f" + sheet.fillna("").astype(str) + "\x1f" + r).astype(object)
+def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.MultiIndex:
+    """(submission, sheet, row) of each row, for column-wise membership tests."""
+    return pd.MultiIndex.from_arrays([
+        submission_id.astype(str).to_numpy(object), sheet.fillna("").astype(str).to_numpy(object),
+        pd.to_numeric(row, errors="coerce").fillna(0).astype("int64").to_numpy()])
 
 
 def _duplicate_ids_hashed(plan: pd.DataFrame, duplicate_ids) -> pd.DataFrame:
@@ -527,8 +528,9 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
         other = tables.get(table, pd.DataFrame())
         if other.empty:
             return pd.Series(False, index=plan.index)
-        keys = other["submission_id"].astype(str) + "|" + other["household_id"].astype(str)
-        return (plan["submission_id"].astype(str) + "|" + plan["household_id"].astype(str)).isin(keys)
+        keys = pd.MultiIndex.from_arrays([other["submission_id"].astype(str), other["household_id"].astype(str)])
+        mine = pd.MultiIndex.from_arrays([plan["submission_id"].astype(str), plan["household_id"].astype(str)])
+        return pd.Series(mine.isin(keys), index=plan.index)
 
     year = int(week[:4])
     frame = pd.DataFrame({
