@@ -24,12 +24,12 @@ SCI_PATTERN = r"(?<![0-9])([1-9])\.([0-9]{3})[0-9]{6,}(?:[eE]\+?1[5-7])"
 
 
 def pii_key(home: Path | None = None) -> bytes:
-    value = os.environ.get("HUIZONG_PII_KEY")
-    if value:
-        return value.encode("utf-8")
     from pipelines.settings import get_settings
 
-    path = (home or get_settings().home) / ".pii_key"
+    settings = get_settings()
+    if settings.pii_key:
+        return settings.pii_key.encode("utf-8")
+    path = (home or settings.home) / ".pii_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

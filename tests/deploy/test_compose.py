@@ -294,3 +294,11 @@ def test_dockerignore_keeps_local_state_out_of_the_image(path):
 def test_lock_provides_the_celery_executor():
     pins = lock_pins()
     assert {"apache-airflow-providers-celery", "celery", "redis"} <= set(pins)
+
+
+def test_every_airflow_container_gets_the_same_pii_key(compose):
+    """Hashes of ID numbers join across weeks and workers only under one key."""
+    for name in AIRFLOW_SERVICES:
+        assert service_env(compose, name, {"HUIZONG_PII_KEY": "k" * 64})["HUIZONG_PII_KEY"] == "k" * 64, name
+    example = (REPO / "docker" / "env.example").read_text(encoding="utf-8")
+    assert "\nHUIZONG_PII_KEY=" in example
