@@ -188,6 +188,10 @@ def make_frame(key: tuple, data: dict, n: int) -> pd.DataFrame:
     """DataFrame from ready-made typed arrays (the fast constructor; they are trusted)."""
     columns = _COLUMN_INDEX[key]
     arrays = [data[c] for c in _COLUMN_NAMES[key]]
+    if _pdi is not None:
+        frame = _frame_from_arrays(arrays, columns, n)
+        if frame is not None:
+            return frame
     try:
         return pd.DataFrame._from_arrays(arrays, columns=columns, index=pd.RangeIndex(n),
                                          verify_integrity=False)
@@ -197,11 +201,85 @@ def make_frame(key: tuple, data: dict, n: int) -> pd.DataFrame:
 
 def make_raw_frame(key: tuple, cols: list[list], n: int) -> pd.DataFrame:
     """The raw text frame: object dtype, one block."""
+    if n and _pdi is not None:
+        # what DataFrame(block.T, dtype=object, copy=False) builds, without its inference
+        # and checks: one object block (columns x rows) over the given texts
+        values = np.array(cols, dtype=object)
+        columns = _RAW_INDEX[key]
+        if values.shape == (len(columns), n):
+            blk = _pdi.new_block_2d(values, _pdi.BlockPlacement(slice(len(columns))))
+            mgr = _pdi.BlockManager((blk,), [columns, pd.RangeIndex(n)], verify_integrity=False)
+            return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
     if n:
         block = np.array(cols, dtype=object).T
     else:
         block = np.empty((0, len(cols)), dtype=object)
     return pd.DataFrame(block, columns=_RAW_INDEX[key], dtype=object, copy=False)
+
+
+try:
+    class _PandasInternals:
+        """The pandas internals make_frame / make_raw_frame build blocks with (None
+        when they moved: then the public constructors are used)."""
+
+        from pandas._libs.internals import BlockPlacement
+        from pandas.core.construction import ensure_wrapped_if_datetimelike
+        from pandas.core.dtypes.common import is_1d_only_ea_dtype
+        from pandas.core.internals.blocks import get_block_type, new_block_2d
+        from pandas.core.internals.managers import BlockManager, _stack_arrays
+
+    _pdi = _PandasInternals
+    _PLACEMENTS = [_pdi.BlockPlacement(i) for i in range(256)]
+except Exception:  # noqa: BLE001 - pragma: no cover
+    _pdi = None
+
+
+def _frame_from_arrays(arrays: list, columns: pd.Index, n: int) -> pd.DataFrame | None:
+    """DataFrame._from_arrays(arrays, columns, RangeIndex(n), verify_integrity=False),
+    the same blocks in the same order (pandas' _form_blocks: numpy arrays stacked per
+    dtype, one block per extension array, grouped by dtype in order of first appearance),
+    built without the per-call overhead. None when the arrays are not the plain kinds
+    this handles (the caller then uses pandas' own constructor)."""
+    pdi = _pdi
+    if len(arrays) != len(columns) or len(arrays) > len(_PLACEMENTS):
+        return None
+    groups: dict = {}
+    for i, arr in enumerate(arrays):
+        tp = type(arr)
+        if tp is np.ndarray:
+            if arr.ndim != 1 or len(arr) != n or arr.dtype.kind not in "iufbM":
+                return None
+            k = arr.dtype
+        elif tp in _EA_TYPES:
+            if len(arr) != n:
+                return None
+            k = id(arr.dtype)
+        else:
+            return None
+        g = groups.get(k)
+        if g is None:
+            groups[k] = [(i, arr)]
+        else:
+            g.append((i, arr))
+    blocks = []
+    for g in groups.values():
+        dtype = g[0][1].dtype
+        block_type = pdi.get_block_type(dtype)
+        if isinstance(dtype, np.dtype):
+            values, placement = pdi._stack_arrays(g, dtype)
+            if dtype.kind in "mM":
+                values = pdi.ensure_wrapped_if_datetimelike(values)
+            blocks.append(block_type(values, placement=pdi.BlockPlacement(placement), ndim=2))
+        elif pdi.is_1d_only_ea_dtype(dtype):
+            blocks.extend(block_type(a, placement=_PLACEMENTS[i], ndim=2) for i, a in g)
+        else:
+            return None
+    mgr = pdi.BlockManager(tuple(blocks), [columns, pd.RangeIndex(n)], verify_integrity=False)
+    mgr._consolidate_inplace()
+    return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
+
+
+_EA_TYPES = (pd.arrays.StringArray, pd.arrays.IntegerArray, pd.arrays.FloatingArray)
 
 
 def _na_array(dtype: str, n: int):

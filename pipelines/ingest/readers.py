@@ -402,6 +402,19 @@ def _parts(z: zipfile.ZipFile, info: zipfile.ZipInfo):
             pending = [chunk[cut:]]
 
 
+def _may_hold_formula(part: bytes) -> bool:
+    """b"<f" in part or b":f" in part, found faster: 'f' is rare in worksheet XML, and a
+    one-byte find is a memchr where a two-byte one tests every position."""
+    i = part.find(b"f")
+    for _ in range(64):
+        if i < 0:
+            return False
+        if i and part[i - 1] in b"<:":
+            return True
+        i = part.find(b"f", i + 1)
+    return b"<f" in part or b":f" in part
+
+
 def _scan_worksheet(z: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> dict:
     """Stream one worksheet's XML (at most its declared size): rows, used area, formulas.
 
@@ -438,7 +451,7 @@ def _scan_worksheet(z: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -
                 if big:
                     max_row = max(max_row, max(map(int, set(big))))
                 cols.update(_WIDE_COL_RE.findall(part))
-            if b"<f" in part or b":f" in part:
+            if _may_hold_formula(part):
                 _scan_formulas(part, out)
             if max(max_row, n_rows) > limits.max_rows:
                 break

@@ -376,19 +376,23 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
             return pd.arrays.FloatingArray(arr, mask), bad
         if n <= 8:
             return _convert_small_number(values, dtype, zero_fill)
-        out = np.zeros(n, dtype="float64")
-        mask = np.zeros(n, dtype=bool)
+        # (python lists filled per cell, then one array each: cheaper than setting
+        # numpy elements one by one)
+        out_l = [0.0] * n
+        mask_l = [False] * n
         for i, v in enumerate(values):
             if type(v) is float and v == v:
-                out[i] = v
+                out_l[i] = v
                 continue
             f, ok = parse_number(v, zero_fill)
             if f is None:
-                mask[i] = True
+                mask_l[i] = True
                 if not ok:
                     bad.append((i, BAD_NUMBER))
             else:
-                out[i] = f
+                out_l[i] = f
+        out = np.array(out_l, dtype="float64")
+        mask = np.array(mask_l, dtype=bool)
         if dtype == "int":
             frac = ~mask & ((out != np.floor(out)) | (np.abs(out) >= INT_LIMIT))
             if frac.any():
@@ -416,6 +420,8 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
                 bad.append((i, SCIENTIFIC))
         return string_array(out_o), bad
     if dtype == "date":
+        if n and types_all_str(values):
+            return _convert_date_texts(values)
         days = np.zeros(n, dtype="int64")
         mask = np.zeros(n, dtype=bool)
         cache: dict = {}
@@ -448,15 +454,43 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
         stripped = list(map(str.strip, values))
         joined = "".join(stripped)
         if joined.isascii() or ("\u3000" not in joined and "\u00a0" not in joined):
-            out_o = np.array(stripped, dtype=object)
             if "" in stripped:
-                out_o[out_o == ""] = pd.NA
-            return string_array(out_o), bad
+                stripped = [s or _NA for s in stripped]
+            return string_array(np.array(stripped, dtype=object)), bad
     out_o = np.empty(n, dtype=object)
     for i, v in enumerate(values):
         s = clean_text(v)
         out_o[i] = s if s else pd.NA
     return string_array(out_o), bad
+
+
+_NA = pd.NA
+_NAT = np.datetime64("NaT")
+
+
+def _convert_date_texts(values: list):
+    """convert_column for a date column of texts: each distinct text parsed once."""
+    info = {}
+    failed = False
+    for v in set(values):
+        d, ok = _date_text(v)
+        info[v] = d.toordinal() if d is not None else None
+        if not ok:
+            failed = True
+    bad: list[tuple[int, str]] = []
+    if failed:
+        for i, v in enumerate(values):
+            if info[v] is None and not _date_text(v)[1]:
+                bad.append((i, BAD_DATE))
+    days = [info[v] for v in values]
+    nulls = None in days
+    if nulls:
+        mask = np.array([d is None for d in days], dtype=bool)
+        days = [0 if d is None else d for d in days]
+    out_d = (np.array(days, dtype="int64") - _ORDINAL_1970).astype("datetime64[D]").astype(DATE_DTYPE)
+    if nulls:
+        out_d[mask] = _NAT
+    return out_d, bad
 
 
 def _convert_small_number(values: list, dtype: str, zero_fill: bool):
