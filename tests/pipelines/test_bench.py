@@ -1,0 +1,57 @@
+"""The benchmark's readable table and ratios (pure functions; no benchmark is run)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pipelines.bench import max_overlap, render, scaling
+
+
+def _result(scale: str, k: float, scheduler: dict | None) -> dict:
+    st = lambda sec, mb: {"seconds": sec * k, "peak_mb": mb}  # noqa: E731
+    r = {"scale": scale, "files": int(100 * k), "households": int(1000 * k), "floor": {"wall": 2.0 * k},
+         "stages": {"discover": st(1, 100), "parse": st(2, 300), "validate": st(3, 300), "groups_total": st(5, 300),
+                    "load": st(1, 200), "consolidate": st(1, 150), "summary": st(0.5, 120)},
+         "dag": {"wall": 20.0 * k}, "resubmission": {"wall": 5.0 * k}, "ratio_dag_to_floor": 10.0,
+         "peak_mb": 300.0 * (1 if k == 1 else 1.5)}
+    if scheduler is not None:
+        r["scheduler"] = scheduler
+        if "seconds" in scheduler:
+            r["ratio_scheduler_to_floor"] = round(scheduler["seconds"] / r["floor"]["wall"], 2)
+    return r
+
+
+def _sched(seconds: float) -> dict:
+    return {"slots": 2, "state": "success", "seconds": seconds, "startup_seconds": 15.0, "peak_task_mb": 410.5,
+            "tasks": {"plan_week": {"n": 1, "seconds": 8.0}, "process_group": {"n": 10, "seconds": 2 * seconds}}}
+
+
+def test_two_scales_report_scaling_of_time_and_peak_memory():
+    results = [_result("zhoukou", 1, _sched(30.0)), _result("henan", 10, _sched(240.0))]
+    assert scaling(results) == [{"of": "henan", "to": "zhoukou", "factor": 10.0, "dag": 10.0, "peak_mb": 1.5,
+                                 "scheduler": 8.0}]
+    md = render(results, cpus=2, when="2026-11-28T12:00:00")
+    assert "机器：2 核；时间：2026-11-28T12:00:00" in md
+    header = next(line for line in md.splitlines() if line.startswith("| scale | files"))
+    assert "| DAG end-to-end s | DAG/floor | scheduler (2 slots) s | scheduler/floor |" in header
+    rows = [line for line in md.splitlines() if line.startswith("| zhoukou |") or line.startswith("| henan |")]
+    assert len(rows) == 4  # main table + per-task table
+    assert rows[0].count("|") == header.count("|")
+    assert "| 30.0 | 15.0 |" in rows[0]  # scheduler seconds, scheduler/floor (30 / 2)
+    assert "scaling time(10×)/time(1×) (henan/zhoukou): DAG end-to-end = 10.00; scheduler (2 slots) = 8.00" in md
+    assert "peak memory(10×)/peak(1×) (henan/zhoukou, max stage peak) = 1.50" in md
+    assert "| zhoukou | 8 | 60 (n=10) | 30 | 15 |" in md
+
+
+def test_without_or_failed_scheduler_run_the_columns_stay_and_show_a_dash():
+    md = render([_result("0.05", 1, None), _result("0.5", 10, {"error": "boom"})], cpus=2, when="x")
+    assert "scheduler (2 slots)" not in scaling([_result("0.05", 1, None), _result("0.5", 10, None)])[0]
+    assert "DAG end-to-end = 10.00\n" in md and "; scheduler (2 slots) =" not in md
+    assert "| failed | — |" in md
+    assert "task seconds summed per task_id" not in md
+
+
+def test_max_overlap_counts_slots_in_use():
+    t = lambda m: dt.datetime(2026, 11, 28, 12, m)  # noqa: E731
+    assert max_overlap([]) == 0
+    assert max_overlap([(t(0), t(2)), (t(1), t(3)), (t(2), t(4)), (t(3), t(5))]) == 2
+    assert max_overlap([(t(0), t(1)), (t(1), t(2))]) == 1
