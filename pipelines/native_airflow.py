@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -50,6 +51,8 @@ def throwaway_database(tag: str) -> Iterator[str]:
         admin = _admin()
     except Exception as exc:  # noqa: BLE001
         raise RuntimeError(f"PostgreSQL is required at {PG_HOST}:{PG_PORT} (user {PG_USER}): {exc}") from exc
+    if not re.fullmatch(r"[a-z0-9_]{1,20}", tag):
+        raise ValueError(f"database tag must be [a-z0-9_]: {tag!r}")
     name = f"huizong_bench_{os.getpid()}_{tag}_{uuid.uuid4().hex[:6]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:

@@ -131,6 +131,8 @@ REVIEWED = {
         {"i", "join", "len", "range", "weeks"}, "':w0, :w1, ...' placeholders; the weeks are bound"),
     ("pipelines/report/data.py", "month_data"): (
         {"wl", "cond", "unit_col"}, "wl is ':w0, ...' placeholders; cond and unit_col are chosen among constants"),
+    ("pipelines/native_airflow.py", "throwaway_database"): (
+        {"name"}, "name is 'huizong_bench_' + the process id + a code constant tag + uuid hex: no outside input"),
     ("pipelines/report/data.py", "five_charts"): (
         {"where"}, "where is one of four constant conditions from _region_filter (values bound as :code)"),
 }
