@@ -311,7 +311,22 @@ class Layout:
 
 
 def _row_keys(row: list) -> list[str]:
-    return [norm(v) if type(v) is str and v else "" for v in row]
+    # header rows repeat across thousands of files (the same templates): cache them.
+    # Only str cells give keys, so rows equal as tuples (1 == 1.0 == True) agree.
+    try:
+        key = tuple(row)
+        hit = _ROW_KEYS_CACHE.get(key)
+    except TypeError:  # pragma: no cover - an unhashable cell
+        return [norm(v) if type(v) is str and v else "" for v in row]
+    if hit is None:
+        if len(_ROW_KEYS_CACHE) >= _CACHE_MAX:
+            _ROW_KEYS_CACHE.clear()
+        hit = _ROW_KEYS_CACHE[key] = tuple(norm(v) if type(v) is str and v else "" for v in row)
+    return list(hit)
+
+
+_CACHE_MAX = 20_000
+_ROW_KEYS_CACHE: dict[tuple, tuple] = {}
 
 
 def _count(keys: list[str]) -> int:
@@ -425,6 +440,27 @@ def _shortlist(layout: Layout) -> list[tuple]:
 
 def classify(layout: Layout) -> None:
     """Pick the table spec the sheet's headers match best."""
+    # the same headers recur across files: the choice depends only on names and written
+    key = (tuple(map(tuple, layout.names)), tuple(layout.written))
+    hit = _CLASSIFY_CACHE.get(key)
+    if hit is None:
+        if len(_CLASSIFY_CACHE) >= _CACHE_MAX:
+            _CLASSIFY_CACHE.clear()
+        probe = Layout(layout.sheet, layout.header_row, layout.n_header_rows,
+                       layout.names, layout.written)
+        _classify(probe)
+        hit = _CLASSIFY_CACHE[key] = (probe.table, probe.mapping, probe.score,
+                                      probe.unknown, probe.duplicates)
+    table, mapping, score, unknown, dups = hit
+    if table is not None:
+        layout.table, layout.mapping, layout.score = table, dict(mapping), score
+        layout.unknown, layout.duplicates = list(unknown), list(dups)
+
+
+_CLASSIFY_CACHE: dict[tuple, tuple] = {}
+
+
+def _classify(layout: Layout) -> None:
     best = None
     for key in _shortlist(layout):
         mapping, unknown, dups = _map_table(layout, key)

@@ -532,4 +532,4 @@ def raw_texts(values: list) -> list[str]:
         arr = np.array(values, dtype="float64")
         if np.isfinite(arr).all() and (np.abs(arr) < 1e15).all() and (arr == np.floor(arr)).all():
             return list(map(str, arr.astype("int64").tolist()))
-    return [cell_text(v) for v in values]
+    return [v if type(v) is str else cell_text(v) for v in values]
