@@ -646,17 +646,6 @@ def _check_sheet(sheet: Sheet, limits: Limits, notes: list[Note]) -> None:
         raise ReadError("file.too_many_cells", f"{label}的使用区域为 {len(rows)} 行 × {width} 列，"
                         f"超过 {limits.max_cells} 个单元格的上限，未读取；请删除表格以外的内容后重新上传")
     cap = limits.max_cell_chars
-    # Fast path: most sheets hold no text cell starting with = + - @ and none longer than
-    # the cap; check that in C over all text cells at once (each cell preceded by \x00 in
-    # the joined text, so a cell's first character follows a \x00; a \x00 inside a cell
-    # can only cause a needless exact pass, never a missed cell).
-    texts = [v for row in rows for v in row if type(v) is str]
-    if not texts:
-        return
-    joined = "\x00" + "\x00".join(texts)
-    if max(map(len, texts)) <= cap and "\x00=" not in joined and "\x00+" not in joined \
-            and "\x00-" not in joined and "\x00@" not in joined:
-        return
     n_long = 0
     n_formula = 0
     for i, row in enumerate(rows):
