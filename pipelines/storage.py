@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from contextlib import contextmanager
 import posixpath
 import uuid
 
@@ -75,9 +76,51 @@ def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
     write_bytes_atomic(fs, path, buf.getvalue())
 
 
-def read_parquet(fs, path: str) -> pd.DataFrame:
+def read_parquet(fs, path: str, columns: list[str] | None = None) -> pd.DataFrame:
     with fs.open(path, "rb") as f:
-        return pq.read_table(f).to_pandas()
+        return pq.read_table(f, columns=columns).to_pandas()
+
+
+def iter_parquet(fs, path: str, batch_rows: int = 100_000):
+    """A Parquet file as DataFrames of at most ``batch_rows`` rows (bounded memory)."""
+    with fs.open(path, "rb") as f:
+        pf = pq.ParquetFile(f)
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([batch], schema=pf.schema_arrow).to_pandas()
+
+
+def parquet_schema(fs, path: str) -> pa.Schema:
+    with fs.open(path, "rb") as f:
+        return pq.read_schema(f)
+
+
+@contextmanager
+def open_atomic(fs, path: str):
+    """A binary file to stream into, that readers see whole or not at all (as
+    write_bytes_atomic, without holding the content in memory)."""
+    parent = posixpath.dirname(path)
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if _is_local(fs):
+        tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with fs.open(tmp, "wb") as f:
+                yield f
+            checkpoint("storage.tmp_written")
+            fs.mv(tmp, path)
+        finally:
+            if fs.exists(tmp):
+                fs.rm(tmp)
+    else:  # object stores: the upload becomes visible when it completes
+        f = fs.open(path, "wb")
+        try:
+            yield f
+        except BaseException:
+            if hasattr(f, "discard"):
+                f.discard()  # abort the multipart upload: nothing becomes visible
+            raise
+        else:
+            f.close()
 
 
 def _is_local(fs) -> bool:

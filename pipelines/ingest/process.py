@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import posixpath
+import tempfile
 import time
 from pathlib import Path
 
@@ -366,11 +367,13 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     fnd = fnd[fnd["submission_id"].isin(current) | (fnd["submission_id"] == "")]
     fnd = pd.concat([fnd, identity_findings(ident, files, register, week, settings)], ignore_index=True)
 
-    tables = {t: _read_staging(lfs, lroot, week, _short(t), groups) for t in CORE_TABLES.values()}
-    plan = tables["core.ledger_households"]
-    if len(plan):
-        plan = plan[plan["submission_id"].isin(current)]
-        fnd = pd.concat([fnd, _duplicate_ids_hashed(plan.reset_index(drop=True), duplicate_ids)], ignore_index=True)
+    # The week's rows are never all in memory: staged tables are read one group (mapped
+    # task) at a time, split into facts and quarantine, and streamed into the lake; the
+    # warehouse is then loaded from the lake files in batches.
+    staged = {t: [(g, staging_path(lroot, week, g, _short(t))) for g in groups] for t in CORE_TABLES.values()}
+    staged = {t: [(g, p) for g, p in parts if lfs.exists(p)] for t, parts in staged.items()}
+    fnd = pd.concat([fnd, _duplicate_ids_streamed(lfs, [p for _, p in staged["core.ledger_households"]], current,
+                                                  duplicate_ids)], ignore_index=True)
     fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
     fnd["stage"] = "ingest"
@@ -387,48 +390,54 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     warns = fnd[fnd["severity"] == WARNING]
     row_warn = _row_keys(warns["submission_id"], warns["sheet"], warns["row"])
 
-    split, stats = {}, {"loaded": {}, "quarantined": {}}
+    stats = {"loaded": {}, "quarantined": {}}
     per_sub_loaded: dict[str, int] = {}
     per_sub_quar: dict[str, int] = {}
-    for table, df in tables.items():
-        if df.empty:
-            split[table] = (pd.DataFrame(), pd.DataFrame())
-            continue
-        df = df[df["submission_id"].isin(current)].copy()
-        keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
-        bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
-            | df["submission_id"].isin(rejected).to_numpy(bool) | keys.isin(row_err)
-        df["has_warning"] = keys.isin(row_warn)
-        facts, quar = df[~bad], df[bad]
-        split[table] = (facts, quar)
-        stats["loaded"][_short(table)] = int(len(facts))
-        stats["quarantined"][_short(table)] = int(len(quar))
-        for sid, n in facts["submission_id"].value_counts().items():
-            per_sub_loaded[sid] = per_sub_loaded.get(sid, 0) + int(n)
-        for sid, n in quar["submission_id"].value_counts().items():
-            per_sub_quar[sid] = per_sub_quar.get(sid, 0) + int(n)
-
+    summaries = []
+    by_group = {g: {t: p for t, parts in staged.items() for g2, p in parts if g2 == g} for g in groups}
     # Lake first (partitioned by week, atomic files), then the warehouse in one transaction.
-    for table, (facts, quar) in split.items():
-        for area, frame in (("facts", facts), ("quarantine", quar)):
-            path = fact_path(lroot, area, table, week)
-            if len(frame):
-                storage.write_parquet(lfs, path, _for_parquet(frame.drop(columns=["_error"], errors="ignore")))
-            elif lfs.exists(path):
-                lfs.rm(path)
+    with tempfile.TemporaryDirectory(prefix="huizong-publish-") as tmp:
+        parts = _LakeParts(Path(tmp))
+        for g in groups:  # one group's rows in memory at a time
+            frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
+            frames = {t: df[df["submission_id"].isin(current)] for t, df in frames.items()}
+            summaries.append(ledger_summary(frames, current, week))
+            for table, df in frames.items():
+                keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
+                bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
+                    | df["submission_id"].isin(rejected).to_numpy(bool) | keys.isin(row_err)
+                df = df.assign(has_warning=keys.isin(row_warn))
+                facts, quar = df[~bad], df[bad]
+                parts.add(table, "facts", facts)
+                parts.add(table, "quarantine", quar)
+                for name, frame in (("loaded", facts), ("quarantined", quar)):
+                    stats[name][_short(table)] = stats[name].get(_short(table), 0) + int(len(frame))
+                for sid, n in facts["submission_id"].value_counts().items():
+                    per_sub_loaded[sid] = per_sub_loaded.get(sid, 0) + int(n)
+                for sid, n in quar["submission_id"].value_counts().items():
+                    per_sub_quar[sid] = per_sub_quar.get(sid, 0) + int(n)
+            del frames
+        for table in CORE_TABLES.values():
+            for area in ("facts", "quarantine"):
+                parts.publish(lfs, fact_path(lroot, area, table, week), table, area)
     storage.write_parquet(lfs, fact_path(lroot, "findings", "core.findings", week), fnd)
     checkpoint("publish.lake_written")
 
+    summary = _sum_ledger_summaries(summaries, week)
     subs = _submission_updates(ident, fnd, per_sub_loaded, per_sub_quar, rejected)
     wh = wh or Warehouse(settings.warehouse_url)
     wh.apply_schema()
     regions = register.assign(week=week)
     with wh.transaction() as conn:
-        for table, (facts, _q) in split.items():
-            wh.replace(conn, table, facts, {"week": week})
+        for table in CORE_TABLES.values():
+            wh.replace(conn, table, pd.DataFrame(), {"week": week})
+            path = fact_path(lroot, "facts", table, week)
+            if lfs.exists(path):
+                for batch in storage.iter_parquet(lfs, path):
+                    wh.insert(conn, table, batch)
             checkpoint("publish.table_replaced")
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
-        wh.replace(conn, "core.ledger_summary", ledger_summary(tables, current, week), {"week": week})
+        wh.replace(conn, "core.ledger_summary", summary, {"week": week})
         wh.replace(conn, "core.regions", regions, {"week": week})
         _update_submissions(wh, conn, week, subs)
         wh.replace(conn, "core.loads", pd.DataFrame([{
@@ -441,6 +450,98 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+class _LakeParts:
+    """Facts and quarantine of a week, written one group at a time to local temporary
+    Parquet parts, then published as one lake file per table and area (streamed, in
+    the parts' order, under one schema)."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.parts: dict[tuple[str, str], list[Path]] = {}
+
+    def add(self, table: str, area: str, frame: pd.DataFrame) -> None:
+        if not len(frame):
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        key = (table, area)
+        path = self.tmp / f"{_short(table)}-{area}-{len(self.parts.get(key, []))}.parquet"
+        data = pa.Table.from_pandas(_for_parquet(frame.drop(columns=["_error"], errors="ignore")),
+                                    preserve_index=False)
+        pq.write_table(data, path)
+        self.parts.setdefault(key, []).append(path)
+
+    def publish(self, lfs, path: str, table: str, area: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = self.parts.get((table, area), [])
+        if not parts:
+            if lfs.exists(path):
+                lfs.rm(path)
+            return
+        schemas = [pq.read_schema(p) for p in parts]
+        if all(sc.equals(schemas[0], check_metadata=False) for sc in schemas):
+            schema = schemas[0]  # the usual case; keeps pandas' dtypes for readers
+        else:
+            schema = pa.unify_schemas([sc.remove_metadata() for sc in schemas], promote_options="permissive")
+        with storage.open_atomic(lfs, path) as out, pq.ParquetWriter(out, schema, compression="zstd") as w:
+            for p in parts:
+                t = pq.read_table(p)
+                if not t.schema.equals(schema, check_metadata=False):
+                    cols = [t.column(f.name).cast(f.type) if f.name in t.column_names
+                            else pa.nulls(len(t), f.type) for f in schema]
+                    t = pa.Table.from_arrays(cols, schema=schema)
+                w.write_table(t.replace_schema_metadata(schema.metadata))
+
+
+def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids) -> pd.DataFrame:
+    """City-wide duplicate ID numbers without holding the city's plan rows: the ID hashes
+    registered under more than one household are found from two columns, then only
+    their rows are read in full (few)."""
+    cols = ["id_hash", "household_id", "submission_id"]
+    pairs, where = [], []
+    for p in plan_paths:
+        names = set(storage.parquet_schema(lfs, p).names)
+        if not set(cols) <= names:
+            continue
+        df = storage.read_parquet(lfs, p, columns=cols)
+        df = df[df["submission_id"].isin(current)]
+        pairs.append(df[["id_hash", "household_id"]].dropna(subset=["id_hash"]).drop_duplicates())
+        where.append(p)
+    if not pairs:
+        return findings_frame()
+    ids = pd.concat(pairs, ignore_index=True)
+    ids["id_hash"] = ids["id_hash"].astype(str).str.strip().str.upper()
+    n = ids.drop_duplicates().groupby("id_hash")["household_id"].nunique()
+    dups = set(n.index[n > 1])
+    if not dups:
+        return findings_frame()
+    rows = []
+    for p in where:
+        df = storage.read_parquet(lfs, p)
+        df = df[df["submission_id"].isin(current)]
+        hit = df["id_hash"].astype(str).str.strip().str.upper().isin(dups)
+        if hit.any():
+            rows.append(df[hit.to_numpy(bool)])
+    plan = pd.concat(rows, ignore_index=True)
+    return _duplicate_ids_hashed(plan, duplicate_ids)
+
+
+def _sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFrame:
+    """One row per (village, submission), whatever groups the rows came from."""
+    frames = [s for s in summaries if len(s)]
+    if not frames:
+        return summaries[0] if summaries else ledger_summary({}, set(), week)
+    out = pd.concat(frames, ignore_index=True)
+    cols = list(out.columns)
+    key = ["week", "unit_code", "submission_id"]
+    if out.duplicated(key).any():  # the same file landed in two folders
+        out = out.groupby(key, as_index=False).sum()[cols]
+    return out
 
 
 def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.MultiIndex:
