@@ -44,7 +44,7 @@ class Settings:
     max_cell_chars: int = 32_767
     # Work partition: a county folder is one mapped task unless it holds more files than
     # this; then it is split into batches of whole township folders (bounds task memory).
-    batch_files: int = 2_500
+    batch_files: int = 1_000
     # HMAC key for ID and phone numbers; empty: a random key kept in $HUIZONG_HOME/.pii_key
     # (one per home: workers on several hosts must share one key, or their hashes won't join).
     pii_key: str | None = field(default=None, repr=False)
@@ -85,7 +85,7 @@ def get_settings() -> Settings:
         max_rows=int(_env("HUIZONG_MAX_ROWS", "50000")),
         max_cells=int(_env("HUIZONG_MAX_CELLS", "5000000")),
         max_cell_chars=int(_env("HUIZONG_MAX_CELL_CHARS", "32767")),
-        batch_files=int(_env("HUIZONG_BATCH_FILES", "2500")),
+        batch_files=int(_env("HUIZONG_BATCH_FILES", "1000")),
         pii_key=os.environ.get("HUIZONG_PII_KEY") or None,
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
     )
