@@ -20,8 +20,9 @@ DOC = """
 每周一 12:00（Asia/Shanghai，周一 10:00 报送截止之后）处理刚结束的 ISO 周：
 
 1. **discover** 从落地区读取该周全部文件，按 sha256 原样存档，登记到 `core.submissions`；
-2. **process_group** 按县（落地区的一级文件夹）并行解析、用 Great Expectations 校验，写入湖的暂存区；
-   一个县的坏文件不会影响其他县；
+2. **process_group** 按批并行解析、用 Great Expectations 校验，写入湖的暂存区：一个县（落地区的一级文件夹）
+   为一组，文件过多的县按乡镇文件夹拆成几组，相邻的组合成一批（约 3000 个文件，`HUIZONG_TASK_FILES`）；
+   未变化的组直接复用上次结果；坏文件不会影响其他文件；
 3. **publish** 全市统一检查（区划名录、周次、更正件替代、跨县重复身份证号），
    将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据；
 4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
@@ -58,24 +59,25 @@ def weekly_ingest():
                             context.get("data_interval_end"))
 
     @task
-    def discover(week: str) -> list[str]:
+    def discover(week: str) -> list[list[str]]:
         from pipelines.ingest.process import discover as run
 
         return run(week)
 
     @task(max_active_tis_per_dagrun=4)
-    def process_group(group: str, week: str) -> dict:
+    def process_group(group: list[str], week: str) -> dict:
         from pipelines.ingest.process import process_group as run
 
         return run(week, group)
 
     @task
     def publish(week: str, results: list[dict], **context) -> dict:
+        from pipelines.ingest.process import group_results
         from pipelines.ingest.process import publish as run
 
         summary = run(week, run_id=context["run_id"])
         # Index, don't iterate: iterating a lazy XCom sequence probes one past the end.
-        summary["groups"] = [results[i] for i in range(len(results))]
+        summary["groups"] = group_results([results[i] for i in range(len(results))])
         return summary
 
     @task

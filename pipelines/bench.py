@@ -35,7 +35,7 @@ def _peak_mb() -> float:
 
 
 # ---- stages, each run in a child process -----------------------------------------------
-def _stage(name: str, week: str, group: str | None) -> dict:
+def _stage(name: str, week: str, group: str | list[str] | None) -> dict:
     t0 = time.perf_counter()
     out: dict = {}
     if name == "floor":
@@ -120,10 +120,10 @@ def floor(week: str) -> dict:
     return {"files": n}
 
 
-def _child(stage: str, env: dict, group: str | None = None) -> dict:
+def _child(stage: str, env: dict, group: str | list[str] | None = None) -> dict:
     cmd = [sys.executable, "-m", "pipelines.bench", "_stage", stage, "--week", WEEK]
     if group:
-        cmd += ["--group", group]
+        cmd += ["--group", json.dumps(group, ensure_ascii=False)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler-timeout", type=float, default=7200, help="seconds to wait for the scheduler run")
     args = p.parse_args(argv)
     if args.cmd == "_stage":
-        print(json.dumps(_stage(args.stage, args.week, args.group), ensure_ascii=False))
+        print(json.dumps(_stage(args.stage, args.week, json.loads(args.group) if args.group else None),
+                         ensure_ascii=False))
         return 0
     from pipelines.settings import get_settings
 

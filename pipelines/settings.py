@@ -45,6 +45,9 @@ class Settings:
     # Work partition: a county folder is one mapped task unless it holds more files than
     # this; then it is split into batches of whole township folders (bounds task memory).
     batch_files: int = 1_000
+    # A mapped task takes consecutive groups up to this many files: Great Expectations'
+    # fixed cost is paid per task, memory grows with it.
+    task_files: int = 3_000
     # HMAC key for ID and phone numbers; empty: a random key kept in $HUIZONG_HOME/.pii_key
     # (one per home: workers on several hosts must share one key, or their hashes won't join).
     pii_key: str | None = field(default=None, repr=False)
@@ -86,6 +89,7 @@ def get_settings() -> Settings:
         max_cells=int(_env("HUIZONG_MAX_CELLS", "5000000")),
         max_cell_chars=int(_env("HUIZONG_MAX_CELL_CHARS", "32767")),
         batch_files=int(_env("HUIZONG_BATCH_FILES", "1000")),
+        task_files=int(_env("HUIZONG_TASK_FILES", "3000")),
         pii_key=os.environ.get("HUIZONG_PII_KEY") or None,
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
     )

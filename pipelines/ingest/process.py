@@ -63,8 +63,8 @@ def fact_path(root: str, area: str, table: str, week: str) -> str:
 
 
 # ---- discover ------------------------------------------------------------------------
-def discover(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> list[str]:
-    """Archive and register the week's files; return the groups to process."""
+def discover(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> list[list[str]]:
+    """Archive and register the week's files; return the mapped tasks: lists of groups."""
     settings = settings or get_settings()
     files = disc.list_week_files(settings, week)
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
@@ -85,7 +85,28 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
         with wh.transaction() as conn:
             wh.insert(conn, "core.submissions", rows)
     log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
-    return sorted(files["group"].unique().tolist()) if len(files) else []
+    if not len(files):
+        return []
+    return task_batches(files["group"].value_counts().sort_index(), settings.task_files)
+
+
+def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
+    """Consecutive groups (by name) packed into tasks of at most ``bound`` files; a
+    group is never split (discover.batch_groups already bounds a group)."""
+    out: list[list[str]] = []
+    filled = 0
+    for group, n in sizes.items():
+        if not out or (filled and filled + int(n) > bound):
+            out.append([])
+            filled = 0
+        out[-1].append(str(group))
+        filled += int(n)
+    return out
+
+
+def group_results(results: list[dict]) -> list[dict]:
+    """The per-group summaries of process_group results (one task can hold several)."""
+    return [g for r in results for g in r.get("groups", [r])]
 
 
 # ---- process one group ---------------------------------------------------------------------
@@ -115,64 +136,102 @@ def group_signature(files: pd.DataFrame, week: str, settings: Settings, lfs, lro
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def process_group(week: str, group: str, settings: Settings | None = None) -> dict:
+def process_group(week: str, group: str | list[str], settings: Settings | None = None) -> dict:
+    """Parse, validate and stage one mapped task's groups (a county folder, or part of
+    one; see discover.batch_groups). Each group is staged, and reused while its inputs
+    are unchanged, on its own; the groups that changed are validated together, so a
+    task pays Great Expectations' fixed cost per suite once, not once per group."""
     settings = settings or get_settings()
     t0 = time.perf_counter()
+    names = [group] if isinstance(group, str) else list(group)
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
-    files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
-    files = files[files["group"] == group].drop_duplicates("submission_id")
-    signature = group_signature(files, week, settings, lfs, lroot)
-    done_path = staging_path(lroot, week, group, "_done").replace(".parquet", ".json")
-    if lfs.exists(done_path):
-        with lfs.open(done_path, "rb") as f:
-            done = json.loads(f.read())
-        if done.get("signature") == signature:
-            return {**done["summary"], "reused": True, "seconds": round(time.perf_counter() - t0, 3)}
-    gdir = group_dir(lroot, week, group)
-    if lfs.exists(gdir):
-        lfs.rm(gdir, recursive=True)
+    manifest = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    results: dict[str, dict] = {}
+    todo: list[tuple[str, pd.DataFrame, str]] = []
+    for name in names:
+        files = manifest[manifest["group"] == name].drop_duplicates("submission_id")
+        signature = group_signature(files, week, settings, lfs, lroot)
+        done_path = _done_path(lroot, week, name)
+        if lfs.exists(done_path):
+            with lfs.open(done_path, "rb") as f:
+                done = json.loads(f.read())
+            if done.get("signature") == signature:
+                results[name] = {**done["summary"], "reused": True}
+                continue
+        gdir = group_dir(lroot, week, name)
+        if lfs.exists(gdir):
+            lfs.rm(gdir, recursive=True)
+        todo.append((name, files, signature))
+    if todo:
+        for summary in _process_changed(week, todo, settings, lfs, lroot):
+            results[summary["group"]] = summary
+    groups = [results[n] for n in names]
+    if isinstance(group, str):
+        return {**groups[0], "seconds": round(time.perf_counter() - t0, 3)}
+    return {"group": "、".join(names), "groups": groups, "files": sum(g["files"] for g in groups),
+            "findings": sum(g["findings"] for g in groups),
+            "parse_seconds": round(sum(g["parse_seconds"] for g in groups if not g["reused"]), 3),
+            "validate_seconds": round(sum(g["validate_seconds"] for g in groups if not g["reused"]), 3),
+            "reused": all(g["reused"] for g in groups), "seconds": round(time.perf_counter() - t0, 3)}
 
+
+def _done_path(lroot: str, week: str, group: str) -> str:
+    return staging_path(lroot, week, group, "_done").replace(".parquet", ".json")
+
+
+def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], settings: Settings, lfs,
+                     lroot: str) -> list[dict]:
     from pipelines.ingest.parse import parse_file
     from pipelines.ingest.validate import validate_tables
 
-    identities, problems = [], []
+    t0 = time.perf_counter()
     parsed: dict[str, object] = {}
-    for rec in files.itertuples(index=False):
-        data = disc.read_archived(settings, rec.archive_path)
-        pf = parse_file(data, rec.landing_path)
-        parsed[rec.submission_id] = pf
-        checkpoint("process.parsed")
-        identities.append({
-            "submission_id": rec.submission_id, "landing_path": rec.landing_path,
-            "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
-            "unit_name": pf.unit_name or "", "content_week": pf.week or "",
-        })
-        for p in pf.problems:
-            problems.append({**p, "week": week, "submission_id": rec.submission_id,
-                             "file": p.get("file") or rec.landing_path,
-                             "unit_code": p.get("unit_code") or pf.unit_code or "",
-                             "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
-    ident = pd.DataFrame(identities, columns=["submission_id", "landing_path", "received_at", "form",
-                                              "unit_code", "unit_name", "content_week"])
-    ident = resolve_supersession(ident)
+    paths: dict[str, str] = {}
+    group_of: dict[str, str] = {}
+    idents: dict[str, pd.DataFrame] = {}
+    problems: dict[str, list[dict]] = {}
+    for name, files, _sig in todo:
+        rows, probs = [], []
+        for rec in files.itertuples(index=False):
+            data = disc.read_archived(settings, rec.archive_path)
+            pf = parse_file(data, rec.landing_path)
+            parsed[rec.submission_id] = pf
+            paths[rec.submission_id] = rec.landing_path
+            group_of.setdefault(rec.submission_id, name)
+            checkpoint("process.parsed")
+            rows.append({
+                "submission_id": rec.submission_id, "landing_path": rec.landing_path,
+                "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
+                "unit_name": pf.unit_name or "", "content_week": pf.week or "",
+            })
+            for p in pf.problems:
+                probs.append({**p, "week": week, "submission_id": rec.submission_id,
+                              "file": p.get("file") or rec.landing_path,
+                              "unit_code": p.get("unit_code") or pf.unit_code or "",
+                              "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
+        ident = pd.DataFrame(rows, columns=["submission_id", "landing_path", "received_at", "form",
+                                            "unit_code", "unit_name", "content_week"])
+        idents[name] = resolve_supersession(ident)
+        problems[name] = probs
     t_parse = time.perf_counter() - t0
 
-    current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
-    paths = dict(zip(files["submission_id"], files["landing_path"]))
     prev_plan = _previous_plan(settings, week)
     pii_key = pii.pii_key(settings.home)
-    out_findings = [findings_frame(problems)]
-    counts = {}
+    out_findings: dict[str, list[pd.DataFrame]] = {n: [findings_frame(problems[n])] for n, _f, _s in todo}
+    counts: dict[str, dict[str, int]] = {n: {} for n, _f, _s in todo}
     t_validate = 0.0
     for form in ("A", "B", "C", "D"):
-        subs = [s for s in ident.loc[ident["form"] == form, "submission_id"] if s in current]
+        # current submissions of this form, group by group (rows of a group stay contiguous)
+        subs = [(n, s) for n, _f, _s in todo
+                for s in idents[n].loc[(idents[n]["form"] == form) & (idents[n]["superseded_by"] == ""),
+                                       "submission_id"]]
         if not subs:
             continue
-        tables, raws, totals = {}, {}, {}
+        tables, raws, totals, owners, total_owners = {}, {}, {}, {}, {}
         for key in [k for (f, k) in CORE_TABLES if f == form]:
             frames, rframes, tframes = [], [], []
-            fsids, tsids = [], []
-            for sid in subs:
+            fsids, tsids, rown, town = [], [], [], []
+            for n, sid in subs:
                 pf = parsed[sid]
                 df = pf.tables.get(key)
                 if df is None or df.empty:
@@ -180,15 +239,19 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
                 frames.append(df)
                 rframes.append(pf.raw.get(key, pd.DataFrame(index=df.index)))
                 fsids.append((sid, len(df)))
+                rown.append((n, len(df)))
                 tot = (getattr(pf, "totals", None) or {}).get(key)
                 if tot is not None and len(tot):
                     tframes.append(tot)
                     tsids.append((sid, len(tot)))
+                    town.append((n, len(tot)))
             if frames:
                 tables[key] = _with_provenance(pd.concat(frames, ignore_index=True), fsids, parsed, paths, week, form)
                 raws[key] = pd.concat(rframes, ignore_index=True)
+                owners[key] = np.repeat([n for n, _ in rown], [k for _, k in rown])
             if tframes:
                 totals[key] = _with_provenance(pd.concat(tframes, ignore_index=True), tsids, parsed, paths, week, form)
+                total_owners[key] = np.repeat([n for n, _ in town], [k for _, k in town])
         if not tables:
             continue
         tv = time.perf_counter()
@@ -196,7 +259,9 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
                               totals=totals or None, settings=settings, keep_results=True, run_id=week)
         t_validate += time.perf_counter() - tv
         fnd = findings_frame(res.findings)
-        out_findings.append(fnd)
+        fnd_group = fnd["submission_id"].map(group_of).fillna(todo[0][0])
+        for n, _f, _s in todo:
+            out_findings[n].append(fnd[(fnd_group == n).to_numpy(bool)])
         for key, df in tables.items():
             table = CORE_TABLES[(form, key)]
             df = df.copy()
@@ -206,25 +271,37 @@ def process_group(week: str, group: str, settings: Settings | None = None) -> di
                 tot["_error"] = False
                 df["is_total"] = False
                 tot["is_total"] = True
-                df = pd.concat([df, tot], ignore_index=True)
             elif form in ("C", "D"):
                 df["is_total"] = False
-            if key == "plan":
-                df = pii.protect_plan(df, pii_key)
-            elif key == "helpers":
-                df = pii.protect_helpers(df, pii_key)
-            storage.write_parquet(lfs, staging_path(lroot, week, group, _short(table)), _for_parquet(df))
-            counts[_short(table)] = len(df)
-    # From here on no clear ID or phone number: the raw archive is the only place they exist.
-    findings = pii.protect_findings(pd.concat(out_findings, ignore_index=True))
-    storage.write_parquet(lfs, staging_path(lroot, week, group, "findings"), findings)
-    storage.write_parquet(lfs, staging_path(lroot, week, group, "identities"), ident)
-    summary = {"group": group, "files": int(len(files)), "rows": counts, "findings": int(len(findings)),
-               "parse_seconds": round(t_parse, 3), "validate_seconds": round(t_validate, 3),
-               "seconds": round(time.perf_counter() - t0, 3), "reused": False}
-    # Written last: a group counts as staged only once all its parts are there.
-    storage.write_bytes_atomic(lfs, done_path, json.dumps({"signature": signature, "summary": summary}).encode())
-    return summary
+            for n, _f, _s in todo:
+                part = df[owners[key] == n]
+                if key in totals:
+                    part = pd.concat([part, tot[total_owners[key] == n]], ignore_index=True)
+                if not len(part):
+                    continue
+                if key == "plan":
+                    part = pii.protect_plan(part, pii_key)
+                elif key == "helpers":
+                    part = pii.protect_helpers(part, pii_key)
+                storage.write_parquet(lfs, staging_path(lroot, week, n, _short(table)), _for_parquet(part))
+                counts[n][_short(table)] = len(part)
+    seconds = time.perf_counter() - t0
+    n_files = sum(len(f) for _n, f, _s in todo)
+    summaries = []
+    for name, files, signature in todo:
+        # From here on no clear ID or phone number: the raw archive is the only place they exist.
+        findings = pii.protect_findings(pd.concat(out_findings[name], ignore_index=True))
+        storage.write_parquet(lfs, staging_path(lroot, week, name, "findings"), findings)
+        storage.write_parquet(lfs, staging_path(lroot, week, name, "identities"), idents[name])
+        share = len(files) / n_files if n_files else 0.0  # timings are shared by the groups of a task
+        summary = {"group": name, "files": int(len(files)), "rows": counts[name], "findings": int(len(findings)),
+                   "parse_seconds": round(t_parse * share, 3), "validate_seconds": round(t_validate * share, 3),
+                   "seconds": round(seconds * share, 3), "reused": False}
+        # Written last: a group counts as staged only once all its parts are there.
+        storage.write_bytes_atomic(lfs, _done_path(lroot, week, name),
+                                   json.dumps({"signature": signature, "summary": summary}).encode())
+        summaries.append(summary)
+    return summaries
 
 
 def _with_provenance(df: pd.DataFrame, sids: list[tuple[str, int]], parsed: dict, paths: dict,

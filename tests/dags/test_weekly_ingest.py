@@ -48,9 +48,11 @@ def test_week_comes_from_the_logical_date_without_params(airflow_db, examples_la
     assert wh.query("SELECT week FROM core.loads")["week"].tolist() == ["2026-W47"]
 
 
-def test_generated_week_through_airflow_loads_exactly_the_generated_rows(airflow_db, home):
+def test_generated_week_through_airflow_loads_exactly_the_generated_rows(airflow_db, home, monkeypatch):
     """A clean generated week: the run succeeds and every table holds what the generator wrote."""
     from pipelines.synth import generate
+
+    monkeypatch.setenv("HUIZONG_TASK_FILES", "1")  # a task per county folder (a real week packs ~3000 files)
 
     result = generate(out=str(home / "landing"), weeks="2026-W47", scale="0.03", faults="none", seed=21)
     dr = run_week("2026-W47")

@@ -50,7 +50,7 @@ def test_discover_maps_batches_and_reuses_hashes_of_unchanged_files(examples_lan
     finally:
         del os.environ["HUIZONG_BATCH_FILES"]
     # one township folder (逍遥镇) with three files: one batch, it is never split
-    assert groups == ["西华县#1"]
+    assert groups == [["西华县#1"]]
     calls = []
     real = hashlib.sha256
 
@@ -59,7 +59,7 @@ def test_discover_maps_batches_and_reuses_hashes_of_unchanged_files(examples_lan
         return real(data, *a, **k)
 
     monkeypatch.setattr(disc.hashlib, "sha256", counting)
-    assert process.discover(WEEK) == ["西华县"]
+    assert process.discover(WEEK) == [["西华县"]]
     assert calls == [], "unchanged files are not read and hashed again"
     folder = examples_landing / WEEK / "西华县" / "逍遥镇"
     csv = folder / "逍遥镇2026年第47周扶贫周报.csv"
@@ -71,3 +71,12 @@ def test_discover_maps_batches_and_reuses_hashes_of_unchanged_files(examples_lan
     lfs, lroot = __import__("pipelines.storage", fromlist=["x"]).filesystem(get_settings().lake_url)
     files = process.storage.read_parquet(lfs, process.run_manifest_path(lroot, WEEK))
     assert files["submission_id"].nunique() == 3
+
+
+def test_tasks_pack_consecutive_groups_up_to_the_bound():
+    sizes = pd.Series({"商水县#1": 981, "商水县#2": 208, "太康县#1": 947, "太康县#2": 346, "川汇区": 419,
+                       "扶沟县": 819})
+    tasks = process.task_batches(sizes, 2000)
+    assert tasks == [["商水县#1", "商水县#2"], ["太康县#1", "太康县#2", "川汇区"], ["扶沟县"]]
+    assert process.task_batches(pd.Series({"大县": 5000}), 2000) == [["大县"]], "a group is never split"
+    assert process.task_batches(pd.Series(dtype="int64"), 2000) == []

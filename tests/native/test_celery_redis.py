@@ -211,6 +211,8 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "GX_ANALYTICS_ENABLED": "False",
                 "HUIZONG_HOME": str(home),
+            # one mapped task per county folder (a real week packs ~3000 files per task)
+            "HUIZONG_TASK_FILES": "1",
                 "HUIZONG_WAREHOUSE_URL": pg_url(wh_db),
                 # No scheduled run can fall due: the only runs are the ones triggered below.
                 "HUIZONG_START_DATE": "2099-01-05T12:00",

@@ -140,7 +140,7 @@ def run_week(week: str, run_id: str = "reliability", stage_hook=None) -> dict:
     hook("discover")
     groups = process.discover(week)
     hook("process")
-    summaries = [process.process_group(week, g) for g in groups]
+    summaries = process.group_results([process.process_group(week, g) for g in groups])
     hook("publish")
     published = process.publish(week, run_id=run_id)
     hook("consolidate")
