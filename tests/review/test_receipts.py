@@ -1,4 +1,5 @@
-"""Receipts (回执): one per submission, Chinese, xlsx + HTML, formulas neutralised, idempotent."""
+"""Receipts (回执): one per submission, Chinese, HTML plus an xlsx list of findings, formulas neutralised,
+idempotent, unchanged receipts left alone."""
 from __future__ import annotations
 
 from pathlib import Path
