@@ -129,6 +129,19 @@ class Warehouse:
         return len(df)
 
 
+def insert_parquet_duckdb(wh: "Warehouse", conn: sa.Connection, table: str, path: str) -> int:
+    """DuckDB reads a local Parquet file itself: one INSERT ... SELECT, so its writer flushes
+    full row groups to the database file instead of holding many small appends in memory
+    until the transaction commits."""
+    cols = wh.columns(table)
+    raw = conn.connection.driver_connection
+    have = {r[0] for r in raw.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()}
+    cols = [c for c in cols if c in have]
+    col_sql = ", ".join(_quote_col(c) for c in cols)
+    raw.execute(f"INSERT INTO {_ident(table)} ({col_sql}) SELECT {col_sql} FROM read_parquet(?)", [path])
+    return int(raw.execute("SELECT COUNT(*) FROM read_parquet(?)", [path]).fetchone()[0])
+
+
 def split_sql(text: str) -> list[str]:
     """Split a schema file into statements (no semicolons inside our literals)."""
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]

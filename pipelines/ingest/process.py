@@ -26,7 +26,7 @@ from pipelines.checkpoints import checkpoint
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.ingest import discover as disc
 from pipelines.settings import Settings, get_settings
-from pipelines.warehouse import Warehouse
+from pipelines.warehouse import Warehouse, insert_parquet_duckdb
 from pipelines.weeks import month_of_week, shift_week
 
 log = logging.getLogger(__name__)
@@ -511,8 +511,11 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             wh.replace(conn, table, pd.DataFrame(), {"week": week})
             path = fact_path(lroot, "facts", table, week)
             if lfs.exists(path):
-                for batch in storage.iter_parquet(lfs, path):
-                    wh.insert(conn, table, batch)
+                if wh.dialect == "duckdb" and storage._is_local(lfs):
+                    insert_parquet_duckdb(wh, conn, table, path)
+                else:
+                    for batch in storage.iter_parquet(lfs, path):
+                        wh.insert(conn, table, batch)
             checkpoint("publish.table_replaced")
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
         wh.replace(conn, "core.ledger_summary", summary, {"week": week})
@@ -594,33 +597,40 @@ def _member(values: pd.Series, value_set) -> np.ndarray:
 
 def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids) -> pd.DataFrame:
     """City-wide duplicate ID numbers without holding the city's plan rows: the ID hashes
-    registered under more than one household are found from two columns, then only
-    their rows are read in full (few)."""
+    registered under more than one household are found from two columns, as 64-bit hashes
+    (16 bytes a row), then only the candidates' rows are read in full and checked exactly
+    by ``duplicate_ids``."""
     cols = ["id_hash", "household_id", "submission_id"]
     current_set = _value_set(current)
+
+    def keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        idn = df["id_hash"].astype(str).str.strip().str.upper()
+        known = df["id_hash"].notna().to_numpy(bool)
+        return (pd.util.hash_array(idn.to_numpy(object)), pd.util.hash_array(df["household_id"].astype(str)
+                                                                             .to_numpy(object)), known)
+
     pairs, where = [], []
     for p in plan_paths:
-        names = set(storage.parquet_schema(lfs, p).names)
-        if not set(cols) <= names:
+        if not set(cols) <= set(storage.parquet_schema(lfs, p).names):
             continue
         df = storage.read_parquet(lfs, p, columns=cols)
         df = df[_member(df["submission_id"], current_set)]
-        pairs.append(df[["id_hash", "household_id"]].dropna(subset=["id_hash"]).drop_duplicates())
+        idh, hidh, known = keys(df)
+        pairs.append(np.unique(np.stack([idh[known], hidh[known]], axis=1), axis=0))
         where.append(p)
     if not pairs:
         return findings_frame()
-    ids = pd.concat(pairs, ignore_index=True)
-    ids["id_hash"] = ids["id_hash"].astype(str).str.strip().str.upper()
-    n = ids.drop_duplicates().groupby("id_hash")["household_id"].nunique()
-    dups = n.index[n > 1]
+    both = np.unique(np.concatenate(pairs), axis=0)
+    ids, n = np.unique(both[:, 0], return_counts=True)
+    dups = ids[n > 1]
     if not len(dups):
         return findings_frame()
-    dup_set = _value_set(dups)
     rows = []
     for p in where:
         df = storage.read_parquet(lfs, p)
         df = df[_member(df["submission_id"], current_set)]
-        hit = _member(df["id_hash"].astype(str).str.strip().str.upper(), dup_set)
+        idh, _hidh, known = keys(df)
+        hit = np.isin(idh, dups) & known
         if hit.any():
             rows.append(df[hit])
     plan = pd.concat(rows, ignore_index=True)

@@ -116,6 +116,10 @@ REVIEWED = {
         {"_ident", "table", "col_sql", "view", "c", "cols", "join"},
         "table via _ident; columns are the table's own (information_schema) quoted by _quote_col; view is a "
         "constant; values go through arrow / COPY / bound parameters"),
+    ("pipelines/warehouse.py", "insert_parquet_duckdb"): (
+        {"_ident", "table", "col_sql"},
+        "table via _ident; columns are the table's own (information_schema) quoted by _quote_col; the file path "
+        "is a bound parameter"),
     ("pipelines/review/queries.py", "optional_table.run"): (
         {"table"}, "table is checked against a fixed tuple of two table names first"),
     ("pipelines/mart/build.py", ""): (
