@@ -1,17 +1,27 @@
-"""Helpers for the native tests: throwaway PostgreSQL databases, free ports, processes."""
+"""Helpers for the native tests: throwaway PostgreSQL databases, the examples' landing folder,
+Airflow CLI calls and waiting on processes (ports, processes and metadata queries come from
+pipelines.native_airflow, which the benchmark uses too)."""
 from __future__ import annotations
 
+import datetime as dt
 import os
-import signal
-import socket
+import shutil
 import subprocess
+import sys
+import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+# The same helpers the benchmark uses to run Airflow natively.
+from pipelines.native_airflow import PG_HOST, PG_PORT, PG_USER, free_port, pg_url, stop  # noqa: F401
+from pipelines.native_airflow import query as meta  # noqa: F401
+
+WEEK = "2026-W47"
+FILES = ("焦东村三本账2026第47周.xlsx", "西华县逍遥镇焦东村第47周周报(改).xlsx", "逍遥镇2026年第47周扶贫周报.csv")
 
 
 def _admin():
@@ -37,25 +47,41 @@ def throwaway_database(tag: str) -> Iterator[str]:
         admin.close()
 
 
-def pg_url(db: str, driver: str = "psycopg") -> str:
-    return f"postgresql+{driver}://{PG_USER}@{PG_HOST}:{PG_PORT}/{db}"
+def landing(home: Path) -> Path:
+    """The shared examples as FORMS.md says files land, arrived before the deadline."""
+    from tests.conftest import EXAMPLES
+
+    root = home / "landing"
+    week = root / WEEK / "西华县" / "逍遥镇"
+    week.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "区划名录.csv", root / "区划名录.csv")
+    t = dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
+    for name in FILES:
+        shutil.copy(EXAMPLES / name, week / name)
+        os.utime(week / name, (t, t))
+    return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """Terminate a process started with start_new_session=True, and its children."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+def wait(what: str, check, timeout: float, procs: dict, logs: Path, every: float = 2.0):
+    """Poll `check` until it returns something true; fail (with the logs) if a process exits or time runs out."""
+    deadline = time.time() + timeout
+    while True:
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"{name} exited while waiting for {what}:\n" + tails(logs)
+        value = check()
+        if value:
+            return value
+        assert time.time() < deadline, f"timed out waiting for {what}:\n" + tails(logs)
+        time.sleep(every)
+
+
+def tails(logs: Path, n: int = 3000) -> str:
+    out = []
+    for p in sorted(logs.rglob("*.log")):
+        out.append(f"--- {p.relative_to(logs)}\n{p.read_text(errors='replace')[-n:]}")
+    return "\n".join(out)

@@ -18,22 +18,20 @@ parallelism of 8, is the limit).
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
-from tests.native._support import PG_HOST, PG_PORT, PG_USER, free_port, pg_url, stop, throwaway_database
+from pipelines.bench import max_overlap
+from tests.conftest import REPO
+from tests.native._support import (PG_HOST, PG_PORT, PG_USER, WEEK, airflow, free_port, landing, meta, pg_url,
+                                   stop, tails, throwaway_database, wait)
 
 pytestmark = pytest.mark.slow
 
@@ -41,11 +39,9 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_DB = 11  # this test's own; only this database is flushed
 WORKER_CONCURRENCY = 2
 
-WEEK = "2026-W47"
 RUN_ID = "native_celery_2026-W47"
 # Far from 2026-W47, so the examples (another world) are no previous week to compare with.
 GEN_WEEK, GEN_RUN_ID = "2027-W20", "native_celery_2027-W20"
-FILES = ("焦东村三本账2026第47周.xlsx", "西华县逍遥镇焦东村第47周周报(改).xlsx", "逍遥镇2026年第47周扶贫周报.csv")
 
 
 # ----------------------------------------------------------------------------- compose
@@ -118,58 +114,6 @@ def _redis():
 
 
 # ----------------------------------------------------------------------------- helpers
-def _landing(home: Path) -> Path:
-    """The shared examples as FORMS.md says files land, arrived before the deadline."""
-    landing = home / "landing"
-    week = landing / WEEK / "西华县" / "逍遥镇"
-    week.mkdir(parents=True)
-    shutil.copy(EXAMPLES / "区划名录.csv", landing / "区划名录.csv")
-    t = dt.datetime(2026, 11, 22, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp()
-    for name in FILES:
-        shutil.copy(EXAMPLES / name, week / name)
-        os.utime(week / name, (t, t))
-    return landing
-
-
-def _meta(db: str, sql: str, params: tuple = ()) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=db, connect_timeout=5) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def _airflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def _wait(what: str, check, timeout: float, procs: dict, logs: Path, every: float = 2.0):
-    deadline = time.time() + timeout
-    while True:
-        for name, proc in procs.items():
-            assert proc.poll() is None, f"{name} exited while waiting for {what}:\n" + _tails(logs)
-        value = check()
-        if value:
-            return value
-        assert time.time() < deadline, f"timed out waiting for {what}:\n" + _tails(logs)
-        time.sleep(every)
-
-
-def _tails(logs: Path, n: int = 3000) -> str:
-    out = []
-    for p in sorted(logs.rglob("*.log")):
-        out.append(f"--- {p.relative_to(logs)}\n{p.read_text(errors='replace')[-n:]}")
-    return "\n".join(out)
-
-
-def _max_concurrency(intervals: list[tuple]) -> int:
-    """Most intervals [start, end) open at one instant (a sweep, not pairwise overlaps)."""
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])  # ends first on ties
-    best = cur = 0
-    for _, step in events:
-        cur += step
-        best = max(best, cur)
-    return best
 
 
 # ----------------------------------------------------------------------------- the test
@@ -179,7 +123,7 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
     broker = _redis()
     broker.flushdb()
     home = tmp_path / "home"
-    _landing(home)
+    landing(home)
     af_home = tmp_path / "airflow"
     logs = af_home / "logs"
     logs.mkdir(parents=True)
@@ -217,7 +161,7 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
                 # No scheduled run can fall due: the only runs are the ones triggered below.
                 "HUIZONG_START_DATE": "2099-01-05T12:00",
             }
-            migrate = _airflow(env, "db", "migrate")
+            migrate = airflow(env, "db", "migrate")
             assert migrate.returncode == 0, migrate.stderr[-3000:]
 
             procs: dict[str, subprocess.Popen] = {}
@@ -245,30 +189,30 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
                 def worker_healthy():
                     return subprocess.run(ping, env=env, capture_output=True, text=True, timeout=120).returncode == 0
 
-                _wait("the api-server", api_up, 180, procs, logs)
-                _wait("the celery worker's compose health check", worker_healthy, 180, procs, logs, every=3)
-                _wait("weekly_ingest to be parsed", lambda: _meta(
+                wait("the api-server", api_up, 180, procs, logs)
+                wait("the celery worker's compose health check", worker_healthy, 180, procs, logs, every=3)
+                wait("weekly_ingest to be parsed", lambda: meta(
                     meta_db, "SELECT 1 FROM serialized_dag WHERE dag_id = 'weekly_ingest'"), 180, procs, logs)
 
-                unpause = _airflow(env, "dags", "unpause", "weekly_ingest")
+                unpause = airflow(env, "dags", "unpause", "weekly_ingest")
                 assert unpause.returncode == 0, unpause.stderr[-3000:]
 
                 def run(week: str, run_id: str) -> list[tuple]:
-                    trigger = _airflow(env, "dags", "trigger", "weekly_ingest", "--run-id", run_id,
+                    trigger = airflow(env, "dags", "trigger", "weekly_ingest", "--run-id", run_id,
                                        "--conf", json.dumps({"week": week}))
                     assert trigger.returncode == 0, trigger.stderr[-3000:]
 
                     def finished():
-                        rows = _meta(meta_db, "SELECT state FROM dag_run WHERE dag_id = 'weekly_ingest' "
+                        rows = meta(meta_db, "SELECT state FROM dag_run WHERE dag_id = 'weekly_ingest' "
                                               "AND run_id = %s", (run_id,))
                         return rows and rows[0][0] in ("success", "failed") and rows[0][0]
 
-                    state = _wait(f"run {run_id} to finish", finished, 420, procs, logs, every=3)
-                    tis = _meta(meta_db, "SELECT task_id, map_index, state, try_number, start_date, end_date, "
+                    state = wait(f"run {run_id} to finish", finished, 420, procs, logs, every=3)
+                    tis = meta(meta_db, "SELECT task_id, map_index, state, try_number, start_date, end_date, "
                                          "queue, external_executor_id FROM task_instance "
                                          "WHERE dag_id = 'weekly_ingest' AND run_id = %s "
                                          "ORDER BY task_id, map_index", (run_id,))
-                    assert state == "success", (tis, _tails(logs))
+                    assert state == "success", (tis, tails(logs))
                     return tis
 
                 tis = run(WEEK, RUN_ID)
@@ -284,11 +228,11 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
                 assert all(ids), tis + gen_tis
 
                 def results():
-                    done = dict(_meta(meta_db, "SELECT task_id, status FROM celery_taskmeta"))
+                    done = dict(meta(meta_db, "SELECT task_id, status FROM celery_taskmeta"))
                     return all(done.get(i) in ("SUCCESS", "FAILURE") for i in ids) and done
 
-                results = _wait("the Celery results of every task", results, 60, procs, logs)
-                jobs = dict(_meta(meta_db, "SELECT job_type, count(*) FROM job GROUP BY job_type"))
+                results = wait("the Celery results of every task", results, 60, procs, logs)
+                jobs = dict(meta(meta_db, "SELECT job_type, count(*) FROM job GROUP BY job_type"))
                 # What the worker consumed: kombu binds each queue it listens on in the broker's db.
                 bindings = sorted(k.decode() for k in broker.keys("_kombu.binding.*"))
             finally:
@@ -320,7 +264,7 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
             mapped = [(start, end) for t, _m, _s, _n, start, end, *_ in gen_tis if t == "process_group"]
             assert len(mapped) >= 10, gen_tis
             # Side by side, but never more than the worker's two slots (the scheduler would allow 4).
-            assert _max_concurrency(mapped) == WORKER_CONCURRENCY, mapped
+            assert max_overlap(mapped) == WORKER_CONCURRENCY, mapped
 
             from pipelines.warehouse import Warehouse
 
