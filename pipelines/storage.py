@@ -53,20 +53,8 @@ def mtime_of(info: dict) -> dt.datetime:
 
 def write_bytes_atomic(fs, path: str, data: bytes) -> None:
     """Write so that a reader sees the whole file or nothing."""
-    parent = posixpath.dirname(path)
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    if _is_local(fs):
-        # Hidden name (leading dot): dataset readers (pyarrow, Spark, DuckDB hive globs on
-        # part-*.parquet) skip it, so a write cut short is never read as a part file.
-        tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
-        with fs.open(tmp, "wb") as f:
-            f.write(data)
-        checkpoint("storage.tmp_written")
-        fs.mv(tmp, path)
-    else:  # object stores make a PUT visible atomically
-        with fs.open(path, "wb") as f:
-            f.write(data)
+    with open_atomic(fs, path) as f:
+        f.write(data)
 
 
 def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
@@ -96,12 +84,14 @@ def parquet_schema(fs, path: str) -> pa.Schema:
 
 @contextmanager
 def open_atomic(fs, path: str):
-    """A binary file to stream into, that readers see whole or not at all (as
-    write_bytes_atomic, without holding the content in memory)."""
+    """A binary file to stream into, that readers see whole or not at all; nothing needs
+    to be held in memory."""
     parent = posixpath.dirname(path)
     if parent:
         fs.makedirs(parent, exist_ok=True)
     if _is_local(fs):
+        # Hidden name (leading dot): dataset readers (pyarrow, Spark, DuckDB hive globs on
+        # part-*.parquet) skip it, so a write cut short is never read as a part file.
         tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
         try:
             with fs.open(tmp, "wb") as f:
