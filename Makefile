@@ -14,10 +14,12 @@ BENCH_SCALES ?= zhoukou,henan
 
 venv: $(STAMP)
 
-$(STAMP): requirements/requirements.lock pyproject.toml
+$(STAMP): requirements/requirements.lock pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/pip install --quiet uv==0.13.9
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/requirements.lock
+	# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set, every process
+	# (each Airflow task among them) would otherwise compile Airflow and GX from source.
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements/requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
