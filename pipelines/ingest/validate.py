@@ -184,10 +184,11 @@ class _Runtime:
                 expectation_suite_identifier=suite_id)
         return key
 
-    def build_docs(self, run_name: str | None = None) -> Path:
+    def build_docs(self, run_name: str | None = None, skip: frozenset[str] = frozenset()) -> Path:
         """Render Data Docs: everything, or (``run_name``) only that run's validation
         results and the suites, plus the index; earlier weeks' pages stay as they are,
-        so a weekly build does not grow with the history kept."""
+        so a weekly build does not grow with the history kept. Results named in ``skip``
+        (see ``result_name``) already have their page and are not rendered again."""
         with self.lock:
             ids = None
             if run_name is not None:
@@ -195,12 +196,18 @@ class _Runtime:
                     ExpectationSuiteIdentifier)
 
                 ids = [k for k in self.context.validation_results_store.list_keys()
-                       if k.run_id.run_name == run_name]
+                       if k.run_id.run_name == run_name and result_name(k.to_tuple()) not in skip]
                 ids += [ExpectationSuiteIdentifier(name=n) for n in self.context.suites.all_names()] \
                     if hasattr(self.context.suites, "all_names") else \
                     [ExpectationSuiteIdentifier(name=su.name) for su in self.context.suites.all()]
             self.context.build_data_docs(site_names=["local_site"], resource_identifiers=ids)
         return self.docs_dir
+
+
+def result_name(parts) -> str:
+    """A stored validation result's name: suite/run name/run time/batch, as the results
+    store lays out its files (``ValidationResultIdentifier.to_tuple()``)."""
+    return "/".join(str(p) for p in parts)
 
 
 # ---- scrubbing stored results (no personal data outside the raw archive) ------------------
@@ -272,10 +279,29 @@ def get_runtime(settings=None) -> _Runtime:
 def build_data_docs(settings=None, week: str | None = None) -> Path:
     """Build the Data Docs site (settings.data_docs_dir) from the scrubbed validation
     results stored by ``validate_tables(..., keep_results=True)``; returns its index.html.
-    With ``week`` only that week's result pages (run name = week) are (re)rendered."""
+    With ``week`` only that week's new result pages (run name = week) are rendered: the
+    pages already rendered are listed in the site's ``.rendered.json``, and when every
+    stored result of the week has its page, GX is not even imported (a resubmission
+    re-validates one group; the other groups' results are unchanged)."""
+    import json
+
     s = settings or get_settings()
-    runtime = get_runtime(s)
-    return runtime.build_docs(week) / "index.html"
+    docs = Path(s.data_docs_dir)
+    marker = docs / ".rendered.json"
+    index = docs / "index.html"
+    rendered = frozenset(json.loads(marker.read_text(encoding="utf-8"))) \
+        if marker.is_file() and index.is_file() else frozenset()
+    results_dir = Path(s.home) / "gx" / "validations"
+    stored = {result_name(p.relative_to(results_dir).with_suffix("").parts)
+              for p in (results_dir.rglob("*.json") if results_dir.is_dir() else [])
+              if week is None or p.relative_to(results_dir).parts[1:2] == (week,)}
+    if week is not None and index.is_file() and stored <= rendered:
+        return index
+    get_runtime(s).build_docs(week, skip=rendered if week is not None else frozenset())
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sorted(rendered | stored), ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, marker)
+    return index
 
 
 # ---- helpers --------------------------------------------------------------------------------

@@ -121,3 +121,29 @@ def test_a_weekly_build_renders_only_that_weeks_results(week_docs):
     pages = [p.relative_to(docs).as_posix() for p in (docs / "validations").rglob("*.html")]
     assert pages and all(f"/{WEEK}/" in p for p in pages)
     assert any(p.startswith("validations/form_a_plan/") for p in pages)
+
+
+def test_a_rebuild_renders_only_results_not_rendered_yet(week_docs):
+    """A resubmission re-validates one group: the week's other pages are not rendered again,
+    and with no new result nothing is rendered at all."""
+    docs = week_docs["docs"]
+    shutil.rmtree(docs)
+    build_data_docs(week=WEEK)
+
+    def pages() -> dict[Path, int]:
+        return {p: p.stat().st_mtime_ns for p in (docs / "validations").rglob("*.html")}
+
+    first, index_at = pages(), (docs / "index.html").stat().st_mtime_ns
+    assert first
+    build_data_docs(week=WEEK)
+    assert pages() == first and (docs / "index.html").stat().st_mtime_ns == index_at
+
+    run_a(households(2), keep_results=True, run_id=WEEK)  # form A's three suites once more
+    build_data_docs(week=WEEK)
+    now = pages()
+    new = sorted(set(now) - set(first))
+    assert len(new) == 3
+    assert all(p.relative_to(docs).parts[1].startswith("form_a_") and p.parts[-3] == WEEK for p in new)
+    assert {p: now[p] for p in first} == first
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert all(p.relative_to(docs).as_posix() in index for p in new)
