@@ -372,7 +372,15 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     names = dict(zip(register["code"], register["name"]))
     out = []
     cur = ident[ident["superseded_by"] == ""]
-    for r in cur.itertuples(index=False):  # one row per file, not per record
+    # Only files that may have something to say are looked at one by one (a few per week).
+    form, unit = cur["form"].astype(str), cur["unit_code"].astype(str)
+    registered = unit.map(names)
+    named = cur["unit_name"].fillna("").astype(str).str.strip()
+    suspect = (form != "") & (
+        (unit == "") | (unit.str.len() != form.map(CODE_LENGTH).fillna(-1)) | ~unit.isin(codes)
+        | ((named != "") & registered.notna() & (named != registered.fillna("")))
+        | ((cur["content_week"].fillna("") != "") & (cur["content_week"] != week)))
+    for r in cur[suspect].itertuples(index=False):
         base = dict(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
                     level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}")
         if not r.form:
@@ -403,14 +411,15 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     # Late arrivals: a finding (warning) per late current submission.
     due = pd.Timestamp(deadline(week, settings.tz, settings.deadline_hour))
     rec = files.drop_duplicates("submission_id").set_index("submission_id")["received_at"]
-    for r in cur[cur["form"] != ""].itertuples(index=False):  # a file that is no form is not "late"
-        at = pd.Timestamp(rec.get(r.submission_id))
-        if at is not None and at > due:
-            local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
-            out.append(finding(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
-                               level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}",
-                               column="", value=local, rule="submission.late", severity=WARNING, dimension="ledger",
-                               message=f"报表于 {local} 收到，晚于截止时间（{due.tz_convert(settings.tz).strftime('%Y-%m-%d %H:%M')}），记为迟报"))
+    received = pd.to_datetime(cur["submission_id"].map(rec), utc=True)
+    late = (cur["form"] != "") & (received > due)  # a file that is no form is not "late"
+    due_local = due.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
+    for r, at in zip(cur[late].itertuples(index=False), received[late]):
+        local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
+        out.append(finding(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
+                           level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}",
+                           column="", value=local, rule="submission.late", severity=WARNING, dimension="ledger",
+                           message=f"报表于 {local} 收到，晚于截止时间（{due_local}），记为迟报"))
     return findings_frame(out)
 
 
@@ -677,27 +686,28 @@ def _replace_hashes(text: str, shown: dict[str, str]) -> str:
 
 
 def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:
+    """What parsing and publishing learned about each submission (one row per file)."""
     n_err = fnd[fnd["severity"] == ERROR]["submission_id"].value_counts()
     n_warn = fnd[fnd["severity"] == WARNING]["submission_id"].value_counts()
-    rows = []
-    for r in ident.itertuples(index=False):
-        sid = r.submission_id
-        if r.superseded_by:
-            status = "superseded"
-        elif sid in rejected or not r.form:
-            status = "rejected"
-        elif quar.get(sid, 0):
-            status = "partial"
-        else:
-            status = "loaded"
-        rows.append({"submission_id": sid, "detected_form": r.form or None,
-                     "level": forms.FORM_LEVEL.get(r.form) if r.form else None,
-                     "unit_code": r.unit_code or None, "unit_name": r.unit_name or None,
-                     "content_week": r.content_week or None, "status": status,
-                     "superseded_by": r.superseded_by or None,
-                     "n_errors": int(n_err.get(sid, 0)), "n_warnings": int(n_warn.get(sid, 0)),
-                     "rows_loaded": int(loaded.get(sid, 0)), "rows_quarantined": int(quar.get(sid, 0))})
-    return pd.DataFrame(rows)
+    sid = ident["submission_id"].astype(str)
+
+    def text(col: str) -> pd.Series:  # "" (not known) is NULL in the warehouse
+        v = ident[col].fillna("").astype(str)
+        return v.astype(object).where(v != "", None)
+
+    def count(by: dict | pd.Series) -> pd.Series:
+        return sid.map(by).fillna(0).astype("int64")
+
+    form, superseded = text("form"), text("superseded_by")
+    level = form.map(forms.FORM_LEVEL)
+    n_quar = count(quar)
+    status = np.select([superseded.notna(), sid.isin(rejected) | form.isna(), n_quar > 0],
+                       ["superseded", "rejected", "partial"], "loaded")
+    return pd.DataFrame({
+        "submission_id": sid, "detected_form": form, "level": level.astype(object).where(level.notna(), None),
+        "unit_code": text("unit_code"), "unit_name": text("unit_name"), "content_week": text("content_week"),
+        "status": status, "superseded_by": superseded, "n_errors": count(n_err), "n_warnings": count(n_warn),
+        "rows_loaded": count(loaded), "rows_quarantined": n_quar}).reset_index(drop=True)
 
 
 def _update_submissions(wh: Warehouse, conn, week: str, subs: pd.DataFrame) -> None:
