@@ -78,11 +78,20 @@ def _stage(name: str, week: str, group: str | list[str] | None) -> dict:
         from pipelines.orchestrate import run_week
 
         dr = run_week(week)
-        out = {"state": str(dr.state)}
+        out = {"state": str(dr.state), "tasks": _task_seconds(dr)}
     else:
         raise ValueError(name)
     out["seconds"] = round(time.perf_counter() - t0, 3)
     out["peak_mb"] = round(_peak_mb(), 1)
+    return out
+
+
+def _task_seconds(dr) -> dict[str, float]:
+    """Seconds per task_id of a finished run (mapped instances summed)."""
+    out: dict[str, float] = {}
+    for ti in dr.get_task_instances():
+        if ti.start_date and ti.end_date:
+            out[ti.task_id] = round(out.get(ti.task_id, 0.0) + (ti.end_date - ti.start_date).total_seconds(), 3)
     return out
 
 
@@ -311,6 +320,16 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
             cells = [f"{sc['tasks'][t]['seconds']:g}" + (f" (n={sc['tasks'][t]['n']})" if sc["tasks"][t]["n"] > 1 else "")
                      if t in sc["tasks"] else "—" for t in sched[0]["scheduler"]["tasks"]]
             lines.append(f"| {r['scale']} | " + " | ".join(cells) + f" | {sc['seconds']:g} | {sc['startup_seconds']:g} |")
+    runs = [(r["scale"], name, r[key]["tasks"]) for r in results for key, name in (("dag", "full week"),
+            ("resubmission", "resubmission")) if r.get(key, {}).get("tasks")]
+    if runs:
+        names = list(dict.fromkeys(t for _s, _n, tasks in runs for t in tasks))
+        lines += ["", "dag.test 运行各任务耗时 / task seconds in the one-process runs, the full week and the "
+                  "resubmission (the rest of a run's wall time is Airflow's own: start-up, parsing, bookkeeping):", "",
+                  "| scale | run | " + " | ".join(names) + " | tasks total |", "|" + "---|" * (len(names) + 3)]
+        for scale, name, tasks in runs:
+            lines.append(f"| {scale} | {name} | " + " | ".join(_fmt(tasks.get(t)) for t in names)
+                         + f" | {sum(tasks.values()):.1f} |")
     lines += ["", "Stage times are seconds inside each task's own process (parse and validate are parts of the "
               "per-county tasks; each process pays its imports, GX's ≈6 s included); DAG end-to-end is one cold "
               "`dag.test()` run in one process (tasks one after another); scheduler (2 slots) is the same week, cold, "

@@ -50,6 +50,17 @@ def test_without_or_failed_scheduler_run_the_columns_stay_and_show_a_dash():
     assert "task seconds summed per task_id" not in md
 
 
+def test_task_seconds_of_the_full_and_resubmission_runs_are_tabled():
+    full, resub = _result("zhoukou", 1, None), _result("henan", 10, None)
+    full["dag"]["tasks"] = {"plan_week": 2.0, "process_group": 40.5, "publish": 6.0}
+    full["resubmission"]["tasks"] = {"plan_week": 2.0, "process_group": 9.0, "publish": 6.5}
+    md = render([full, resub], cpus=2, when="x")
+    assert "| scale | run | plan_week | process_group | publish | tasks total |" in md
+    assert "| zhoukou | full week | 2.0 | 40.5 | 6.0 | 48.5 |" in md
+    assert "| zhoukou | resubmission | 2.0 | 9.0 | 6.5 | 17.5 |" in md
+    assert "| henan |" not in md.split("tasks total |")[1]  # no task times recorded there: no row
+
+
 def test_max_overlap_counts_slots_in_use():
     t = lambda m: dt.datetime(2026, 11, 28, 12, m)  # noqa: E731
     assert max_overlap([]) == 0
