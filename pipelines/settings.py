@@ -64,6 +64,11 @@ class Settings:
         return self.home / "data_docs"
 
 
+def duckdb_memory_limit() -> str:
+    """The embedded warehouse's memory bound (DuckDB spills to disk beyond it)."""
+    return _env("HUIZONG_DUCKDB_MEMORY_LIMIT", "512MB")
+
+
 def get_settings() -> Settings:
     home = Path(_env("HUIZONG_HOME", "./data")).resolve()
     landing = _env("HUIZONG_LANDING_URL", str(home / "landing"))

@@ -64,9 +64,10 @@ def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
     write_bytes_atomic(fs, path, buf.getvalue())
 
 
-def read_parquet(fs, path: str, columns: list[str] | None = None) -> pd.DataFrame:
+def read_parquet(fs, path: str, columns: list[str] | None = None, filters=None) -> pd.DataFrame:
+    """A Parquet file as a frame: ``columns`` only, rows matching pyarrow ``filters`` only."""
     with fs.open(path, "rb") as f:
-        return pq.read_table(f, columns=columns).to_pandas()
+        return pq.read_table(f, columns=columns, filters=filters).to_pandas()
 
 
 def iter_parquet(fs, path: str, batch_rows: int = 100_000):

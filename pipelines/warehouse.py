@@ -41,7 +41,17 @@ class Warehouse:
             if db and db != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
         # NullPool: a DuckDB file is single-writer across processes; never keep it open.
-        self.engine = sa.create_engine(url, poolclass=NullPool)
+        self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=self._connect_args(url))
+
+    def _connect_args(self, url: str) -> dict:
+        """DuckDB's buffer pool is bounded (HUIZONG_DUCKDB_MEMORY_LIMIT, or memory_limit
+        in the URL): by default it may take most of the machine's memory, and a week's
+        load in one transaction would keep growing it with the size of the week."""
+        if self.dialect != "duckdb" or "memory_limit" in sa.engine.make_url(url).query:
+            return {}
+        from pipelines.settings import duckdb_memory_limit
+
+        return {"config": {"memory_limit": duckdb_memory_limit()}}
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -110,23 +120,64 @@ class Warehouse:
             finally:
                 raw.unregister(view)
         elif self.dialect == "postgresql":
-            # COPY parses text: integers held as floats (NaN made them float) must not
-            # arrive as "3.0" in an integer column.
-            types = self.column_types(table)
-            df = df.copy()
-            for c in cols:
-                if types[c] in _PG_INTEGER and pd.api.types.is_float_dtype(df[c]):
-                    df[c] = df[c].round().astype("Int64")
-            buf = io.StringIO()
-            df.to_csv(buf, index=False, header=False, na_rep="\\N")
-            buf.seek(0)
-            with raw.cursor() as cur:
-                with cur.copy(f"COPY {_ident(table)} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
-                    cp.write(buf.getvalue())
+            self._copy_pg(raw, table, table, cols, df)
         else:
             conn.execute(sa.text(f"INSERT INTO {table} ({col_sql}) VALUES ({', '.join(':' + c for c in cols)})"),
                          df.astype(object).where(df.notna(), None).to_dict("records"))
         return len(df)
+
+    def _copy_pg(self, raw, target: str, table: str, cols: list[str], df: pd.DataFrame) -> None:
+        """COPY ``df[cols]`` into ``target`` (``table`` or a temporary copy of its columns)."""
+        # COPY parses text: integers held as floats (NaN made them float) must not
+        # arrive as "3.0" in an integer column.
+        types = self.column_types(table)
+        df = df[cols].copy()
+        for c in cols:
+            if types[c] in _PG_INTEGER and pd.api.types.is_float_dtype(df[c]):
+                df[c] = df[c].round().astype("Int64")
+        buf = io.StringIO()
+        df.to_csv(buf, index=False, header=False, na_rep="\\N")
+        col_sql = ", ".join(_quote_col(c) for c in cols)
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {target} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
+                cp.write(buf.getvalue())
+
+    def update(self, conn: sa.Connection, table: str, df: pd.DataFrame, key: str,
+               where: dict[str, object] | None = None) -> None:
+        """Set the other columns of ``df`` on the rows of ``table`` whose ``key`` matches
+        (and ``where``), in one set-based UPDATE: the table's rows never pass through Python."""
+        if df is None or df.empty:
+            return
+        table = _ident(table)
+        cols = [c for c in self.columns(table) if c in df.columns and c != key]
+        setters = ", ".join(f"{_quote_col(c)} = v.{_quote_col(c)}" for c in cols)
+        cond = "".join(f" AND {table}.{_quote_col(k)} = :{k}" for k in (where or {}))
+        sql = f"UPDATE {table} SET {setters} FROM {{source}} AS v WHERE {table}.{_quote_col(key)} = v.{_quote_col(key)}{cond}"
+        raw = conn.connection.driver_connection
+        source = "_huizong_update"
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            raw.register(source, pa.Table.from_pandas(df[[key, *cols]], preserve_index=False))
+            try:
+                conn.execute(sa.text(sql.format(source=source)), where or {})
+            finally:
+                raw.unregister(source)
+        elif self.dialect == "postgresql":
+            col_sql = ", ".join(_quote_col(c) for c in [key, *cols])
+            conn.execute(sa.text(f"CREATE TEMPORARY TABLE {source} AS SELECT {col_sql} FROM {table} WITH NO DATA"))
+            try:
+                self._copy_pg(raw, source, table, [key, *cols], df)
+                conn.execute(sa.text(sql.format(source=source)), where or {})
+            finally:
+                conn.execute(sa.text(f"DROP TABLE {source}"))
+        else:
+            assigns = ", ".join(f"{_quote_col(c)} = :{c}" for c in cols)
+            cond = "".join(f" AND {_quote_col(k)} = :_w_{k}" for k in (where or {}))
+            rows = df[[key, *cols]].astype(object).where(df[[key, *cols]].notna(), None).to_dict("records")
+            extra = {f"_w_{k}": v for k, v in (where or {}).items()}
+            conn.execute(sa.text(f"UPDATE {table} SET {assigns} WHERE {_quote_col(key)} = :{key}{cond}"),
+                         [{**r, **extra} for r in rows])
 
 
 def insert_parquet_duckdb(wh: "Warehouse", conn: sa.Connection, table: str, path: str) -> int:

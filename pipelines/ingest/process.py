@@ -438,7 +438,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     settings = settings or get_settings()
     t0 = time.perf_counter()
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
-    files = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    # The manifest's columns that publish needs (it has one row per file of the week).
+    files = storage.read_parquet(lfs, run_manifest_path(lroot, week), columns=["group", "submission_id", "received_at"])
     groups = sorted(files["group"].unique().tolist()) if len(files) else []
     register = disc.read_landing_register(settings)
     ident = _read_staging(lfs, lroot, week, "identities", groups)
@@ -456,7 +457,6 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     # The week's rows are never all in memory: staged tables are read one group (mapped
     # task) at a time, split into facts and quarantine, and streamed into the lake; the
     # warehouse is then loaded from the lake files in batches.
-    current_set = _value_set(current)
     staged = {t: [(g, staging_path(lroot, week, g, _short(t))) for g in groups] for t in CORE_TABLES.values()}
     staged = {t: [(g, p) for g, p in parts if lfs.exists(p)] for t, parts in staged.items()}
     fnd = pd.concat([fnd, _duplicate_ids_streamed(lfs, [p for _, p in staged["core.ledger_households"]], current,
@@ -487,7 +487,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
         parts = _LakeParts(Path(tmp))
         for g in groups:  # one group's rows in memory at a time
             frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
-            frames = {t: df[_member(df["submission_id"], current_set)] for t, df in frames.items()}
+            frames = {t: df[_member(df["submission_id"], current)] for t, df in frames.items()}
             summaries.append(ledger_summary(frames, current, week))
             for table, df in frames.items():
                 keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
@@ -516,6 +516,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     wh.apply_schema()
     regions = register.assign(week=week)
     with wh.transaction() as conn:
+        if wh.dialect == "duckdb":
+            # The load streams from the lake files: a small buffer pool suffices, and the
+            # week's uncommitted rows spill to disk instead of growing with the week.
+            conn.exec_driver_sql("SET memory_limit = '128MB'")
         for table in CORE_TABLES.values():
             wh.replace(conn, table, pd.DataFrame(), {"week": week})
             path = fact_path(lroot, "facts", table, week)
@@ -588,20 +592,12 @@ class _LakeParts:
                 w.write_table(t.replace_schema_metadata(schema.metadata))
 
 
-def _value_set(values) -> "pa.Array":
-    import pyarrow as pa
-
-    return pa.array(sorted(str(v) for v in values), type=pa.string())
-
-
-def _member(values: pd.Series, value_set) -> np.ndarray:
-    """values.isin(value_set) through Arrow (pandas' isin on text columns costs ~50x)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = pa.array(values.to_numpy(object) if values.dtype == object else values.array, type=pa.string(),
-                   from_pandas=True)
-    return pc.is_in(arr, value_set=value_set).fill_null(False).to_numpy(zero_copy_only=False)
+def _member(values: pd.Series, allowed: set[str]) -> np.ndarray:
+    """values.isin(allowed) for a column with few distinct values (a group's submission ids):
+    each distinct value is looked up once, rows take their value's answer by code."""
+    codes, uniques = pd.factorize(values)
+    ok = np.fromiter((str(u) in allowed for u in uniques), dtype=bool, count=len(uniques))
+    return (codes >= 0) & (ok[np.maximum(codes, 0)] if len(ok) else False)
 
 
 def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids) -> pd.DataFrame:
@@ -610,7 +606,6 @@ def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], dupli
     (16 bytes a row), then only the candidates' rows are read in full and checked exactly
     by ``duplicate_ids``."""
     cols = ["id_hash", "household_id", "submission_id"]
-    current_set = _value_set(current)
 
     def keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         idn = df["id_hash"].astype(str).str.strip().str.upper()
@@ -623,25 +618,26 @@ def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], dupli
         if not set(cols) <= set(storage.parquet_schema(lfs, p).names):
             continue
         df = storage.read_parquet(lfs, p, columns=cols)
-        df = df[_member(df["submission_id"], current_set)]
+        df = df[_member(df["submission_id"], current)]
         idh, hidh, known = keys(df)
-        pairs.append(np.unique(np.stack([idh[known], hidh[known]], axis=1), axis=0))
+        pairs.append(pd.DataFrame({"id": idh[known], "household": hidh[known]}).drop_duplicates())
         where.append(p)
     if not pairs:
         return findings_frame()
-    both = np.unique(np.concatenate(pairs), axis=0)
-    ids, n = np.unique(both[:, 0], return_counts=True)
-    dups = ids[n > 1]
+    per_id = pd.concat(pairs, ignore_index=True).drop_duplicates()["id"].value_counts()
+    dups = per_id.index[per_id.to_numpy() > 1].to_numpy(np.uint64)
     if not len(dups):
         return findings_frame()
     rows = []
-    for p in where:
-        df = storage.read_parquet(lfs, p)
-        df = df[_member(df["submission_id"], current_set)]
+    for p in where:  # only the rows holding a duplicated ID are read in full
+        df = storage.read_parquet(lfs, p, columns=cols)
+        df = df[_member(df["submission_id"], current)]
         idh, _hidh, known = keys(df)
         hit = np.isin(idh, dups) & known
         if hit.any():
-            rows.append(df[hit])
+            values = sorted(set(df.loc[hit, "id_hash"].astype(str)))
+            full = storage.read_parquet(lfs, p, filters=[("id_hash", "in", values)])
+            rows.append(full[_member(full["submission_id"], current)])
     plan = pd.concat(rows, ignore_index=True)
     return _duplicate_ids_hashed(plan, duplicate_ids)
 
@@ -711,20 +707,8 @@ def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:
 
 
 def _update_submissions(wh: Warehouse, conn, week: str, subs: pd.DataFrame) -> None:
-    """Fill in what parsing learned about the week's submissions (replace by week)."""
-    import sqlalchemy as sa
-
-    res = conn.execute(sa.text("SELECT * FROM core.submissions WHERE week = :w"), {"w": week})
-    existing = pd.DataFrame(res.fetchall(), columns=list(res.keys()))
-    if existing.empty or subs.empty:
-        return
-    upd = subs.set_index("submission_id")
-    merged = existing.set_index("submission_id")
-    common = merged.index.intersection(upd.index)
-    for c in upd.columns:
-        merged[c] = merged[c].astype(object)
-        merged.loc[common, c] = upd.loc[common, c].astype(object).values
-    wh.replace(conn, "core.submissions", merged.reset_index(), {"week": week})
+    """Fill in what parsing learned about the week's submissions (rows of this week only)."""
+    wh.update(conn, "core.submissions", subs, key="submission_id", where={"week": week})
 
 
 def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str) -> pd.DataFrame:
@@ -734,7 +718,7 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
             "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
     if plan.empty:
         return pd.DataFrame(columns=cols)
-    plan = plan[_member(plan["submission_id"], _value_set(current))]
+    plan = plan[_member(plan["submission_id"], current)]
     size = pd.to_numeric(plan["household_size"], errors="coerce").fillna(0).astype("int64")
     state = plan["state"].astype(str)
     change = plan["week_change"].astype(str)

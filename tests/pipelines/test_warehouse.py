@@ -1,0 +1,69 @@
+"""pipelines.warehouse on the embedded DuckDB: its buffer pool is bounded."""
+from __future__ import annotations
+
+import pytest
+
+from pipelines.warehouse import Warehouse
+
+
+def _limit(wh: Warehouse) -> str:
+    return wh.scalar("SELECT current_setting('memory_limit')")
+
+
+def test_duckdb_memory_is_bounded_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("HUIZONG_DUCKDB_MEMORY_LIMIT", raising=False)
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    assert _limit(wh) == "488.2 MiB"  # 512 MB, as DuckDB prints it
+
+
+@pytest.mark.parametrize("env, url_query, expected", [
+    ("2GB", "", "1.8 GiB"),
+    ("2GB", "?memory_limit=256MB", "244.1 MiB"),  # the URL wins
+])
+def test_duckdb_memory_limit_from_setting_or_url(tmp_path, monkeypatch, env, url_query, expected):
+    monkeypatch.setenv("HUIZONG_DUCKDB_MEMORY_LIMIT", env)
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}{url_query}")
+    assert _limit(wh) == expected
+
+
+def _submissions(wh: Warehouse):
+    return wh.query("SELECT submission_id, week, status, n_errors, unit_name FROM core.submissions "
+                    "ORDER BY submission_id")
+
+
+def _update_case(wh: Warehouse) -> None:
+    import pandas as pd
+
+    wh.apply_schema()
+    base = dict(sha256="x", original_name="a.xlsx", landing_path="a.xlsx", archive_path="x", size_bytes=1,
+                received_at=pd.Timestamp("2026-11-23T08:00", tz="UTC"), status="received")
+    rows = pd.DataFrame([{**base, "submission_id": "s1", "week": "2026-W47"},
+                         {**base, "submission_id": "s2", "week": "2026-W47"},
+                         {**base, "submission_id": "s3", "week": "2026-W46"}])
+    with wh.transaction() as conn:
+        wh.insert(conn, "core.submissions", rows)
+    upd = pd.DataFrame({"submission_id": ["s1", "s3", "s9"], "status": ["loaded", "rejected", "loaded"],
+                        "n_errors": [0, 2, 1], "unit_name": [None, "某村", "别村"]})
+    with wh.transaction() as conn:
+        wh.update(conn, "core.submissions", upd, key="submission_id", where={"week": "2026-W47"})
+    got = _submissions(wh)
+    # s1 (this week) takes the new values; s2 is not in the update; s3 is another week; s9 is unknown
+    assert got["status"].tolist() == ["loaded", "received", "received"]
+    assert got["n_errors"].isna().tolist() == [False, True, True] and int(got["n_errors"][0]) == 0
+    assert got["unit_name"].isna().all()
+    assert len(got) == 3
+
+
+def test_update_sets_columns_by_key_within_the_week_on_duckdb(tmp_path):
+    _update_case(Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}"))
+
+
+def test_update_sets_columns_by_key_within_the_week_on_postgresql():
+    from tests.mart.helpers import throwaway_postgres  # a fresh database on the machine's PostgreSQL
+
+    with throwaway_postgres() as url:
+        wh = Warehouse(url)
+        try:
+            _update_case(wh)
+        finally:
+            wh.dispose()
