@@ -152,15 +152,16 @@ class Warehouse:
         cols = [c for c in self.columns(table) if c in df.columns and c != key]
         setters = ", ".join(f"{_quote_col(c)} = v.{_quote_col(c)}" for c in cols)
         cond = "".join(f" AND {table}.{_quote_col(k)} = :{k}" for k in (where or {}))
-        sql = f"UPDATE {table} SET {setters} FROM {{source}} AS v WHERE {table}.{_quote_col(key)} = v.{_quote_col(key)}{cond}"
-        raw = conn.connection.driver_connection
         source = "_huizong_update"
+        sql = sa.text(f"UPDATE {table} SET {setters} FROM {source} AS v "
+                      f"WHERE {table}.{_quote_col(key)} = v.{_quote_col(key)}{cond}")
+        raw = conn.connection.driver_connection
         if self.dialect == "duckdb":
             import pyarrow as pa
 
             raw.register(source, pa.Table.from_pandas(df[[key, *cols]], preserve_index=False))
             try:
-                conn.execute(sa.text(sql.format(source=source)), where or {})
+                conn.execute(sql, where or {})
             finally:
                 raw.unregister(source)
         elif self.dialect == "postgresql":
@@ -168,16 +169,11 @@ class Warehouse:
             conn.execute(sa.text(f"CREATE TEMPORARY TABLE {source} AS SELECT {col_sql} FROM {table} WITH NO DATA"))
             try:
                 self._copy_pg(raw, source, table, [key, *cols], df)
-                conn.execute(sa.text(sql.format(source=source)), where or {})
+                conn.execute(sql, where or {})
             finally:
                 conn.execute(sa.text(f"DROP TABLE {source}"))
         else:
-            assigns = ", ".join(f"{_quote_col(c)} = :{c}" for c in cols)
-            cond = "".join(f" AND {_quote_col(k)} = :_w_{k}" for k in (where or {}))
-            rows = df[[key, *cols]].astype(object).where(df[[key, *cols]].notna(), None).to_dict("records")
-            extra = {f"_w_{k}": v for k, v in (where or {}).items()}
-            conn.execute(sa.text(f"UPDATE {table} SET {assigns} WHERE {_quote_col(key)} = :{key}{cond}"),
-                         [{**r, **extra} for r in rows])
+            raise ValueError(f"the warehouse runs on DuckDB or PostgreSQL, not {self.dialect}")
 
 
 def insert_parquet_duckdb(wh: "Warehouse", conn: sa.Connection, table: str, path: str) -> int:

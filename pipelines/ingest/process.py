@@ -533,7 +533,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
         wh.replace(conn, "core.ledger_summary", summary, {"week": week})
         wh.replace(conn, "core.regions", regions, {"week": week})
-        _update_submissions(wh, conn, week, subs)
+        # what parsing learned about the week's submissions (this week's rows only)
+        wh.update(conn, "core.submissions", subs, key="submission_id", where={"week": week})
         wh.replace(conn, "core.loads", pd.DataFrame([{
             "week": week, "run_id": run_id, "loaded_at": pd.Timestamp.now(tz="UTC"),
             "files": int(len(files)), "submissions": int(files["submission_id"].nunique()) if len(files) else 0,
@@ -704,11 +705,6 @@ def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:
         "unit_code": text("unit_code"), "unit_name": text("unit_name"), "content_week": text("content_week"),
         "status": status, "superseded_by": superseded, "n_errors": count(n_err), "n_warnings": count(n_warn),
         "rows_loaded": count(loaded), "rows_quarantined": n_quar}).reset_index(drop=True)
-
-
-def _update_submissions(wh: Warehouse, conn, week: str, subs: pd.DataFrame) -> None:
-    """Fill in what parsing learned about the week's submissions (rows of this week only)."""
-    wh.update(conn, "core.submissions", subs, key="submission_id", where={"week": week})
 
 
 def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str) -> pd.DataFrame:

@@ -121,7 +121,7 @@ REVIEWED = {
         "target is a table that passed _ident or update's constant temporary table; columns are the table's own "
         "quoted by _quote_col; values travel in the COPY stream"),
     ("pipelines/warehouse.py", "Warehouse.update"): (
-        {"table", "setters", "assigns", "cond", "key", "_quote_col", "col_sql", "source"},
+        {"table", "setters", "cond", "key", "_quote_col", "col_sql", "source"},
         "table via _ident; columns are the table's own (information_schema) quoted by _quote_col, key and where "
         "keys quoted by _quote_col; source is a constant; values go through arrow / COPY / bound parameters"),
     ("pipelines/warehouse.py", "insert_parquet_duckdb"): (
