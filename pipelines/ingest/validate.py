@@ -86,6 +86,10 @@ class _Runtime:
         import great_expectations as gx
         from ruamel.yaml import YAML
 
+        from pipelines.ingest import gx_speed
+
+        gx_speed.apply()
+
         src = Path(gx_root) / R.GX_DIR
         if not (src / "great_expectations.yml").is_file():
             raise FileNotFoundError(f"no GX file context at {src}; run build_suites()")

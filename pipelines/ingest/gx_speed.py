@@ -1,0 +1,87 @@
+"""Faster kwargs lookups for Great Expectations 1.24's expectations (same results).
+
+GX rebuilds ``Expectation.configuration`` (a pydantic ``dict()`` with deep copies) each
+time it is read, and its kwargs helpers read it once *per key*: ``_get_domain_kwargs``
+and ``_get_success_kwargs`` once per domain or success key, ``_get_success_kwarg`` twice.
+They run for every metric of every expectation while the validation graph is built, so a
+suite of ~130 expectations cost ~19,000 rebuilds per validation — most of GX's fixed cost
+per task, independent of the rows. The replacements below read the configuration once per
+call and otherwise do what GX's own methods do (``tests/ingest/test_gx_speed.py`` checks
+the results are identical).
+
+Applied once per process by ``apply()``, only to the GX version they were written for;
+any other version keeps GX's own methods.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+PATCHED_VERSION = "1.24.1"
+HELPERS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg", "_get_runtime_kwargs")
+ORIGINALS: dict = {}  # GX's own methods, kept when apply() replaces them
+log = logging.getLogger(__name__)
+
+
+def _field_default(self, key: str, default: Any = None) -> Any:
+    # The tail of Expectation._get_success_kwarg: a pydantic field's default, else ``default``.
+    field = self.__fields__.get(key)
+    if field is not None:
+        return field.default if not field.required else default
+    log.warning('_get_success_kwarg called with key "%s", but it is not a known field of %s',
+                key, type(self).__name__)
+    return default
+
+
+def _domain(self, kwargs: dict) -> dict:
+    return {key: kwargs.get(key, self._get_default_value(key)) for key in self.domain_keys}
+
+
+def _success(self, kwargs: dict) -> dict:
+    out = {key: kwargs.get(key, self._get_default_value(key)) for key in self.success_keys}
+    out.update(_domain(self, kwargs))
+    return out
+
+
+def _get_domain_kwargs(self) -> dict:
+    return _domain(self, self.configuration.kwargs)
+
+
+def _get_success_kwargs(self) -> dict:
+    return _success(self, self.configuration.kwargs)
+
+
+def _get_success_kwarg(self, key: str, default: Any = None) -> Any:
+    kwargs = self.configuration.kwargs
+    if key in kwargs:
+        return kwargs[key]
+    return _field_default(self, key, default)
+
+
+def _get_runtime_kwargs(self, runtime_configuration: dict | None = None) -> dict:
+    from great_expectations.expectations.expectation_configuration import parse_result_format
+
+    runtime_configuration = runtime_configuration or {}
+    kwargs = self.configuration.kwargs
+    success = _success(self, kwargs)
+    runtime = {key: runtime_configuration.get(key, kwargs[key] if key in kwargs else _field_default(self, key))
+               for key in self.runtime_keys}
+    runtime.update(success)
+    runtime["result_format"] = parse_result_format(runtime["result_format"])
+    return runtime
+
+
+def apply() -> bool:
+    """Install the faster helpers on ``Expectation`` (idempotent); False if GX's version differs."""
+    import great_expectations as gx
+    from great_expectations.expectations.expectation import Expectation
+
+    if ORIGINALS:
+        return True
+    if gx.__version__ != PATCHED_VERSION:
+        log.info("GX %s: keeping its own kwargs helpers (written for %s)", gx.__version__, PATCHED_VERSION)
+        return False
+    for name in HELPERS:
+        ORIGINALS[name] = Expectation.__dict__[name]
+        setattr(Expectation, name, globals()[name])
+    return True

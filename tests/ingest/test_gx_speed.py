@@ -1,0 +1,72 @@
+"""pipelines.ingest.gx_speed: GX's kwargs helpers read the configuration once, same values."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.ingest import gx_speed
+from pipelines.ingest import rules as R
+from pipelines.ingest.validate import get_runtime
+
+
+@pytest.fixture
+def runtime(home):
+    rt = get_runtime()  # builds the file context, which applies the helpers
+    assert gx_speed.ORIGINALS, "the runtime did not install the faster helpers"
+    return rt
+
+
+def _expectations(rt):
+    for name in sorted(set(R.SUITE_NAMES.values())):
+        yield from rt.suite(name).expectations
+
+
+@pytest.mark.parametrize("runtime_configuration", [None, {}, {"result_format": "COMPLETE"},
+                                                   {"result_format": {"result_format": "COMPLETE",
+                                                                      "unexpected_index_column_names": ["_row"]},
+                                                    "catch_exceptions": False}])
+def test_helpers_return_what_gx_returns_for_every_committed_expectation(runtime, runtime_configuration):
+    n = 0
+    for exp in _expectations(runtime):
+        n += 1
+        assert gx_speed._get_domain_kwargs(exp) == gx_speed.ORIGINALS["_get_domain_kwargs"](exp)
+        assert gx_speed._get_success_kwargs(exp) == gx_speed.ORIGINALS["_get_success_kwargs"](exp)
+        assert (gx_speed._get_runtime_kwargs(exp, runtime_configuration)
+                == gx_speed.ORIGINALS["_get_runtime_kwargs"](exp, runtime_configuration))
+        for key in (*exp.domain_keys, *exp.success_keys, *exp.runtime_keys):
+            assert gx_speed._get_success_kwarg(exp, key) == gx_speed.ORIGINALS["_get_success_kwarg"](exp, key)
+    assert n >= 100  # all six suites were read
+
+
+def test_validation_builds_far_fewer_configurations(runtime, monkeypatch):
+    """The point of the patch: GX rebuilt an expectation's configuration ~150 times per
+    validation; with the helpers it is a few dozen (counted, not timed)."""
+    from great_expectations.expectations.expectation import Expectation
+
+    prop = Expectation.__dict__["configuration"]
+    calls = []
+
+    def counted(self):
+        calls.append(1)
+        return prop.fget(self)
+
+    monkeypatch.setattr(Expectation, "configuration", property(counted))
+    suite = "form_b_report"
+    columns = runtime.columns(suite)
+    frame = pd.DataFrame({c: pd.Series([None, None], dtype=object) for c in columns})
+    frame[R.ROW_ID] = [0, 1]
+    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "household_size_min": 1,
+                                    "household_size_max": 20, "tolerance_count": 0}, store=False)
+    per_expectation = len(calls) / len(runtime.suite(suite).expectations)
+    assert 0 < per_expectation < 60, per_expectation
+
+
+def test_other_gx_versions_keep_their_own_helpers(monkeypatch):
+    import great_expectations as gx
+    from great_expectations.expectations.expectation import Expectation
+
+    monkeypatch.setattr(gx_speed, "ORIGINALS", {})
+    monkeypatch.setattr(gx, "__version__", "1.99.0")
+    before = {name: Expectation.__dict__[name] for name in gx_speed.HELPERS}
+    assert gx_speed.apply() is False
+    assert {name: Expectation.__dict__[name] for name in gx_speed.HELPERS} == before
