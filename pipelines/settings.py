@@ -45,8 +45,8 @@ class Settings:
     # Work partition: a county folder is one mapped task unless it holds more files than
     # this; then it is split into batches of whole township folders (bounds task memory).
     batch_files: int = 1_000
-    # A mapped task takes consecutive groups up to this many files: Great Expectations'
-    # fixed cost is paid per task, memory grows with it.
+    # Mapped tasks take groups up to this many files, balanced so the slots finish
+    # together: Great Expectations' fixed cost is paid per task, memory grows with it.
     task_files: int = 3_000
     # HMAC key for ID and phone numbers; empty: a random key kept in $HUIZONG_HOME/.pii_key
     # (one per home: workers on several hosts must share one key, or their hashes won't join).

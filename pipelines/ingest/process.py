@@ -91,17 +91,27 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
 
 
 def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
-    """Consecutive groups (by name) packed into tasks of at most ``bound`` files; a
-    group is never split (discover.batch_groups already bounds a group)."""
-    out: list[list[str]] = []
-    filled = 0
-    for group, n in sizes.items():
-        if not out or (filled and filled + int(n) > bound):
-            out.append([])
-            filled = 0
-        out[-1].append(str(group))
-        filled += int(n)
-    return out
+    """Groups packed into as few tasks of at most ``bound`` files as balance allows, the
+    tasks about equal in files (largest group first into the emptiest task), so that the
+    slots finish together; a group is never split (discover.batch_groups already bounds
+    a group). Tasks come largest first, each with its groups in name order."""
+    sizes = sizes.astype("int64")
+    if not len(sizes):
+        return []
+    order = sorted(sizes.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    limit = max(bound, int(sizes.max()))
+    least = min(len(order), max(1, -(-int(sizes.sum()) // bound)))
+    for k in range(least, len(order) + 1):
+        tasks: list[list[str]] = [[] for _ in range(k)]
+        filled = [0] * k
+        for group, n in order:
+            i = min(range(k), key=lambda j: (filled[j], j))
+            tasks[i].append(str(group))
+            filled[i] += int(n)
+        if max(filled) <= limit:
+            break
+    ranked = sorted((t for t in zip(filled, tasks) if t[1]), key=lambda t: (-t[0], sorted(t[1])))
+    return [sorted(t) for _n, t in ranked]
 
 
 def group_results(results: list[dict]) -> list[dict]:

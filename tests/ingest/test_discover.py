@@ -73,10 +73,20 @@ def test_discover_maps_batches_and_reuses_hashes_of_unchanged_files(examples_lan
     assert files["submission_id"].nunique() == 3
 
 
-def test_tasks_pack_consecutive_groups_up_to_the_bound():
+def test_tasks_are_balanced_and_stay_within_the_bound():
     sizes = pd.Series({"商水县#1": 981, "商水县#2": 208, "太康县#1": 947, "太康县#2": 346, "川汇区": 419,
                        "扶沟县": 819})
     tasks = process.task_batches(sizes, 2000)
-    assert tasks == [["商水县#1", "商水县#2"], ["太康县#1", "太康县#2", "川汇区"], ["扶沟县"]]
+    assert tasks == [["商水县#1", "商水县#2", "太康县#2", "川汇区"], ["太康县#1", "扶沟县"]]
+    assert [int(sizes[t].sum()) for t in tasks] == [1954, 1766]  # largest first, both within 2,000
+    # The synthetic Zhoukou week: 13 groups, 9,413 files. Consecutive packing by name gave
+    # tasks of 2,901, 2,886, 2,683 and 943 files: one slot idled while the other finished.
+    zk = pd.Series({"商水县#1": 981, "商水县#2": 208, "太康县#1": 947, "太康县#2": 346, "川汇区": 419,
+                    "扶沟县": 819, "沈丘县#1": 950, "沈丘县#2": 327, "淮阳县": 790, "西华县": 897,
+                    "郸城县": 951, "项城市": 835, "鹿邑县": 943})
+    loads = [int(zk[t].sum()) for t in process.task_batches(zk, 3000)]
+    assert loads == sorted(loads, reverse=True) and len(loads) == 4 and max(loads) - min(loads) < 400, loads
+    assert sorted(g for t in process.task_batches(zk, 3000) for g in t) == sorted(zk.index)
+    assert process.task_batches(pd.Series({"a": 900, "b": 900, "c": 900}), 1000) == [["a"], ["b"], ["c"]]
     assert process.task_batches(pd.Series({"大县": 5000}), 2000) == [["大县"]], "a group is never split"
     assert process.task_batches(pd.Series(dtype="int64"), 2000) == []
