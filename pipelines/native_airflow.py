@@ -210,6 +210,10 @@ class Deployment:
                 return False
 
         self.wait("the api-server", api_up, timeout)
+        # The task execution API builds its versioned routes on its first request (7 s on a
+        # slow machine): make it here, as the compose file's health check does, not in the
+        # first task of a run.
+        httpx.get(f"http://127.0.0.1:{self.port}/execution/health", timeout=120).raise_for_status()
 
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):

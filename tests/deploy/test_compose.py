@@ -228,6 +228,8 @@ def test_apiserver_serves_the_ui_and_the_execution_api(compose, worker_env):
     url = urlsplit(worker_env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"])
     assert (url.hostname, url.port, url.path) == ("airflow-apiserver", 8080, "/execution/")
     assert "8080" in " ".join(api["healthcheck"]["test"])
+    # the health check reaches the execution API the workers use (and warms its routes)
+    assert "localhost:8080" + url.path + "health" in " ".join(api["healthcheck"]["test"])
     assert compose["services"]["airflow-scheduler"]["command"] == "scheduler"
     assert worker_env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"  # scheduler health check on 8974
 
