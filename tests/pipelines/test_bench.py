@@ -61,6 +61,19 @@ def test_task_seconds_of_the_full_and_resubmission_runs_are_tabled():
     assert "| henan |" not in md.split("tasks total |")[1]  # no task times recorded there: no row
 
 
+def test_scheduler_rerun_and_resubmission_are_tabled_against_the_full_run():
+    sched = _sched(30.0)
+    sched["rerun"] = {"seconds": 6.0, "tasks": {"plan_week": {"n": 1, "seconds": 0.5},
+                                                "process_group": {"n": 10, "seconds": 3.0}}}
+    sched["resubmission"] = {"seconds": 12.0, "tasks": {"plan_week": {"n": 1, "seconds": 0.5},
+                                                        "process_group": {"n": 10, "seconds": 7.5}}}
+    md = render([_result("zhoukou", 1, sched)], cpus=2, when="x")
+    assert "scheduler resubmission/full (zhoukou) = 12 s / 30 s = 40.00%" in md
+    assert "scheduler unchanged re-run/full (zhoukou) = 6 s / 30 s = 20.00%" in md
+    assert "| zhoukou re-run, unchanged | 0.5 | 3 (n=10) | 6 | — |" in md
+    assert "| zhoukou resubmission | 0.5 | 7.5 (n=10) | 12 | — |" in md
+
+
 def test_max_overlap_counts_slots_in_use():
     t = lambda m: dt.datetime(2026, 11, 28, 12, m)  # noqa: E731
     assert max_overlap([]) == 0
