@@ -9,6 +9,12 @@ per task, independent of the rows. The replacements below read the configuration
 call and otherwise do what GX's own methods do (``tests/ingest/test_gx_speed.py`` checks
 the results are identical).
 
+Each metric configuration also gets an id (``IDDict.to_id``) from GX's generic
+``convert_to_json_serializable``, which runs a dozen isinstance and numpy dtype checks on
+every value (``None`` goes through all of them). ``plain_json`` returns the same for
+the plain values metric kwargs hold (str, int, bool, float, None, and dicts, lists and
+tuples of them) and hands anything else to GX's function.
+
 Applied once per process by ``apply()``, only to the GX version they were written for;
 any other version keeps GX's own methods.
 """
@@ -71,9 +77,24 @@ def _get_runtime_kwargs(self, runtime_configuration: dict | None = None) -> dict
     return runtime
 
 
+def plain_json(data: Any) -> Any:
+    """``great_expectations.util.convert_to_json_serializable(data)``, fast for plain values."""
+    t = type(data)
+    if t is str or t is int or t is bool or data is None:
+        return data
+    if t is float:
+        return None if data != data else data  # NaN becomes None, as in GX
+    if t is dict:
+        return {str(k): plain_json(v) for k, v in data.items()}
+    if t is list or t is tuple:
+        return [plain_json(v) for v in data]
+    return ORIGINALS["convert_to_json_serializable"](data)
+
+
 def apply() -> bool:
     """Install the faster helpers on ``Expectation`` (idempotent); False if GX's version differs."""
     import great_expectations as gx
+    from great_expectations.core import id_dict
     from great_expectations.expectations.expectation import Expectation
 
     if ORIGINALS:
@@ -84,4 +105,6 @@ def apply() -> bool:
     for name in HELPERS:
         ORIGINALS[name] = Expectation.__dict__[name]
         setattr(Expectation, name, globals()[name])
+    ORIGINALS["convert_to_json_serializable"] = id_dict.convert_to_json_serializable
+    id_dict.convert_to_json_serializable = plain_json  # what IDDict.to_id calls
     return True

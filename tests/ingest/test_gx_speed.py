@@ -1,6 +1,11 @@
-"""pipelines.ingest.gx_speed: GX's kwargs helpers read the configuration once, same values."""
+"""pipelines.ingest.gx_speed: GX's kwargs helpers read the configuration once, and metric ids
+are serialised on a fast path; both give what GX's own code gives."""
 from __future__ import annotations
 
+import datetime as dt
+import json
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,12 +66,50 @@ def test_validation_builds_far_fewer_configurations(runtime, monkeypatch):
     assert 0 < per_expectation < 60, per_expectation
 
 
+@pytest.mark.parametrize("value", [
+    None, "列", 3, True, 2.5, float("nan"), float("inf"), [1, None, "x"], ("a", 1.5),
+    {"column": "household_id", "min_value": None, "strict": False, 1: "int key"},
+    {"nested": {"value_set": [True], "parse": [{"a": None}]}},
+    np.int64(7), np.float64(0.1), {"when": dt.date(2026, 11, 23)}, {"ids": {1, 2}}, pd.Index([1, 2]),
+])
+def test_plain_json_serialises_as_gx_does(runtime, value):
+    gx_own = gx_speed.ORIGINALS["convert_to_json_serializable"]
+    assert json.dumps(gx_speed.plain_json(value), sort_keys=True) == json.dumps(gx_own(value), sort_keys=True)
+
+
+def test_metric_ids_of_a_real_validation_are_gx_s_own(runtime, monkeypatch):
+    """Every IDDict GX hashes while validating a suite: the same id with GX's serialiser."""
+    from great_expectations.core import id_dict
+
+    seen = []
+    fast = id_dict.convert_to_json_serializable
+    assert fast is gx_speed.plain_json
+
+    def recording(data):
+        seen.append(data)
+        return fast(data)
+
+    monkeypatch.setattr(id_dict, "convert_to_json_serializable", recording)
+    suite = "form_a_plan"
+    frame = pd.DataFrame({c: pd.Series([None, "1", 2.0], dtype=object) for c in runtime.columns(suite)})
+    frame[R.ROW_ID] = [0, 1, 2]
+    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "household_size_min": 1,
+                                    "household_size_max": 20, "tolerance_count": 0}, store=False)
+    assert len(seen) > 100
+    gx_own = gx_speed.ORIGINALS["convert_to_json_serializable"]
+    for data in seen:
+        assert json.dumps(fast(data), sort_keys=True) == json.dumps(gx_own(data), sort_keys=True)
+
+
 def test_other_gx_versions_keep_their_own_helpers(monkeypatch):
     import great_expectations as gx
+    from great_expectations.core import id_dict
     from great_expectations.expectations.expectation import Expectation
 
     monkeypatch.setattr(gx_speed, "ORIGINALS", {})
     monkeypatch.setattr(gx, "__version__", "1.99.0")
     before = {name: Expectation.__dict__[name] for name in gx_speed.HELPERS}
+    serialiser = id_dict.convert_to_json_serializable
     assert gx_speed.apply() is False
     assert {name: Expectation.__dict__[name] for name in gx_speed.HELPERS} == before
+    assert id_dict.convert_to_json_serializable is serialiser
