@@ -25,7 +25,7 @@ from typing import Any
 
 PATCHED_VERSION = "1.24.1"
 HELPERS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg", "_get_runtime_kwargs")
-ORIGINALS: dict = {}  # GX's own methods, kept when apply() replaces them
+ORIGINALS: dict = {}  # what apply() replaced: the four Expectation helpers and id_dict's serialiser
 log = logging.getLogger(__name__)
 
 
