@@ -24,6 +24,7 @@ import pandas as pd
 from pipelines import forms, pii, storage
 from pipelines.checkpoints import checkpoint
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
+from pipelines.gcpause import paused_gc
 from pipelines.ingest import discover as disc
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse, insert_parquet_duckdb
@@ -173,8 +174,9 @@ def process_group(week: str, group: str | list[str], settings: Settings | None =
             lfs.rm(gdir, recursive=True)
         todo.append((name, files, signature))
     if todo:
-        for summary in _process_changed(week, todo, settings, lfs, lroot):
-            results[summary["group"]] = summary
+        with paused_gc():  # the parsed files are all alive until validated: see gcpause
+            for summary in _process_changed(week, todo, settings, lfs, lroot):
+                results[summary["group"]] = summary
     groups = [results[n] for n in names]
     if isinstance(group, str):
         return {**groups[0], "seconds": round(time.perf_counter() - t0, 3)}

@@ -163,3 +163,25 @@ def test_hidden_and_odd_files_are_registered_not_ignored(examples_landing):
     status = dict(zip(subs["original_name"], subs["status"]))
     assert status[".DS_Store"] == "rejected" and status["~$焦东村.xlsx"] == "rejected"
     assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
+
+
+def test_files_are_parsed_with_gc_paused_and_it_is_resumed_after(examples_landing, monkeypatch):
+    """The parsed files stay alive until validated: automatic full collections, which walk
+    all of them, are paused for the step (pipelines/gcpause.py) and resumed after it."""
+    import gc
+
+    from pipelines.ingest import parse
+
+    seen = []
+    real = parse.parse_file
+
+    def spy(data, path):
+        seen.append(gc.isenabled())
+        return real(data, path)
+
+    monkeypatch.setattr(parse, "parse_file", spy)
+    assert gc.isenabled()
+    summary = run_week()
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    assert summary["loaded"]["ledger_households"] == 44

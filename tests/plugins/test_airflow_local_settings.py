@@ -30,12 +30,13 @@ def test_only_the_forking_commands_preload(argv, forks):
 
 def _import_airflow_as(argv: list[str], **env) -> dict:
     probe = f"""
-import json, sys
+import gc, json, sys
 sys.argv = {argv!r}
 import airflow.settings
 import airflow_local_settings
 print(json.dumps({{"file": airflow_local_settings.__file__,
-                  "gx": "great_expectations" in sys.modules, "pandas": "pandas" in sys.modules}}))
+                  "gx": "great_expectations" in sys.modules, "pandas": "pandas" in sys.modules,
+                  "frozen": gc.get_freeze_count()}}))
 """
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS), **env})
@@ -47,8 +48,11 @@ def test_airflow_loads_it_and_the_scheduler_starts_with_gx_imported(airflow_db):
     r = _import_airflow_as(["airflow", "scheduler"])
     assert r["file"] == str(PLUGINS / "airflow_local_settings.py")
     assert r["gx"] and r["pandas"]
+    # the preloaded objects are frozen: no collection walks them again, here or in a fork
+    assert r["frozen"] > 100_000
 
 
 def test_api_server_and_switched_off_scheduler_import_nothing_heavy(airflow_db):
-    assert _import_airflow_as(["airflow", "api-server"])["gx"] is False
+    api = _import_airflow_as(["airflow", "api-server"])
+    assert api["gx"] is False and api["frozen"] == 0
     assert _import_airflow_as(["airflow", "scheduler"], HUIZONG_PRELOAD="0")["gx"] is False

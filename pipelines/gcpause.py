@@ -1,0 +1,30 @@
+"""Python's cyclic garbage collector paused for a bulk step.
+
+A mapped ``process_group`` task keeps every parsed file of its groups alive until they are
+validated together: hundreds of thousands of tracked containers (the cell lists calamine
+returns, frames, their blocks). Each automatic full collection walks all of them, and
+their number grows with the task, so the collections cost more the further the task gets:
+1.4-1.9 s of a 2,401-file task on the development machine (measured with ``gc.callbacks``),
+about a tenth of its time. Almost nothing the step allocates is cyclic garbage (the
+task's peak memory with collection paused was within 4% of the peak with it running), so
+it is paused for the step and resumed after; reference counting frees everything else as
+usual.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Automatic cyclic collection off inside the block; the previous state after it
+    (also when the block raises). Nested use is safe: only the outermost resumes it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
