@@ -212,6 +212,19 @@ def max_overlap(spans: list[tuple]) -> int:
     return best
 
 
+def idle_seconds(spans: list[tuple], start, end) -> float:
+    """Seconds between ``start`` and ``end`` during which none of the (start, end) spans
+    ran: in a DAG run, the time that is Airflow's own (scheduling the next task, starting
+    its process), not any task's."""
+    busy, reach = 0.0, start
+    for s, e in sorted((max(s, start), min(e, end)) for s, e in spans):
+        if e <= reach:
+            continue
+        busy += (e - max(s, reach)).total_seconds()
+        reach = e
+    return max(0.0, (end - start).total_seconds() - busy)
+
+
 def scheduler_run(home: Path, week: str, timeout: float = 7200, slots: int = 2) -> dict:
     """weekly_ingest for `week` through the real scheduler (LocalExecutor, `slots` at a time), cold.
 
@@ -258,6 +271,7 @@ def _scheduled_run(af, week: str, run_id: str, timeout: float, home: Path) -> di
                            f"(logs under {home / 'airflow' / 'logs'})")
     return {"state": state, "seconds": round((end - start).total_seconds(), 3),
             "trigger_to_end_wall": round(wall, 3), "max_concurrent_tasks": max_overlap(spans),
+            "idle_seconds": round(idle_seconds(spans, start, end), 3),
             "tasks": {t: {"n": n, "seconds": round(float(sec or 0), 3), "max_try": tries}
                       for t, n, sec, tries, _ok, _ in rows}}
 
@@ -333,8 +347,9 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
     sched = [r for r in results if "tasks" in r.get("scheduler", {})]
     if sched:
         lines += ["", "调度器运行各任务耗时合计 / scheduler run, task seconds summed per task_id (n = task instances):", "",
-                  "| scale | " + " | ".join(sched[0]["scheduler"]["tasks"]) + " | run (start→end) | startup |",
-                  "|" + "---|" * (len(sched[0]["scheduler"]["tasks"]) + 3)]
+                  "| scale | " + " | ".join(sched[0]["scheduler"]["tasks"])
+                  + " | run (start→end) | no task running | startup |",
+                  "|" + "---|" * (len(sched[0]["scheduler"]["tasks"]) + 4)]
         for r in sched:
             for label, sc, startup in ((r["scale"], r["scheduler"], f"{r['scheduler']['startup_seconds']:g}"),
                                        (f"{r['scale']} re-run, unchanged", r["scheduler"].get("rerun"), "—"),
@@ -344,7 +359,8 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
                 cells = [f"{sc['tasks'][t]['seconds']:g}" + (f" (n={sc['tasks'][t]['n']})" if sc["tasks"][t]["n"] > 1
                                                              else "")
                          if t in sc["tasks"] else "—" for t in sched[0]["scheduler"]["tasks"]]
-                lines.append(f"| {label} | " + " | ".join(cells) + f" | {sc['seconds']:g} | {startup} |")
+                lines.append(f"| {label} | " + " | ".join(cells) + f" | {sc['seconds']:g} | "
+                             f"{_fmt(sc.get('idle_seconds'))} | {startup} |")
     runs = [(r["scale"], name, r[key]["tasks"]) for r in results for key, name in (("dag", "full week"),
             ("resubmission", "resubmission")) if r.get(key, {}).get("tasks")]
     if runs:
@@ -364,7 +380,8 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
               "executor worker or task process, sampled each second; the resubmission run re-processes only "
               "the group that changed. The scheduler's re-run (nothing changed) and resubmission are further runs "
               "of the same week on the same running deployment, as in production: the re-run is the floor of any "
-              "re-run (Airflow's scheduling and task start-up, and the week-wide steps)."]
+              "re-run (Airflow's scheduling and task start-up, and the week-wide steps). No task running is the part "
+              "of a run during which no task instance ran: Airflow's own time between tasks."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.bench import max_overlap, render, scaling
+from pipelines.bench import idle_seconds, max_overlap, render, scaling
 
 
 def _result(scale: str, k: float, scheduler: dict | None) -> dict:
@@ -39,7 +39,7 @@ def test_two_scales_report_scaling_of_time_and_peak_memory():
     assert "| 30.0 | 15.0 |" in rows[0]  # scheduler seconds, scheduler/floor (30 / 2)
     assert "scaling time(10×)/time(1×) (henan/zhoukou): DAG end-to-end = 10.00; scheduler (2 slots) = 8.00" in md
     assert "peak memory(10×)/peak(1×) (henan/zhoukou, max stage peak) = 1.50" in md
-    assert "| zhoukou | 8 | 60 (n=10) | 30 | 15 |" in md
+    assert "| zhoukou | 8 | 60 (n=10) | 30 | — | 15 |" in md
 
 
 def test_without_or_failed_scheduler_run_the_columns_stay_and_show_a_dash():
@@ -63,15 +63,15 @@ def test_task_seconds_of_the_full_and_resubmission_runs_are_tabled():
 
 def test_scheduler_rerun_and_resubmission_are_tabled_against_the_full_run():
     sched = _sched(30.0)
-    sched["rerun"] = {"seconds": 6.0, "tasks": {"plan_week": {"n": 1, "seconds": 0.5},
+    sched["rerun"] = {"seconds": 6.0, "idle_seconds": 2.5, "tasks": {"plan_week": {"n": 1, "seconds": 0.5},
                                                 "process_group": {"n": 10, "seconds": 3.0}}}
     sched["resubmission"] = {"seconds": 12.0, "tasks": {"plan_week": {"n": 1, "seconds": 0.5},
                                                         "process_group": {"n": 10, "seconds": 7.5}}}
     md = render([_result("zhoukou", 1, sched)], cpus=2, when="x")
     assert "scheduler resubmission/full (zhoukou) = 12 s / 30 s = 40.00%" in md
     assert "scheduler unchanged re-run/full (zhoukou) = 6 s / 30 s = 20.00%" in md
-    assert "| zhoukou re-run, unchanged | 0.5 | 3 (n=10) | 6 | — |" in md
-    assert "| zhoukou resubmission | 0.5 | 7.5 (n=10) | 12 | — |" in md
+    assert "| zhoukou re-run, unchanged | 0.5 | 3 (n=10) | 6 | 2.5 | — |" in md
+    assert "| zhoukou resubmission | 0.5 | 7.5 (n=10) | 12 | — | — |" in md  # not measured: a dash
 
 
 def test_max_overlap_counts_slots_in_use():
@@ -79,3 +79,12 @@ def test_max_overlap_counts_slots_in_use():
     assert max_overlap([]) == 0
     assert max_overlap([(t(0), t(2)), (t(1), t(3)), (t(2), t(4)), (t(3), t(5))]) == 2
     assert max_overlap([(t(0), t(1)), (t(1), t(2))]) == 1
+
+
+def test_idle_seconds_is_the_run_time_no_task_covers():
+    t = lambda sec: dt.datetime(2026, 11, 28, 12, 0, sec)  # noqa: E731
+    # run 0..20 s; tasks 1..5, 4..8 (overlapping), 10..12, and one clipped at the run's end
+    spans = [(t(4), t(8)), (t(1), t(5)), (t(10), t(12)), (t(18), t(25))]
+    assert idle_seconds(spans, t(0), t(20)) == 1 + 2 + 6 + 0
+    assert idle_seconds([], t(0), t(20)) == 20
+    assert idle_seconds([(t(0), t(20))], t(0), t(20)) == 0
