@@ -22,9 +22,10 @@ DOC = """
 1. **discover** 从落地区读取该周全部文件，按 sha256 原样存档，登记到 `core.submissions`；
 2. **process_group** 按批并行解析、用 Great Expectations 校验，写入湖的暂存区：一个县（落地区的一级文件夹）
    为一组，文件过多的县按乡镇文件夹拆成几组，各组均衡地合成几批（每批至多 3000 个文件，`HUIZONG_TASK_FILES`）；
-   未变化的组直接复用上次结果；坏文件不会影响其他文件；
+   自上次暂存以来没有变化的组直接复用，不再为它启动任务（补报一个村只重跑它所在的一组）；坏文件不会影响其他文件；
 3. **publish** 全市统一检查（区划名录、周次、更正件替代、跨县重复身份证号），
-   将事实表、隔离行与问题清单写入湖并在一个事务内替换仓库中该周的数据；
+   将事实表、隔离行与问题清单写入湖并在一个事务内更新仓库中该周的数据；本周第一次发布写入全部数据，
+   之后（补报、更正件、豁免）只重写结果可能变化的报送文件的行，结果与全部重写相同；
 4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
    统计报送率与及时率，并与近几周历史比对；
 5. **review** 更新问题的审核状态（新发现/已解决），为每份报送文件生成回执（回执写入 outbox）；
@@ -77,7 +78,7 @@ def weekly_ingest():
 
         summary = run(week, run_id=context["run_id"])
         # Index, don't iterate: iterating a lazy XCom sequence probes one past the end.
-        summary["groups"] = group_results([results[i] for i in range(len(results))])
+        summary["groups"] = group_results([results[i] for i in range(len(results))], summary.pop("staged_groups"))
         return summary
 
     @task

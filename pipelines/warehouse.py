@@ -142,6 +142,31 @@ class Warehouse:
             with cur.copy(f"COPY {target} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
                 cp.write(buf.getvalue())
 
+    def delete_in(self, conn: sa.Connection, table: str, column: str, values: list[str],
+                  where: dict[str, object] | None = None) -> None:
+        """Delete the rows of ``table`` whose ``column`` is one of ``values`` (and ``where``);
+        the values are bound (DuckDB: a registered Arrow table; PostgreSQL: an array)."""
+        if not values:
+            return
+        table = _ident(table)
+        cond = "".join(f" AND {_quote_col(k)} = :{k}" for k in (where or {}))
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            source = "_huizong_delete"
+            raw = conn.connection.driver_connection
+            raw.register(source, pa.table({"v": pa.array([str(v) for v in values], pa.string())}))
+            try:
+                conn.execute(sa.text(f"DELETE FROM {table} WHERE {_quote_col(column)} IN (SELECT v FROM {source}){cond}"),
+                             where or {})
+            finally:
+                raw.unregister(source)
+        elif self.dialect == "postgresql":
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {_quote_col(column)} = ANY(:_values){cond}"),
+                         {**(where or {}), "_values": [str(v) for v in values]})
+        else:
+            raise ValueError(f"the warehouse runs on DuckDB or PostgreSQL, not {self.dialect}")
+
     def update(self, conn: sa.Connection, table: str, df: pd.DataFrame, key: str,
                where: dict[str, object] | None = None) -> None:
         """Set the other columns of ``df`` on the rows of ``table`` whose ``key`` matches
@@ -186,7 +211,9 @@ def insert_parquet_duckdb(wh: "Warehouse", conn: sa.Connection, table: str, path
     cols = [c for c in cols if c in have]
     col_sql = ", ".join(_quote_col(c) for c in cols)
     raw.execute(f"INSERT INTO {_ident(table)} ({col_sql}) SELECT {col_sql} FROM read_parquet(?)", [path])
-    return int(raw.execute("SELECT COUNT(*) FROM read_parquet(?)", [path]).fetchone()[0])
+    # fetchall, not fetchone: DuckDB keeps a result open until it is read to the end, and
+    # refuses other work on the connection (registering a view) meanwhile.
+    return int(raw.execute("SELECT COUNT(*) FROM read_parquet(?)", [path]).fetchall()[0][0])
 
 
 def split_sql(text: str) -> list[str]:

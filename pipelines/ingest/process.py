@@ -26,6 +26,7 @@ from pipelines.checkpoints import checkpoint
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.gcpause import paused_gc
 from pipelines.ingest import discover as disc
+from pipelines.ingest import publish_state
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse, insert_parquet_duckdb
 from pipelines.weeks import month_of_week, shift_week
@@ -88,7 +89,14 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
     if not len(files):
         return []
-    return task_batches(files["group"].value_counts().sort_index(), settings.task_files)
+    # Only groups whose staging cannot be reused are mapped (a late village: one task);
+    # a week with none still maps one empty task, so that the week is published again.
+    sizes = files["group"].value_counts().sort_index()
+    staged = {g for g in sizes.index
+              if _reusable(lfs, lroot, week, g, group_signature(_group_files(files, g), week, settings, lfs, lroot))}
+    if staged:
+        log.info("week %s: %d of %d groups unchanged since staged, not mapped", week, len(staged), len(sizes))
+    return task_batches(sizes[~sizes.index.isin(staged)], settings.task_files) or [[]]
 
 
 def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
@@ -115,9 +123,15 @@ def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
     return [sorted(t) for _n, t in ranked]
 
 
-def group_results(results: list[dict]) -> list[dict]:
-    """The per-group summaries of process_group results (one task can hold several)."""
-    return [g for r in results for g in r.get("groups", [r])]
+def group_results(results: list[dict], staged: dict[str, dict] | None = None) -> list[dict]:
+    """The per-group summaries of process_group results (one task can hold several), and,
+    from ``staged`` (publish's ``staged_groups``), the groups no task had to process
+    because discover found their staging reusable, marked ``reused``."""
+    out = [g for r in results for g in r.get("groups", [r])]
+    done = {g["group"] for g in out}
+    out += [{**summary, "group": name, "reused": True} for name, summary in sorted((staged or {}).items())
+            if name not in done]
+    return out
 
 
 # ---- process one group ---------------------------------------------------------------------
@@ -160,15 +174,12 @@ def process_group(week: str, group: str | list[str], settings: Settings | None =
     results: dict[str, dict] = {}
     todo: list[tuple[str, pd.DataFrame, str]] = []
     for name in names:
-        files = manifest[manifest["group"] == name].drop_duplicates("submission_id")
+        files = _group_files(manifest, name)
         signature = group_signature(files, week, settings, lfs, lroot)
-        done_path = _done_path(lroot, week, name)
-        if lfs.exists(done_path):
-            with lfs.open(done_path, "rb") as f:
-                done = json.loads(f.read())
-            if done.get("signature") == signature:
-                results[name] = {**done["summary"], "reused": True}
-                continue
+        done = _reusable(lfs, lroot, week, name, signature)
+        if done is not None:
+            results[name] = {**done["summary"], "reused": True}
+            continue
         gdir = group_dir(lroot, week, name)
         if lfs.exists(gdir):
             lfs.rm(gdir, recursive=True)
@@ -189,6 +200,25 @@ def process_group(week: str, group: str | list[str], settings: Settings | None =
 
 def _done_path(lroot: str, week: str, group: str) -> str:
     return staging_path(lroot, week, group, "_done").replace(".parquet", ".json")
+
+
+def _group_files(manifest: pd.DataFrame, group: str) -> pd.DataFrame:
+    return manifest[manifest["group"] == group].drop_duplicates("submission_id")
+
+
+def _read_done(lfs, lroot: str, week: str, group: str) -> dict | None:
+    """The record process_group wrote last for a staged group (signature and summary)."""
+    try:
+        with lfs.open(_done_path(lroot, week, group), "rb") as f:
+            return json.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _reusable(lfs, lroot: str, week: str, group: str, signature: str) -> dict | None:
+    """The group's staging record when it was staged from exactly these inputs, else None."""
+    done = _read_done(lfs, lroot, week, group)
+    return done if done is not None and done.get("signature") == signature else None
 
 
 def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], settings: Settings, lfs,
@@ -480,7 +510,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     # Errors a steward waived no longer quarantine their rows (the findings stay recorded).
     from pipelines.review.lifecycle import waived_finding_ids
 
-    waived = waived_finding_ids(wh or Warehouse(settings.warehouse_url), week)
+    wh = wh or Warehouse(settings.warehouse_url)
+    waived = waived_finding_ids(wh, week)
     all_errors = fnd[fnd["severity"] == ERROR]
     errors = all_errors[~all_errors["finding_id"].isin(waived)]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
@@ -489,18 +520,33 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     warns = fnd[fnd["severity"] == WARNING]
     row_warn = _row_keys(warns["submission_id"], warns["sheet"], warns["row"])
 
-    stats = {"loaded": {}, "quarantined": {}}
-    per_sub_loaded: dict[str, int] = {}
-    per_sub_quar: dict[str, int] = {}
-    summaries = []
-    by_group = {g: {t: p for t, parts in staged.items() for g2, p in parts if g2 == g} for g in groups}
-    # Lake first (partitioned by week, atomic files), then the warehouse in one transaction.
+    # Which submissions need their rows written again: all of them, or (when the state
+    # of the last publish is trustworthy) those whose fingerprint changed; see publish_state.
+    pairs = files[["submission_id", "group"]].drop_duplicates().reset_index(drop=True)
+    records = {g: _read_done(lfs, lroot, week, g) or {} for g in groups}
+    pairs["fingerprint"] = publish_state.fingerprints(
+        pairs, {g: r.get("signature", "") for g, r in records.items()}, current, rejected,
+        {"quarantine": row_err, "waived": waived_rows, "warning": row_warn})
+    code = _code_fingerprint()
+    wh.apply_schema()
+    prior = _prior_state(lfs, lroot, week, wh, code)
+    todo = None if prior is None else publish_state.affected(prior, pairs)
+    member = current if todo is None else current & todo
+    split_groups = groups if todo is None else sorted(set(pairs.loc[pairs["submission_id"].isin(todo), "group"])
+                                                      & set(groups))
+
+    summaries, counts = [], []
+    by_group = {g: {t: p for t, parts in staged.items() for g2, p in parts if g2 == g} for g in split_groups}
+    loaded_at = pd.Timestamp.now(tz="UTC").floor("us")
+    # Lake first (partitioned by week, atomic files), then the warehouse in one transaction;
+    # the state is written only after both (a publish cut short leaves none: the next is full).
+    publish_state.drop_state(lfs, lroot, week)
     with tempfile.TemporaryDirectory(prefix="huizong-publish-") as tmp:
         parts = _LakeParts(Path(tmp))
-        for g in groups:  # one group's rows in memory at a time
+        for g in split_groups:  # one group's rows in memory at a time
             frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
-            frames = {t: df[_member(df["submission_id"], current)] for t, df in frames.items()}
-            summaries.append(ledger_summary(frames, current, week))
+            frames = {t: df[_member(df["submission_id"], member)] for t, df in frames.items()}
+            summaries.append(ledger_summary(frames, member, week))
             for table, df in frames.items():
                 keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
                 bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
@@ -510,53 +556,127 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
                 parts.add(table, "facts", facts)
                 parts.add(table, "quarantine", quar)
                 for name, frame in (("loaded", facts), ("quarantined", quar)):
-                    stats[name][_short(table)] = stats[name].get(_short(table), 0) + int(len(frame))
-                for sid, n in facts["submission_id"].value_counts().items():
-                    per_sub_loaded[sid] = per_sub_loaded.get(sid, 0) + int(n)
-                for sid, n in quar["submission_id"].value_counts().items():
-                    per_sub_quar[sid] = per_sub_quar.get(sid, 0) + int(n)
+                    n = frame["submission_id"].astype(str).value_counts()
+                    counts.append(pd.DataFrame({"submission_id": n.index.to_numpy(object), "group": g,
+                                                "column": f"{name}_{_short(table)}", "n": n.to_numpy()}))
             del frames
+        state = _state_rows(pairs, counts, prior, todo)
         for table in CORE_TABLES.values():
             for area in ("facts", "quarantine"):
-                parts.publish(lfs, fact_path(lroot, area, table, week), table, area)
-    storage.write_parquet(lfs, fact_path(lroot, "findings", "core.findings", week), fnd)
-    checkpoint("publish.lake_written")
+                parts.publish(lfs, fact_path(lroot, area, table, week), table, area, drop=todo)
+        storage.write_parquet(lfs, fact_path(lroot, "findings", "core.findings", week), fnd)
+        checkpoint("publish.lake_written")
 
-    summary = _sum_ledger_summaries(summaries, week)
-    subs = _submission_updates(ident, fnd, per_sub_loaded, per_sub_quar, rejected)
-    wh = wh or Warehouse(settings.warehouse_url)
-    wh.apply_schema()
-    regions = register.assign(week=week)
-    with wh.transaction() as conn:
-        if wh.dialect == "duckdb":
-            # The load streams from the lake files: a small buffer pool suffices, and the
-            # week's uncommitted rows spill to disk instead of growing with the week.
-            conn.exec_driver_sql("SET memory_limit = '128MB'")
-        for table in CORE_TABLES.values():
-            wh.replace(conn, table, pd.DataFrame(), {"week": week})
-            path = fact_path(lroot, "facts", table, week)
-            if lfs.exists(path):
-                if wh.dialect == "duckdb" and storage._is_local(lfs):
-                    insert_parquet_duckdb(wh, conn, table, path)
-                else:
-                    for batch in storage.iter_parquet(lfs, path):
-                        wh.insert(conn, table, batch)
-            checkpoint("publish.table_replaced")
-        wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
-        wh.replace(conn, "core.ledger_summary", summary, {"week": week})
-        wh.replace(conn, "core.regions", regions, {"week": week})
-        # what parsing learned about the week's submissions (this week's rows only)
-        wh.update(conn, "core.submissions", subs, key="submission_id", where={"week": week})
-        wh.replace(conn, "core.loads", pd.DataFrame([{
-            "week": week, "run_id": run_id, "loaded_at": pd.Timestamp.now(tz="UTC"),
-            "files": int(len(files)), "submissions": int(files["submission_id"].nunique()) if len(files) else 0,
-            "rows_loaded": int(sum(stats["loaded"].values())),
-            "rows_quarantined": int(sum(stats["quarantined"].values())),
-            "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
-        }]), {"week": week})
+        per_sub_loaded = _per_submission(state, "loaded")
+        per_sub_quar = _per_submission(state, "quarantined")
+        stats = {name: {t: int(state[f"{name}_{t}"].sum()) for t in map(_short, CORE_TABLES.values())}
+                 for name in ("loaded", "quarantined")}
+        summary = _sum_ledger_summaries(summaries, week)
+        subs = _submission_updates(ident, fnd, per_sub_loaded, per_sub_quar, rejected)
+        regions = register.assign(week=week)
+        with wh.transaction() as conn:
+            if wh.dialect == "duckdb":
+                # The load streams from the lake files: a small buffer pool suffices, and the
+                # week's uncommitted rows spill to disk instead of growing with the week.
+                conn.exec_driver_sql("SET memory_limit = '128MB'")
+            for table in CORE_TABLES.values():
+                if todo is None:  # the whole week, from the lake file
+                    wh.replace(conn, table, pd.DataFrame(), {"week": week})
+                    sources = [fact_path(lroot, "facts", table, week)]
+                    sfs = lfs
+                else:  # only the affected submissions' rows, from this publish's parts
+                    wh.delete_in(conn, table, "submission_id", sorted(todo), {"week": week})
+                    sources = [str(p) for p in parts.paths(table, "facts")]
+                    sfs = _local_fs()
+                for path in sources:
+                    _load_parquet(wh, conn, table, sfs, path)
+                checkpoint("publish.table_replaced")
+            wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "ingest"})
+            if todo is None:
+                wh.replace(conn, "core.ledger_summary", summary, {"week": week})
+            else:
+                wh.delete_in(conn, "core.ledger_summary", "submission_id", sorted(todo), {"week": week})
+                wh.insert(conn, "core.ledger_summary", summary)
+            wh.replace(conn, "core.regions", regions, {"week": week})
+            # what parsing learned about the week's submissions (this week's rows only)
+            wh.update(conn, "core.submissions", subs, key="submission_id", where={"week": week})
+            wh.replace(conn, "core.loads", pd.DataFrame([{
+                "week": week, "run_id": run_id, "loaded_at": loaded_at,
+                "files": int(len(files)), "submissions": int(files["submission_id"].nunique()) if len(files) else 0,
+                "rows_loaded": int(sum(stats["loaded"].values())),
+                "rows_quarantined": int(sum(stats["quarantined"].values())),
+                "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
+            }]), {"week": week})
+    publish_state.write_state(lfs, lroot, week, state, {"code": code, "token": publish_state.token(loaded_at)})
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,
+            "staged_groups": {g: r["summary"] for g, r in records.items() if "summary" in r},
+            "mode": "full" if todo is None else "incremental",
+            "rewritten_submissions": int(len(set(pairs["submission_id"]) if todo is None else todo)),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _local_fs():
+    import fsspec
+
+    return fsspec.filesystem("file")
+
+
+def _load_parquet(wh: Warehouse, conn, table: str, fs, path: str) -> None:
+    if not fs.exists(path):
+        return
+    if wh.dialect == "duckdb" and storage._is_local(fs):
+        insert_parquet_duckdb(wh, conn, table, path)
+    else:
+        for batch in storage.iter_parquet(fs, path):
+            wh.insert(conn, table, batch)
+
+
+
+
+def _prior_state(lfs, lroot: str, week: str, wh: Warehouse, code: str) -> pd.DataFrame | None:
+    """The last publish's state rows, if they describe what the lake and warehouse hold now."""
+    found = publish_state.read_state(lfs, lroot, week)
+    if found is None:
+        return None
+    meta, rows = found
+    if meta.get("code") != code:
+        return None
+    loads = wh.query("SELECT loaded_at FROM core.loads WHERE week = :w", {"w": week})
+    if len(loads) != 1 or publish_state.token(loads["loaded_at"].iloc[0]) != meta.get("token"):
+        return None
+    for table in CORE_TABLES.values():
+        for area in ("loaded", "quarantined"):
+            lake_area = "facts" if area == "loaded" else "quarantine"
+            if int(rows[f"{area}_{_short(table)}"].sum()) and not lfs.exists(fact_path(lroot, lake_area, table, week)):
+                return None
+    return rows
+
+
+def _state_rows(pairs: pd.DataFrame, counts: list[pd.DataFrame], prior: pd.DataFrame | None,
+                todo: set[str] | None) -> pd.DataFrame:
+    """The new state: the rewritten (submission, group) pairs with this publish's row counts,
+    and, in an incremental publish, the others as the last publish left them."""
+    fresh = pairs if todo is None else pairs[pairs["submission_id"].isin(todo)]
+    fresh = fresh[["submission_id", "group", "fingerprint"]].astype(str)
+    if counts:
+        wide = (pd.concat(counts, ignore_index=True)
+                .pivot_table(index=["submission_id", "group"], columns="column", values="n", aggfunc="sum")
+                .reset_index())
+        wide = wide.astype({"submission_id": str, "group": str})
+        fresh = fresh.merge(wide, on=["submission_id", "group"], how="left")
+    for c in publish_state.COUNT_COLUMNS:
+        fresh[c] = pd.to_numeric(fresh[c], errors="coerce").fillna(0).astype("int64") if c in fresh else 0
+    fresh = fresh[["submission_id", "group", "fingerprint", *publish_state.COUNT_COLUMNS]]
+    if todo is None or prior is None:
+        return fresh.reset_index(drop=True)
+    kept = prior[~prior["submission_id"].isin(todo)][fresh.columns]
+    return pd.concat([kept, fresh], ignore_index=True)
+
+
+def _per_submission(state: pd.DataFrame, area: str) -> pd.Series:
+    cols = [c for c in publish_state.COUNT_COLUMNS if c.startswith(f"{area}_")]
+    return state[cols].sum(axis=1).groupby(state["submission_id"]).sum()
 
 
 class _LakeParts:
@@ -581,28 +701,66 @@ class _LakeParts:
         pq.write_table(data, path)
         self.parts.setdefault(key, []).append(path)
 
-    def publish(self, lfs, path: str, table: str, area: str) -> None:
+    def paths(self, table: str, area: str) -> list[Path]:
+        return list(self.parts.get((table, area), []))
+
+    def publish(self, lfs, path: str, table: str, area: str, drop: set[str] | None = None) -> None:
+        """Write the lake file of ``table`` and ``area`` from the parts. With ``drop`` (an
+        incremental publish), the file's present rows are kept, except those of the
+        submissions in ``drop``, and the parts (those submissions' new rows) follow them;
+        a file that would not change is not written."""
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         parts = self.parts.get((table, area), [])
-        if not parts:
+        keep = None
+        if drop is not None and lfs.exists(path):
+            with lfs.open(path, "rb") as f:
+                ids = pq.read_table(f, columns=["submission_id"]).column("submission_id")
+            gone = pc.is_in(ids, value_set=pa.array(sorted(drop), pa.string()))
+            n_gone = pc.sum(gone).as_py() or 0
+            if not parts and not n_gone:
+                return  # none of its rows change
+            if not parts and n_gone == len(ids):
+                lfs.rm(path)  # as a full publish: no rows, no file
+                return
+            keep = pa.array(sorted(drop), pa.string())
+        elif drop is not None and not parts:
+            return  # no file before, none after
+        schemas = [pq.read_schema(p) for p in parts]
+        if keep is not None:
+            with lfs.open(path, "rb") as f:
+                schemas.insert(0, pq.read_schema(f))
+        if not schemas:
             if lfs.exists(path):
                 lfs.rm(path)
             return
-        schemas = [pq.read_schema(p) for p in parts]
         if all(sc.equals(schemas[0], check_metadata=False) for sc in schemas):
             schema = schemas[0]  # the usual case; keeps pandas' dtypes for readers
         else:
             schema = pa.unify_schemas([sc.remove_metadata() for sc in schemas], promote_options="permissive")
         with storage.open_atomic(lfs, path) as out, pq.ParquetWriter(out, schema, compression="zstd") as w:
+            if keep is not None:  # streamed by batches: the week's file is never held whole
+                with lfs.open(path, "rb") as f:
+                    for batch in pq.ParquetFile(f).iter_batches(batch_size=100_000):
+                        t = pa.Table.from_batches([batch])
+                        t = t.filter(pc.invert(pc.is_in(t.column("submission_id"), value_set=keep)))
+                        if len(t):
+                            w.write_table(_conform(t, schema))
             for p in parts:
-                t = pq.read_table(p)
-                if not t.schema.equals(schema, check_metadata=False):
-                    cols = [t.column(f.name).cast(f.type) if f.name in t.column_names
-                            else pa.nulls(len(t), f.type) for f in schema]
-                    t = pa.Table.from_arrays(cols, schema=schema)
-                w.write_table(t.replace_schema_metadata(schema.metadata))
+                w.write_table(_conform(pq.read_table(p), schema))
+
+
+def _conform(t, schema):
+    """``t`` with exactly ``schema``'s columns and types (missing columns null)."""
+    import pyarrow as pa
+
+    if not t.schema.equals(schema, check_metadata=False):
+        cols = [t.column(f.name).cast(f.type) if f.name in t.column_names
+                else pa.nulls(len(t), f.type) for f in schema]
+        t = pa.Table.from_arrays(cols, schema=schema)
+    return t.replace_schema_metadata(schema.metadata)
 
 
 def _member(values: pd.Series, allowed: set[str]) -> np.ndarray:

@@ -131,7 +131,7 @@ def run_week(week: str = WEEK) -> dict:
     groups = process.discover(week)
     results = [process.process_group(week, g) for g in groups]
     summary = process.publish(week, run_id="test")
-    summary["groups"] = process.group_results(results)
+    summary["groups"] = process.group_results(results, summary.pop("staged_groups"))
     return summary
 
 

@@ -14,8 +14,8 @@ from tests.native._support import pg_url, throwaway_database
 pytestmark = pytest.mark.slow
 
 WEEK = "2026-W47"
-TABLES = ["core.ledger_households", "core.findings", "core.discrepancies", "core.consolidated",
-          "core.reporting_status"]
+TABLES = ["core.ledger_households", "core.village_reports", "core.submissions", "core.findings",
+          "core.discrepancies", "core.consolidated", "core.reporting_status"]
 
 
 def _norm(v):
@@ -58,6 +58,10 @@ def _snapshot(url: str) -> dict[str, list[tuple]]:
 
 
 def test_week_on_postgres_warehouse_equals_duckdb(tmp_path, monkeypatch):
+    """A generated week, then a village's corrected report (an incremental publish):
+    both warehouses hold the same rows after each."""
+    from pipelines.consolidate import consolidate
+    from pipelines.ingest import process
     from pipelines.synth import generate
 
     for var in ("HUIZONG_LANDING_URL", "HUIZONG_LAKE_URL", "HUIZONG_ARCHIVE_URL"):
@@ -74,7 +78,32 @@ def test_week_on_postgres_warehouse_equals_duckdb(tmp_path, monkeypatch):
             generate(out=str(home / "landing"), weeks=WEEK, scale="0.02", faults="default", seed=5)
             run_pipeline_weeks([WEEK])
             snaps[name] = _snapshot(url)
-    duck, pg = snaps["duckdb"], snaps["postgresql"]
+            # A corrected village report: the week is published again incrementally
+            # (only the affected submissions' rows deleted and inserted).
+            _resend_one_village_report(home / "landing" / WEEK)
+            for group in process.discover(WEEK):
+                process.process_group(WEEK, group)
+            published = process.publish(WEEK, run_id="test")
+            assert published["mode"] == "incremental" and published["rewritten_submissions"] > 0, published
+            consolidate(WEEK)
+            snaps[f"{name}-resubmitted"] = _snapshot(url)
+    for first, second in (("duckdb", "postgresql"), ("duckdb-resubmitted", "postgresql-resubmitted")):
+        _same(snaps[first], snaps[second])
+    assert snaps["duckdb"] != snaps["duckdb-resubmitted"]
+
+
+def _resend_one_village_report(week_dir) -> None:
+    """A village sends its report again an hour later (one more line ending: new bytes)."""
+    import os
+
+    village = next(p for p in sorted(week_dir.rglob("*周报*.csv")) if "村" in p.name)
+    again = village.with_name(village.stem + "（更正）" + village.suffix)
+    again.write_bytes(village.read_bytes() + b"\n")
+    t = village.stat().st_mtime + 3600
+    os.utime(again, (t, t))
+
+
+def _same(duck: dict, pg: dict) -> None:
     assert len(duck["core.ledger_households"][1]) > 100
     assert len(duck["core.findings"][1]) > 0  # faults="default" injects errors
     assert len(duck["core.reporting_status"][1]) > 0

@@ -140,9 +140,10 @@ def run_week(week: str, run_id: str = "reliability", stage_hook=None) -> dict:
     hook("discover")
     groups = process.discover(week)
     hook("process")
-    summaries = process.group_results([process.process_group(week, g) for g in groups])
+    results = [process.process_group(week, g) for g in groups]
     hook("publish")
     published = process.publish(week, run_id=run_id)
+    summaries = process.group_results(results, published.pop("staged_groups"))
     hook("consolidate")
     consolidated = consolidate(week)
     hook("review")
