@@ -146,3 +146,27 @@ def test_audit_only_grows_and_never_changes_past_rows(examples_landing):
         pd.testing.assert_frame_equal(after.head(len(before)).reset_index(drop=True).astype(str),
                                       before.reset_index(drop=True).astype(str))
     assert len(snapshots[-1]) == len(snapshots[0]) + 3
+
+
+def test_a_system_resolved_finding_that_comes_back_is_reopened(examples_landing):
+    """Resolved by the system (a corrected file), then back (the corrected file withdrawn
+    from the landing area): reopened, with a reason and an audit row; the other findings
+    of the week are kept, their last sighting moved to the new run."""
+    run_week()
+    wh = warehouse()
+    fid = _sci_finding(wh)
+    fixed = resubmit_ledger(examples_landing, "焦东村三本账(更正).xlsx", valid_id(), hour=9)
+    assert run_week(run_id="fixed")["lifecycle"]["resolved"] >= 1
+    assert lifecycle.status_of(fid, wh) == "resolved"
+    Path(fixed).unlink()
+    s = run_week(run_id="withdrawn")
+    assert s["lifecycle"]["reopened"] == 1
+    st = wh.query("SELECT * FROM core.finding_status WHERE finding_id = :f", {"f": fid}).iloc[0]
+    assert (st["status"], st["updated_by"], st["reason"]) == ("open", "system", "重新报送后问题再次出现")
+    assert st["last_seen_run"] == "withdrawn" and st["first_seen_run"] == "test"
+    hist = lifecycle.history(fid, wh)
+    assert list(hist["action"]) == ["open", "resolve", "reopen"]
+    assert list(hist["before_status"].fillna("")) == ["", "open", "resolved"]
+    kept = wh.query("SELECT last_seen_run FROM core.finding_status WHERE week = :w AND finding_id IN "
+                    "(SELECT finding_id FROM core.findings WHERE week = :w)", {"w": WEEK})
+    assert set(kept["last_seen_run"]) == {"withdrawn"} and s["lifecycle"]["kept"] == len(kept) - 1
