@@ -42,6 +42,11 @@ class Warehouse:
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
         # NullPool: a DuckDB file is single-writer across processes; never keep it open.
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=self._connect_args(url))
+        if self.dialect == "duckdb":
+            # DuckDB draws a progress bar on stdout for queries over 2 s: noise in task logs.
+            # A session setting, so set on every new connection.
+            sa.event.listen(self.engine, "connect",
+                            lambda dbapi_conn, _rec: dbapi_conn.execute("SET enable_progress_bar = false"))
 
     def _connect_args(self, url: str) -> dict:
         """DuckDB's buffer pool is bounded (HUIZONG_DUCKDB_MEMORY_LIMIT, or memory_limit

@@ -323,6 +323,7 @@ def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], setti
                     continue
                 if key == "plan":
                     part = pii.protect_plan(part, pii_key)
+                    storage.write_parquet(lfs, staging_path(lroot, week, n, "id_keys"), _id_keys(part))
                 elif key == "helpers":
                     part = pii.protect_helpers(part, pii_key)
                 storage.write_parquet(lfs, staging_path(lroot, week, n, _short(table)), _for_parquet(part))
@@ -771,27 +772,38 @@ def _member(values: pd.Series, allowed: set[str]) -> np.ndarray:
     return (codes >= 0) & (ok[np.maximum(codes, 0)] if len(ok) else False)
 
 
+def _id_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """Per plan row, aligned with it: 64-bit hashes of the normalised ID hash and of the
+    household id, whether an ID is given, and the submission. process_group stages them
+    beside the plan rows, so the city-wide duplicate pass reads numbers, not text."""
+    idn = df["id_hash"].astype(str).str.strip().str.upper()
+    return pd.DataFrame({
+        "id": pd.util.hash_array(idn.to_numpy(object)),
+        "household": pd.util.hash_array(df["household_id"].astype(str).to_numpy(object)),
+        "known": df["id_hash"].notna().to_numpy(bool),
+        "submission_id": df["submission_id"].astype(str).to_numpy(object)})
+
+
 def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids) -> pd.DataFrame:
     """City-wide duplicate ID numbers without holding the city's plan rows: the ID hashes
-    registered under more than one household are found from two columns, as 64-bit hashes
-    (16 bytes a row), then only the candidates' rows are read in full and checked exactly
-    by ``duplicate_ids``."""
+    registered under more than one household are found from the staged 64-bit keys of
+    each group (``_id_keys``, 16 bytes a row), then only the candidates' rows are read in
+    full and checked exactly by ``duplicate_ids``."""
     cols = ["id_hash", "household_id", "submission_id"]
 
-    def keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        idn = df["id_hash"].astype(str).str.strip().str.upper()
-        known = df["id_hash"].notna().to_numpy(bool)
-        return (pd.util.hash_array(idn.to_numpy(object)), pd.util.hash_array(df["household_id"].astype(str)
-                                                                             .to_numpy(object)), known)
+    def keys(p: str) -> pd.DataFrame:
+        kp = posixpath.join(posixpath.dirname(p), "id_keys.parquet")
+        if lfs.exists(kp):
+            return storage.read_parquet(lfs, kp)
+        return _id_keys(storage.read_parquet(lfs, p, columns=cols))  # staged before id_keys existed
 
     pairs, where = [], []
     for p in plan_paths:
         if not set(cols) <= set(storage.parquet_schema(lfs, p).names):
             continue
-        df = storage.read_parquet(lfs, p, columns=cols)
-        df = df[_member(df["submission_id"], current)]
-        idh, hidh, known = keys(df)
-        pairs.append(pd.DataFrame({"id": idh[known], "household": hidh[known]}).drop_duplicates())
+        k = keys(p)
+        k = k[_member(k["submission_id"], current) & k["known"].to_numpy(bool)]
+        pairs.append(k[["id", "household"]].drop_duplicates())
         where.append(p)
     if not pairs:
         return findings_frame()
@@ -801,12 +813,11 @@ def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], dupli
         return findings_frame()
     rows = []
     for p in where:  # only the rows holding a duplicated ID are read in full
-        df = storage.read_parquet(lfs, p, columns=cols)
-        df = df[_member(df["submission_id"], current)]
-        idh, _hidh, known = keys(df)
-        hit = np.isin(idh, dups) & known
+        k = keys(p)
+        hit = _member(k["submission_id"], current) & k["known"].to_numpy(bool) & np.isin(k["id"].to_numpy(), dups)
         if hit.any():
-            values = sorted(set(df.loc[hit, "id_hash"].astype(str)))
+            ids = storage.read_parquet(lfs, p, columns=["id_hash"])["id_hash"]  # aligned with its keys
+            values = sorted(set(ids[hit].astype(str)))
             full = storage.read_parquet(lfs, p, filters=[("id_hash", "in", values)])
             rows.append(full[_member(full["submission_id"], current)])
     plan = pd.concat(rows, ignore_index=True)

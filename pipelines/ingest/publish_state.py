@@ -103,9 +103,9 @@ def drop_state(lfs, root: str, week: str) -> None:
 
 def affected(old: pd.DataFrame, new: pd.DataFrame) -> set[str]:
     """Submissions whose (group, fingerprint) pairs differ between two states."""
-    a = set(zip(old["submission_id"], old["group"], old["fingerprint"]))
-    b = set(zip(new["submission_id"], new["group"], new["fingerprint"]))
-    return {sid for sid, _g, _f in a ^ b}
+    cols = ["submission_id", "group", "fingerprint"]
+    both = pd.concat([old[cols].drop_duplicates(), new[cols].drop_duplicates()], ignore_index=True).astype(str)
+    return set(both[~both.duplicated(keep=False)]["submission_id"])  # in one of the two only
 
 
 def token(loaded_at: pd.Timestamp) -> str:

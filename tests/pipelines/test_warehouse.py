@@ -26,6 +26,23 @@ def test_duckdb_memory_limit_from_setting_or_url(tmp_path, monkeypatch, env, url
     assert _limit(wh) == expected
 
 
+def test_duckdb_draws_no_progress_bar(tmp_path, monkeypatch):
+    """DuckDB would draw a progress bar on stdout for long queries: noise in task logs."""
+    for query in ("", "?memory_limit=256MB"):
+        wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}{query}")
+        assert wh.scalar("SELECT current_setting('enable_progress_bar')") is False
+
+
+def test_delete_in_deletes_only_the_listed_values_of_the_week(tmp_path):
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    _update_case(wh)
+    with wh.transaction() as conn:
+        wh.delete_in(conn, "core.submissions", "submission_id", ["s1", "s3", "nope"], {"week": "2026-W47"})
+        wh.delete_in(conn, "core.submissions", "submission_id", [], {"week": "2026-W47"})
+    left = _submissions(wh)
+    assert list(zip(left["submission_id"], left["week"])) == [("s2", "2026-W47"), ("s3", "2026-W46")]
+
+
 def _submissions(wh: Warehouse):
     return wh.query("SELECT submission_id, week, status, n_errors, unit_name FROM core.submissions "
                     "ORDER BY submission_id")
