@@ -139,11 +139,11 @@ def sync_lifecycle(week: str, wh: Warehouse | None = None, run_id: str = "") -> 
                     {"w": week, "run": run_id, "t": now.to_pydatetime()})
             audit = [(opened, "open", None, OPEN, None), (reopened, "reopen", RESOLVED, OPEN, reopen_reason),
                      (resolved, "resolve", [known[f][0] for f in resolved], RESOLVED, resolve_reason)]
-            rows = pd.concat([pd.DataFrame({"finding_id": ids, "action": action, "before_status": before,
-                                            "after_status": after, "reason": reason})
-                              for ids, action, before, after, reason in audit if ids], ignore_index=True) \
-                if any(ids for ids, *_ in audit) else pd.DataFrame()
-            if len(rows):
+            frames = [pd.DataFrame({"finding_id": ids, "action": action, "before_status": before,
+                                    "after_status": after, "reason": reason})
+                      for ids, action, before, after, reason in audit if ids]
+            if frames:
+                rows = pd.concat(frames, ignore_index=True)
                 wh.insert(conn, "core.finding_audit", rows.assign(
                     audit_id=[_audit_id() for _ in range(len(rows))], week=week, at=now, by=SYSTEM))
         return {"opened": len(opened), "reopened": len(reopened), "resolved": len(resolved),
