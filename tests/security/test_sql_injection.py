@@ -120,6 +120,10 @@ REVIEWED = {
         {"target", "col_sql"},
         "target is a table that passed _ident or update's constant temporary table; columns are the table's own "
         "quoted by _quote_col; values travel in the COPY stream"),
+    ("pipelines/warehouse.py", "Warehouse.delete_in"): (
+        {"table", "_quote_col", "column", "cond", "source"},
+        "table via _ident; column and where keys quoted by _quote_col (names from code: publish passes "
+        "'submission_id'); source is a constant; the values go through a registered arrow table or a bound array"),
     ("pipelines/warehouse.py", "Warehouse.update"): (
         {"table", "setters", "cond", "key", "_quote_col", "col_sql", "source"},
         "table via _ident; columns are the table's own (information_schema) quoted by _quote_col, key and where "
