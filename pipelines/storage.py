@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from contextlib import contextmanager
+import os
 import posixpath
 import uuid
+from contextlib import contextmanager
 
 import fsspec
 import pandas as pd
@@ -53,8 +54,40 @@ def mtime_of(info: dict) -> dt.datetime:
 
 def write_bytes_atomic(fs, path: str, data: bytes) -> None:
     """Write so that a reader sees the whole file or nothing."""
+    if _is_local(fs):
+        # The same steps as open_atomic, through os: fsspec's local layer costs about
+        # half a millisecond a file in stats and moves (seconds for a week's archive).
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            checkpoint("storage.tmp_written")
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return
     with open_atomic(fs, path) as f:
         f.write(data)
+
+
+def read_bytes(fs, path: str, limit: int = -1) -> bytes:
+    """A file's bytes (at most ``limit`` when given); local files through os, not fsspec."""
+    if _is_local(fs):
+        with open(path, "rb") as f:
+            return f.read(limit)
+    with fs.open(path, "rb") as f:
+        return f.read(limit)
+
+
+def exists(fs, path: str) -> bool:
+    return os.path.exists(path) if _is_local(fs) else fs.exists(path)
 
 
 def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
@@ -66,6 +99,8 @@ def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
 
 def read_parquet(fs, path: str, columns: list[str] | None = None, filters=None) -> pd.DataFrame:
     """A Parquet file as a frame: ``columns`` only, rows matching pyarrow ``filters`` only."""
+    if _is_local(fs):  # pyarrow's own file reader (memory-mapped), not fsspec's
+        return pq.read_table(path, columns=columns, filters=filters).to_pandas()
     with fs.open(path, "rb") as f:
         return pq.read_table(f, columns=columns, filters=filters).to_pandas()
 
