@@ -484,6 +484,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     # The manifest's columns that publish needs (it has one row per file of the week).
     files = storage.read_parquet(lfs, run_manifest_path(lroot, week), columns=["group", "submission_id", "received_at"])
     groups = sorted(files["group"].unique().tolist()) if len(files) else []
+    records = {g: _read_done(lfs, lroot, week, g) for g in groups}
+    missing = [g for g, r in records.items() if r is None]
+    if missing:  # never publish a week with files left unprocessed (they would read as received)
+        raise RuntimeError(f"week {week}: groups not staged (process_group did not finish): {missing}")
     register = disc.read_landing_register(settings)
     ident = _read_staging(lfs, lroot, week, "identities", groups)
     if ident.empty:
@@ -524,7 +528,6 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     # Which submissions need their rows written again: all of them, or (when the state
     # of the last publish is trustworthy) those whose fingerprint changed; see publish_state.
     pairs = files[["submission_id", "group"]].drop_duplicates().reset_index(drop=True)
-    records = {g: _read_done(lfs, lroot, week, g) or {} for g in groups}
     pairs["fingerprint"] = publish_state.fingerprints(
         pairs, {g: r.get("signature", "") for g, r in records.items()}, current, rejected,
         {"quarantine": row_err, "waived": waived_rows, "warning": row_warn})

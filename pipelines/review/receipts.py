@@ -88,6 +88,9 @@ def receipt_data(week: str, wh: Warehouse) -> list[dict]:
         return subs, fnd, _names(wh, week)
 
     subs, fnd, names = with_retry(run)
+    # NULL texts (a unit never identified) come back as NaN, which is truthy: "" instead.
+    text_cols = ["unit_code", "unit_name", "status", "superseded_by"]
+    subs[text_cols] = subs[text_cols].astype(object).where(subs[text_cols].notna(), "")
     by_id = dict(zip(subs["submission_id"], subs["original_name"]))
     tz = get_settings().tz
     fnd = fnd.copy()

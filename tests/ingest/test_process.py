@@ -157,6 +157,18 @@ def test_unchanged_groups_are_reused_and_a_changed_group_is_reprocessed(examples
     assert {Path(x).name for x in f["file"]} == {"说明.csv", "补报.csv"}
 
 
+def test_publish_refuses_a_week_with_a_group_left_unprocessed(examples_landing):
+    other = examples_landing / WEEK / "扶沟县"
+    other.mkdir()
+    (other / "说明.csv").write_bytes("这不是报表\n".encode("utf-8"))
+    groups = process.discover(WEEK)
+    process.process_group(WEEK, [g for g in groups[0] if g != "扶沟县"] or groups[1])
+    with pytest.raises(RuntimeError, match="扶沟县"):
+        process.publish(WEEK, run_id="test")
+    wh = Warehouse(get_settings().warehouse_url)
+    assert len(wh.query("SELECT * FROM core.ledger_households")) == 0, "nothing published"
+
+
 def test_hidden_and_odd_files_are_registered_not_ignored(examples_landing):
     folder = examples_landing / WEEK / "西华县"
     (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")

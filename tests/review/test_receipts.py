@@ -98,3 +98,18 @@ def test_unchanged_receipts_are_not_rewritten_and_changed_ones_are(examples_land
     old = [p for p in second if "三本账2026第47周" in p.name and p.suffix == ".html"]
     assert old and old[0].stat().st_mtime_ns != stamps[old[0]]
     assert "已被更正件替代" in old[0].read_text(encoding="utf-8")
+
+
+def test_a_submission_without_a_known_unit_gets_its_receipt_under_unknown(examples_landing):
+    """NULL unit code and name in the register (a file whose unit was never identified)."""
+    from pipelines.review.receipts import UNKNOWN_UNIT
+
+    run_week()
+    wh = warehouse()
+    with wh.transaction() as conn:
+        conn.exec_driver_sql("UPDATE core.submissions SET unit_code = NULL, unit_name = NULL "
+                             "WHERE original_name LIKE '%周报%.csv'")
+    paths = write_receipts(WEEK)
+    unknown = [p for p in paths if p.parent.name == UNKNOWN_UNIT]
+    assert [p.suffix for p in unknown] == [".html"]
+    assert f"{UNKNOWN_UNIT}（{UNKNOWN_UNIT}）" in unknown[0].read_text(encoding="utf-8")
