@@ -28,9 +28,13 @@ DOC = """
    之后（补报、更正件、豁免）只重写结果可能变化的报送文件的行，结果与全部重写相同；
 4. **consolidate** 自下而上汇总（三本账 → 村 → 乡镇 → 县 → 市），逐级核对（不含水分），
    统计报送率与及时率，并与近几周历史比对；
-5. **review** 更新问题的审核状态（新发现/已解决），为每份报送文件生成回执（回执写入 outbox）；
+5. **review** 更新问题的审核状态（新发现/已解决）；
 6. **weekly_summary** 刷新 BI 数据集市（`mart.weekly_summary` 周汇总等），并发出 weekly-load 资产事件，
    月度任务 `monthly_conclusion` 据此在一个月的各周都入库后生成月总结。
+
+与主线并行、不拖慢周汇总的两个任务：**data_docs** 在各组校验完成后生成 Great Expectations 校验报告
+（Data Docs，与 publish 同时运行）；**receipts** 在审核状态更新后为每份报送文件生成回执（写入 outbox，
+与 weekly_summary 同时运行）。
 
 参数 `week`（如 `2026-W47`）可手工指定周次；留空则取逻辑日期前一天所在的周。
 """
@@ -88,17 +92,22 @@ def weekly_ingest():
         return {**run(week), "month": published.get("month", "")}
 
     @task
-    def review(week: str, consolidated: dict, **context) -> dict:
-        from pipelines.review.lifecycle import sync_lifecycle
-        from pipelines.review.receipts import write_receipts
-
-        lifecycle = sync_lifecycle(week, run_id=context["run_id"])
-        receipts = write_receipts(week)
+    def data_docs(week: str, results: list[dict]) -> str:
         from pipelines.ingest.validate import build_data_docs
 
-        data_docs = str(build_data_docs(week=week))
-        return {"lifecycle": lifecycle, "receipts": len(receipts), "data_docs": data_docs,
-                "month": consolidated.get("month", "")}
+        return str(build_data_docs(week=week))
+
+    @task
+    def review(week: str, consolidated: dict, **context) -> dict:
+        from pipelines.review.lifecycle import sync_lifecycle
+
+        return {"lifecycle": sync_lifecycle(week, run_id=context["run_id"]), "month": consolidated.get("month", "")}
+
+    @task
+    def receipts(week: str, reviewed: dict) -> int:
+        from pipelines.review.receipts import write_receipts
+
+        return len(write_receipts(week))
 
     @task(outlets=[WEEKLY_LOAD])
     def weekly_summary(week: str, reviewed: dict, **context) -> dict:
@@ -111,7 +120,10 @@ def weekly_ingest():
     week = plan_week()
     groups = discover(week)
     done = process_group.partial(week=week).expand(group=groups)
-    weekly_summary(week, review(week, consolidate(week, publish(week, done))))
+    data_docs(week, done)  # beside publish: nothing downstream reads the docs
+    reviewed = review(week, consolidate(week, publish(week, done)))
+    receipts(week, reviewed)  # beside weekly_summary
+    weekly_summary(week, reviewed)
 
 
 weekly_ingest_dag = weekly_ingest()
