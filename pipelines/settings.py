@@ -69,6 +69,12 @@ def duckdb_memory_limit() -> str:
     return _env("HUIZONG_DUCKDB_MEMORY_LIMIT", "512MB")
 
 
+def duckdb_lock_wait() -> float:
+    """Seconds a process waits for another's hold on the embedded warehouse (DuckDB admits
+    one writing process at a time) before it fails."""
+    return float(_env("HUIZONG_DUCKDB_LOCK_WAIT", "300"))
+
+
 def get_settings() -> Settings:
     home = Path(_env("HUIZONG_HOME", "./data")).resolve()
     landing = _env("HUIZONG_LANDING_URL", str(home / "landing"))

@@ -6,8 +6,10 @@ Identifiers (table and column names) only ever come from this code; values are b
 """
 from __future__ import annotations
 
+import copy
 import io
 import re
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -33,7 +35,9 @@ def _quote_col(name: str) -> str:
 
 
 class Warehouse:
-    def __init__(self, url: str):
+    def __init__(self, url: str, lock_wait: float | None = None):
+        """``lock_wait``: seconds to wait for another process's hold on a DuckDB file
+        (default HUIZONG_DUCKDB_LOCK_WAIT); PostgreSQL handles concurrency itself."""
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
         if self.dialect == "duckdb":
@@ -47,6 +51,28 @@ class Warehouse:
             # A session setting, so set on every new connection.
             sa.event.listen(self.engine, "connect",
                             lambda dbapi_conn, _rec: dbapi_conn.execute("SET enable_progress_bar = false"))
+            if lock_wait is None:
+                from pipelines.settings import duckdb_lock_wait
+
+                lock_wait = duckdb_lock_wait()
+            self.lock_wait = lock_wait
+            sa.event.listen(self.engine, "do_connect", self._connect_waiting)
+
+    def _connect_waiting(self, dialect, _rec, cargs, cparams):
+        """Open the DuckDB file, waiting while another process holds it. A DuckDB file
+        admits one process at a time (when any of them writes): two tasks that touch the
+        warehouse at once (receipts beside weekly_summary) or a steward's action during a
+        load take turns instead of failing."""
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.05
+        while True:
+            try:
+                return dialect.connect(*cargs, **copy.deepcopy(cparams))  # connect pops keys
+            except Exception as exc:  # noqa: BLE001 - duckdb.IOException, not imported here
+                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _connect_args(self, url: str) -> dict:
         """DuckDB's buffer pool is bounded (HUIZONG_DUCKDB_MEMORY_LIMIT, or memory_limit

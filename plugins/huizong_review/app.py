@@ -160,7 +160,8 @@ def render(name: str, request: Request, user, **ctx) -> str:
 
 
 def open_warehouse() -> Warehouse:
-    return Warehouse(get_settings().warehouse_url)
+    # A page waits at most half a minute for a load holding the embedded warehouse.
+    return Warehouse(get_settings().warehouse_url, lock_wait=30)
 
 
 def _latest_week(wh: Warehouse) -> str:

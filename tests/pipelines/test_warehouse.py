@@ -84,3 +84,42 @@ def test_update_sets_columns_by_key_within_the_week_on_postgresql():
             _update_case(wh)
         finally:
             wh.dispose()
+
+
+def _hold_duckdb(path, seconds: float):
+    """Another process that opens the DuckDB file and keeps it for ``seconds``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                             "c.execute('CREATE TABLE IF NOT EXISTS t (x INT)'); print('held', flush=True); "
+                             "time.sleep(float(sys.argv[2]))", str(path), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_duckdb_waits_for_another_process_holding_the_file(tmp_path):
+    import time
+
+    path = tmp_path / "w.duckdb"
+    holder = _hold_duckdb(path, 1.5)
+    t0 = time.monotonic()
+    try:
+        assert Warehouse(f"duckdb:///{path}", lock_wait=30).scalar("SELECT count(*) FROM t") == 0
+    finally:
+        holder.wait()
+    assert time.monotonic() - t0 >= 0.5, "it waited for the holder to let go"
+
+
+def test_duckdb_gives_up_after_the_lock_wait(tmp_path):
+    import sqlalchemy as sa
+
+    path = tmp_path / "w.duckdb"
+    holder = _hold_duckdb(path, 5)
+    try:
+        with pytest.raises(sa.exc.OperationalError, match="lock"):
+            Warehouse(f"duckdb:///{path}", lock_wait=0.3).scalar("SELECT 1")
+    finally:
+        holder.kill()
+        holder.wait()
