@@ -214,31 +214,66 @@ def _unchanged(html_path: Path, xlsx_path: Path | None, digest: str) -> bool:
     return f'content="{digest}"'.encode() in head
 
 
-def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> list[Path]:
+# Receipts to write, set before the worker processes fork (they inherit it, nothing is pickled).
+_PENDING: list[tuple[dict, str, str, str | None]] = []
+PARALLEL_MIN = 1000  # fewer receipts than this to write: one process
+
+
+def _write_some(part: int, parts: int) -> int:
+    """Write every ``parts``-th pending receipt from ``part`` on; returns how many."""
+    made: set[str] = set()
+    for rec, digest, html_path, xlsx_path in _PENDING[part::parts]:
+        folder = os.path.dirname(html_path)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        if xlsx_path is not None:
+            _write_atomic(Path(xlsx_path), _xlsx(rec))
+        else:  # findings gone (e.g. after a waiver's re-run): no stale list
+            try:
+                os.unlink(html_path[:-5] + ".xlsx")
+            except FileNotFoundError:
+                pass
+        _write_atomic(Path(html_path), _html(rec, digest))  # last: it marks the receipt as complete
+    return len(_PENDING[part::parts])
+
+
+def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None,
+                   workers: int | None = None) -> list[Path]:
     """Write the week's receipts; return their paths.
 
     Every submission gets an HTML receipt; one with findings also gets the findings as
     an xlsx list to work through (an accepted file's receipt is one sentence). A receipt
     whose content did not change since it was last written is left as it is, so a late
-    file re-writes only the receipts it affects."""
+    file re-writes only the receipts it affects. Many receipts to write (a week's first
+    run) are written by ``workers`` processes (default: two, or one on a one-core machine)."""
+    global _PENDING
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
     paths: list[Path] = []
-    made: set[Path] = set()
+    pending = []
+    folders: dict[str, str] = {}
     for rec in receipt_data(week, wh):
-        folder = receipt_dir(settings, week, rec["unit_code"])
-        stem = f"回执_{_safe_name(Path(rec['file']).stem)}_{rec['submission_id'][:8]}"
-        html_path = folder / f"{stem}.html"
-        xlsx_path = folder / f"{stem}.xlsx" if rec["findings"] else None
+        folder = folders.get(rec["unit_code"])
+        if folder is None:
+            folder = folders[rec["unit_code"]] = str(receipt_dir(settings, week, rec["unit_code"]))
+        stem = f"{folder}/回执_{_safe_name(Path(rec['file']).stem)}_{rec['submission_id'][:8]}"
+        html_path, xlsx_path = stem + ".html", (stem + ".xlsx" if rec["findings"] else None)
         digest = _digest(rec)
-        if not _unchanged(html_path, xlsx_path, digest):
-            if folder not in made:
-                folder.mkdir(parents=True, exist_ok=True)
-                made.add(folder)
-            if xlsx_path is not None:
-                _write_atomic(xlsx_path, _xlsx(rec))
-            else:  # findings gone (e.g. after a waiver's re-run): no stale list
-                (folder / f"{stem}.xlsx").unlink(missing_ok=True)
-            _write_atomic(html_path, _html(rec, digest))  # last: it marks the receipt as complete
-        paths += [p for p in (xlsx_path, html_path) if p is not None]
+        if not _unchanged(Path(html_path), Path(xlsx_path) if xlsx_path else None, digest):
+            pending.append((rec, digest, html_path, xlsx_path))
+        paths += [Path(p) for p in (xlsx_path, html_path) if p is not None]
+    workers = workers or min(2, os.cpu_count() or 1)
+    _PENDING = pending
+    try:
+        if workers > 1 and len(pending) >= PARALLEL_MIN:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                written = sum(pool.starmap(_write_some, [(k, workers) for k in range(workers)]))
+            assert written == len(pending), (written, len(pending))
+        else:
+            _write_some(0, 1)
+    finally:
+        _PENDING = []
     return paths
