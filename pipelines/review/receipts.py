@@ -214,15 +214,9 @@ def _unchanged(html_path: Path, xlsx_path: Path | None, digest: str) -> bool:
     return f'content="{digest}"'.encode() in head
 
 
-# Receipts to write, set before the worker processes fork (they inherit it, nothing is pickled).
-_PENDING: list[tuple[dict, str, str, str | None]] = []
-PARALLEL_MIN = 1000  # fewer receipts than this to write: one process
-
-
-def _write_some(part: int, parts: int) -> int:
-    """Write every ``parts``-th pending receipt from ``part`` on; returns how many."""
+def _write(pending: list[tuple[dict, str, str, str | None]]) -> None:
     made: set[str] = set()
-    for rec, digest, html_path, xlsx_path in _PENDING[part::parts]:
+    for rec, digest, html_path, xlsx_path in pending:
         folder = os.path.dirname(html_path)
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
@@ -235,19 +229,18 @@ def _write_some(part: int, parts: int) -> int:
             except FileNotFoundError:
                 pass
         _write_atomic(Path(html_path), _html(rec, digest))  # last: it marks the receipt as complete
-    return len(_PENDING[part::parts])
 
 
-def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None,
-                   workers: int | None = None) -> list[Path]:
+def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> list[Path]:
     """Write the week's receipts; return their paths.
 
     Every submission gets an HTML receipt; one with findings also gets the findings as
     an xlsx list to work through (an accepted file's receipt is one sentence). A receipt
     whose content did not change since it was last written is left as it is, so a late
-    file re-writes only the receipts it affects. Many receipts to write (a week's first
-    run) are written by ``workers`` processes (default: two, or one on a one-core machine)."""
-    global _PENDING
+    file re-writes only the receipts it affects.
+
+    (One process. Writing them from forked worker processes was tried: inside an Airflow 3
+    task process a multiprocessing pool's workers vanished and the task hung.)"""
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
     paths: list[Path] = []
@@ -263,17 +256,5 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
         if not _unchanged(Path(html_path), Path(xlsx_path) if xlsx_path else None, digest):
             pending.append((rec, digest, html_path, xlsx_path))
         paths += [Path(p) for p in (xlsx_path, html_path) if p is not None]
-    workers = workers or min(2, os.cpu_count() or 1)
-    _PENDING = pending
-    try:
-        if workers > 1 and len(pending) >= PARALLEL_MIN:
-            import multiprocessing
-
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                written = sum(pool.starmap(_write_some, [(k, workers) for k in range(workers)]))
-            assert written == len(pending), (written, len(pending))
-        else:
-            _write_some(0, 1)
-    finally:
-        _PENDING = []
+    _write(pending)
     return paths

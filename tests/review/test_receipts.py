@@ -114,17 +114,3 @@ def test_a_submission_without_a_known_unit_gets_its_receipt_under_unknown(exampl
     assert [p.suffix for p in unknown] == [".html"]
     assert f"{UNKNOWN_UNIT}（{UNKNOWN_UNIT}）" in unknown[0].read_text(encoding="utf-8")
 
-
-def test_receipts_written_by_two_processes_equal_those_written_by_one(examples_landing, monkeypatch):
-    import shutil
-
-    from pipelines.review import receipts
-
-    run_week()
-    one = write_receipts(WEEK, workers=1)
-    data = {p: p.read_bytes() for p in one}
-    shutil.rmtree(get_settings().outbox_dir / WEEK)
-    monkeypatch.setattr(receipts, "PARALLEL_MIN", 1)
-    two = write_receipts(WEEK, workers=2)
-    assert two == one and {p: p.read_bytes() for p in two} == data
-    assert receipts._PENDING == []
