@@ -53,7 +53,10 @@ START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-
     tags=["huizong", "weekly", "ingest"],
     doc_md=DOC,
     params={"week": Param("", type="string", description="ISO 周次，如 2026-W47；留空按逻辑日期推算")},
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "owner": "huizong"},
+    # A task that hangs fails after HUIZONG_TASK_TIMEOUT_MINUTES (and is retried) instead of
+    # holding the week (one run at a time) for ever.
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "owner": "huizong",
+                  "execution_timeout": dt.timedelta(minutes=float(os.environ.get("HUIZONG_TASK_TIMEOUT_MINUTES", "120")))},
 )
 def weekly_ingest():
     @task

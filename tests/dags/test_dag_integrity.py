@@ -51,6 +51,7 @@ def test_weekly_ingest_shape():
                                  "receipts", "weekly_summary"}
     for t in dag.tasks:
         assert t.retries >= 1, t.task_id
+        assert t.execution_timeout is not None and t.execution_timeout.total_seconds() == 7200, t.task_id
     # Mapped per group (county folder), not per file.
     assert type(dag.get_task("process_group")).__name__ == "DecoratedMappedOperator"
     assert dag.get_task("weekly_summary").outlets, "publish must emit the weekly-load asset"
