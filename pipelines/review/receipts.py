@@ -110,19 +110,21 @@ def receipt_data(week: str, wh: Warehouse) -> list[dict]:
     })
     fields = [c for c in listed.columns if c != "submission_id"]
     per_sub: dict[str, list[dict]] = {}
-    n_err = fnd.groupby("submission_id")["severity"].agg(lambda s: int((s == "error").sum())).to_dict()
-    n_warn = fnd.groupby("submission_id")["severity"].agg(lambda s: int((s == "warning").sum())).to_dict()
+    n_err = fnd.loc[fnd["severity"] == "error", "submission_id"].value_counts().to_dict()
+    n_warn = fnd.loc[fnd["severity"] == "warning", "submission_id"].value_counts().to_dict()
     records = listed[fields].to_dict("records")
     for sid, rec in zip(listed["submission_id"].tolist(), records):
         per_sub.setdefault(sid, []).append(rec)
     received = pd.to_datetime(subs["received_at"], utc=True, errors="coerce").dt.tz_convert(tz) \
         .dt.strftime("%Y-%m-%d %H:%M").fillna("").tolist()
     out = []
-    for sub, at in zip(subs.to_dict("records"), received):  # one per file, not per row
+    used = ["submission_id", "original_name", "landing_path", "unit_code", "unit_name", "status", "superseded_by",
+            "rows_loaded", "rows_quarantined"]
+    for sub, at in zip(subs[used].to_dict("records"), received):  # one per file, not per row
         sid = sub["submission_id"]
         unit = sub.get("unit_code") or ""
         newer = by_id.get(sub.get("superseded_by") or "", "")
-        e, w = n_err.get(sid, 0), n_warn.get(sid, 0)
+        e, w = int(n_err.get(sid, 0)), int(n_warn.get(sid, 0))
         out.append({
             "submission_id": sid, "week": week, "file": sub["original_name"], "path": sub["landing_path"],
             "unit_code": unit or UNKNOWN_UNIT, "unit_name": sub.get("unit_name") or names.get(unit, "") or UNKNOWN_UNIT,
@@ -205,12 +207,15 @@ def receipt_dir(settings: Settings, week: str, unit_code: str) -> Path:
     return Path(settings.outbox_dir) / week / _safe_name(unit_code or UNKNOWN_UNIT)
 
 
-def _unchanged(html_path: Path, xlsx_path: Path | None, digest: str) -> bool:
+def _unchanged(html_path: str, xlsx_path: str | None, digest: str) -> bool:
     """The receipt on disk already shows exactly this (its HTML carries the digest)."""
-    if not html_path.is_file() or (xlsx_path is not None and not xlsx_path.is_file()):
+    if xlsx_path is not None and not os.path.isfile(xlsx_path):
         return False
-    with html_path.open("rb") as fh:
-        head = fh.read(400)
+    try:
+        with open(html_path, "rb") as fh:
+            head = fh.read(400)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
     return f'content="{digest}"'.encode() in head
 
 
@@ -253,7 +258,7 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
         stem = f"{folder}/回执_{_safe_name(Path(rec['file']).stem)}_{rec['submission_id'][:8]}"
         html_path, xlsx_path = stem + ".html", (stem + ".xlsx" if rec["findings"] else None)
         digest = _digest(rec)
-        if not _unchanged(Path(html_path), Path(xlsx_path) if xlsx_path else None, digest):
+        if not _unchanged(html_path, xlsx_path, digest):
             pending.append((rec, digest, html_path, xlsx_path))
         paths += [Path(p) for p in (xlsx_path, html_path) if p is not None]
     _write(pending)

@@ -246,7 +246,7 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
             # scheduler as external_executor_id) has a SUCCESS result in the worker's result backend.
             all_tis = tis + gen_tis
             assert {"plan_week", "discover", "process_group", "publish", "consolidate", "review",
-                    "weekly_summary", "data_docs", "receipts"} <= {t for t, *_ in tis}
+                    "weekly_summary", "data_docs"} <= {t for t, *_ in tis}
             assert all(s == "success" and n == 1 for _, _, s, n, *_ in all_tis), all_tis
             assert {q for *_, q, _x in all_tis} == {celery["queue"]}, all_tis
             assert len(set(ids)) == len(ids), all_tis

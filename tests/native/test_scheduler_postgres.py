@@ -125,7 +125,7 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
 
         # Every task ran once, through the scheduler's executor (no dag.test, no retries).
         assert {"plan_week", "discover", "process_group", "publish", "consolidate", "review",
-                "data_docs", "receipts", "weekly_summary"} <= {t for t, *_ in tis}
+                "data_docs", "weekly_summary"} <= {t for t, *_ in tis}
         assert all(s == "success" and n == 1 for _, _, s, n, *_ in tis + gen_tis), tis + gen_tis
         assert [m for t, m, *_ in tis if t == "process_group"] == [0]  # one county folder
         mapped = [(start, end) for t, _m, _s, _n, start, end in gen_tis if t == "process_group"]
