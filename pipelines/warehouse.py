@@ -60,9 +60,9 @@ class Warehouse:
 
     def _connect_waiting(self, dialect, _rec, cargs, cparams):
         """Open the DuckDB file, waiting while another process holds it. A DuckDB file
-        admits one process at a time (when any of them writes): two tasks that touch the
-        warehouse at once (receipts beside weekly_summary) or a steward's action during a
-        load take turns instead of failing."""
+        admits one process at a time (when any of them writes): a steward's action or a
+        CLI command during a load, or two tasks touching the warehouse at once, take turns
+        instead of failing."""
         deadline = time.monotonic() + self.lock_wait
         delay = 0.05
         while True:

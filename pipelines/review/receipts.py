@@ -219,23 +219,6 @@ def _unchanged(html_path: str, xlsx_path: str | None, digest: str) -> bool:
     return f'content="{digest}"'.encode() in head
 
 
-def _write(pending: list[tuple[dict, str, str, str | None]]) -> None:
-    made: set[str] = set()
-    for rec, digest, html_path, xlsx_path in pending:
-        folder = os.path.dirname(html_path)
-        if folder not in made:
-            os.makedirs(folder, exist_ok=True)
-            made.add(folder)
-        if xlsx_path is not None:
-            _write_atomic(Path(xlsx_path), _xlsx(rec))
-        else:  # findings gone (e.g. after a waiver's re-run): no stale list
-            try:
-                os.unlink(html_path[:-5] + ".xlsx")
-            except FileNotFoundError:
-                pass
-        _write_atomic(Path(html_path), _html(rec, digest))  # last: it marks the receipt as complete
-
-
 def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> list[Path]:
     """Write the week's receipts; return their paths.
 
@@ -249,8 +232,8 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
     paths: list[Path] = []
-    pending = []
-    folders: dict[str, str] = {}
+    made: set[str] = set()
+    folders: dict[str, str] = {}  # unit -> folder, built once per unit
     for rec in receipt_data(week, wh):
         folder = folders.get(rec["unit_code"])
         if folder is None:
@@ -259,7 +242,16 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
         html_path, xlsx_path = stem + ".html", (stem + ".xlsx" if rec["findings"] else None)
         digest = _digest(rec)
         if not _unchanged(html_path, xlsx_path, digest):
-            pending.append((rec, digest, html_path, xlsx_path))
+            if folder not in made:
+                os.makedirs(folder, exist_ok=True)
+                made.add(folder)
+            if xlsx_path is not None:
+                _write_atomic(Path(xlsx_path), _xlsx(rec))
+            else:  # findings gone (e.g. after a waiver's re-run): no stale list
+                try:
+                    os.unlink(stem + ".xlsx")
+                except FileNotFoundError:
+                    pass
+            _write_atomic(Path(html_path), _html(rec, digest))  # last: it marks the receipt as complete
         paths += [Path(p) for p in (xlsx_path, html_path) if p is not None]
-    _write(pending)
     return paths
