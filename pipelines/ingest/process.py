@@ -77,7 +77,7 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     checkpoint("discover.archived")
     storage.write_parquet(lfs, manifest, files)
     # Staging of earlier attempts is kept: a group whose inputs are unchanged is reused
-    # (process_group checks its signature), so a late village re-processes one county.
+    # (process_group checks its signature); a group that only gained files parses just those.
     wh = wh or Warehouse(settings.warehouse_url)
     wh.apply_schema()
     if len(files):
@@ -149,16 +149,27 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def group_signature(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> str:
+def group_inputs(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> dict:
+    """What a group's staging is made from: ``base`` (a hash of last week's plan, the
+    parsing and validation code and the settings: everything that applies to each file
+    alike), the group's ``files`` (submission, landing path, time received), and
+    ``signature``, a hash of both. Staging is reused while the signature is the same."""
     prev = fact_path(lroot, "facts", "core.ledger_households", shift_week(week, -1))
     prev_info = lfs.info(prev) if lfs.exists(prev) else {}
-    payload = {
-        "files": sorted(zip(files["submission_id"], files["landing_path"], files["received_at"].astype(str))),
+    base = {
         "prev_plan": [prev_info.get("size"), str(storage.mtime_of(prev_info)) if prev_info else None],
         "code": _code_fingerprint(),
         "settings": repr(settings),
     }
-    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    listed = sorted(zip(files["submission_id"], files["landing_path"], files["received_at"].astype(str)))
+    payload = {"files": listed, **base}
+    return {"base": hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest(),
+            "files": [list(f) for f in listed],
+            "signature": hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()}
+
+
+def group_signature(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> str:
+    return group_inputs(files, week, settings, lfs, lroot)["signature"]
 
 
 def process_group(week: str, group: str | list[str], settings: Settings | None = None) -> dict:
@@ -172,18 +183,22 @@ def process_group(week: str, group: str | list[str], settings: Settings | None =
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     manifest = storage.read_parquet(lfs, run_manifest_path(lroot, week))
     results: dict[str, dict] = {}
-    todo: list[tuple[str, pd.DataFrame, str]] = []
+    todo: list[tuple[str, pd.DataFrame, dict]] = []
     for name in names:
         files = _group_files(manifest, name)
-        signature = group_signature(files, week, settings, lfs, lroot)
-        done = _reusable(lfs, lroot, week, name, signature)
-        if done is not None:
+        inputs = group_inputs(files, week, settings, lfs, lroot)
+        done = _read_done(lfs, lroot, week, name)
+        if done is not None and done.get("signature") == inputs["signature"]:
             results[name] = {**done["summary"], "reused": True}
+            continue
+        added = _added_files(done, inputs, files)
+        if added is not None:  # files came, none went: only they are parsed and validated
+            results[name] = _process_added(week, name, added, files, inputs, done, settings, lfs, lroot)
             continue
         gdir = group_dir(lroot, week, name)
         if lfs.exists(gdir):
             lfs.rm(gdir, recursive=True)
-        todo.append((name, files, signature))
+        todo.append((name, files, inputs))
     if todo:
         with paused_gc():  # the parsed files are all alive until validated: see gcpause
             for summary in _process_changed(week, todo, settings, lfs, lroot):
@@ -215,13 +230,88 @@ def _read_done(lfs, lroot: str, week: str, group: str) -> dict | None:
         return None
 
 
+# A group whose files were only added to is staged from its earlier staging and the added
+# files, unless they are more than this share of it (then re-staging it whole costs as much).
+ADDED_SHARE = 0.25
+
+
+def _added_files(done: dict | None, inputs: dict, files: pd.DataFrame) -> pd.DataFrame | None:
+    """The group's files that its staging does not hold yet, when staging it from its
+    earlier staging is the same as staging it anew: the same base (last week's plan, code,
+    settings), no file gone or changed, and few files added. Otherwise None.
+
+    Each file is parsed and validated on its own terms; what spans files of a group (an ID
+    number under two households, newer files superseding older ones) is settled again by
+    publish, city-wide, over all staged files (supersession, ``duplicate_ids``)."""
+    if done is None or done.get("base") != inputs["base"] or "files" not in done:
+        return None
+    before = {tuple(f) for f in done["files"]}
+    now = {tuple(f) for f in inputs["files"]}
+    new = now - before
+    if not new or not before <= now or len(new) > ADDED_SHARE * len(now):
+        return None
+    ids = {sid for sid, _path, _at in new}
+    return files[files["submission_id"].isin(ids)]
+
+
+def _process_added(week: str, name: str, added: pd.DataFrame, files: pd.DataFrame, inputs: dict, done: dict,
+                   settings: Settings, lfs, lroot: str) -> dict:
+    """Stage the added files of group ``name`` (see _added_files) in a scratch folder, then
+    write each staged part of the group as its earlier rows followed by theirs."""
+    import fsspec
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="huizong-added-") as tmp:
+        tfs = fsspec.filesystem("file")
+        (part,) = _process_changed(week, [(name, added, inputs)], settings, tfs, tmp)
+        rows = dict(done["summary"].get("rows", {}))
+        tdir = group_dir(tmp, week, name)
+        parts = sorted(p for p in Path(tdir).glob("*.parquet"))
+        for path in parts:
+            target = staging_path(lroot, week, name, path.stem)
+            fresh = pd.read_parquet(path)
+            old = storage.read_parquet(lfs, target) if lfs.exists(target) else None
+            both = fresh if old is None or not len(old) else pd.concat([old, _like(fresh, old)], ignore_index=True)
+            if path.stem == "identities":
+                both = resolve_supersession(both.drop(columns=["superseded_by"], errors="ignore"))
+            storage.write_parquet(lfs, target, _for_parquet(both))
+            if path.stem in rows or path.stem in {_short(t) for t in CORE_TABLES.values()}:
+                rows[path.stem] = int(len(both))
+    findings = storage.read_parquet(lfs, staging_path(lroot, week, name, "findings"), columns=["rule"])
+    summary = {**done["summary"], "files": int(len(files)), "rows": rows, "findings": int(len(findings)),
+               "parse_seconds": part["parse_seconds"], "validate_seconds": part["validate_seconds"],
+               "seconds": round(time.perf_counter() - t0, 3), "reused": False, "added_files": int(len(added))}
+    _write_done(lfs, lroot, week, name, inputs, summary)
+    return summary
+
+
+def _like(fresh: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """``fresh`` with its empty columns typed as ``old``'s (a few added files leave columns
+    empty that the group's other files fill; concatenated untyped they would become text)."""
+    out = fresh.copy()
+    for c in out.columns.intersection(old.columns):
+        if out[c].dtype != old[c].dtype and out[c].isna().all():
+            try:
+                out[c] = out[c].astype(old[c].dtype)
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def _write_done(lfs, lroot: str, week: str, name: str, inputs: dict, summary: dict) -> None:
+    """The group's staging record; written last: a group counts as staged only once all
+    its parts are there."""
+    record = {"signature": inputs["signature"], "base": inputs["base"], "files": inputs["files"], "summary": summary}
+    storage.write_bytes_atomic(lfs, _done_path(lroot, week, name), json.dumps(record).encode())
+
+
 def _reusable(lfs, lroot: str, week: str, group: str, signature: str) -> dict | None:
     """The group's staging record when it was staged from exactly these inputs, else None."""
     done = _read_done(lfs, lroot, week, group)
     return done if done is not None and done.get("signature") == signature else None
 
 
-def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], settings: Settings, lfs,
+def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings, lfs,
                      lroot: str) -> list[dict]:
     from pipelines.ingest.parse import parse_file
     from pipelines.ingest.validate import validate_tables
@@ -331,7 +421,7 @@ def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], setti
     seconds = time.perf_counter() - t0
     n_files = sum(len(f) for _n, f, _s in todo)
     summaries = []
-    for name, files, signature in todo:
+    for name, files, inputs in todo:
         # From here on no clear ID or phone number: the raw archive is the only place they exist.
         findings = pii.protect_findings(pd.concat(out_findings[name], ignore_index=True))
         storage.write_parquet(lfs, staging_path(lroot, week, name, "findings"), findings)
@@ -340,9 +430,7 @@ def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, str]], setti
         summary = {"group": name, "files": int(len(files)), "rows": counts[name], "findings": int(len(findings)),
                    "parse_seconds": round(t_parse * share, 3), "validate_seconds": round(t_validate * share, 3),
                    "seconds": round(seconds * share, 3), "reused": False}
-        # Written last: a group counts as staged only once all its parts are there.
-        storage.write_bytes_atomic(lfs, _done_path(lroot, week, name),
-                                   json.dumps({"signature": signature, "summary": summary}).encode())
+        _write_done(lfs, lroot, week, name, inputs, summary)
         summaries.append(summary)
     return summaries
 
@@ -529,7 +617,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     # of the last publish is trustworthy) those whose fingerprint changed; see publish_state.
     pairs = files[["submission_id", "group"]].drop_duplicates().reset_index(drop=True)
     pairs["fingerprint"] = publish_state.fingerprints(
-        pairs, {g: r.get("signature", "") for g, r in records.items()}, current, rejected,
+        pairs, {g: r.get("base") or r.get("signature", "") for g, r in records.items()}, current, rejected,
         {"quarantine": row_err, "waived": waived_rows, "warning": row_warn})
     code = _code_fingerprint()
     wh.apply_schema()

@@ -3,8 +3,11 @@
 A week is published many times: the Monday run, then every late or corrected file, every
 steward's waiver. Most of the week is the same each time. The state file records, per
 (submission, group), a fingerprint of everything that decides that submission's rows in
-the lake and the warehouse (its group's staging signature, whether it is current, and the
-keys of its error and warning findings), and how many rows it put in each table. The next
+the lake and the warehouse (what its group's staging applies to every file alike: last
+week's plan, the code, the settings; whether it is current; the keys of its error and
+warning findings, which carry whatever other files of the group changed in its rows), and
+how many rows it put in each table. A late file in a county leaves the county's other
+submissions as they were. The next
 publish compares fingerprints: the submissions whose fingerprint changed (or that came or
 went) are "affected"; only their rows are re-split, rewritten in the lake files and
 replaced in the warehouse.
@@ -46,7 +49,7 @@ def state_path(root: str, week: str) -> str:
 def fingerprints(pairs: pd.DataFrame, signatures: dict[str, str], current: set[str], rejected: set[str],
                  keys: dict[str, pd.MultiIndex]) -> pd.Series:
     """One fingerprint per row of ``pairs`` (columns submission_id, group): the group's
-    staging signature, current or not, rejected or not, and the submission's finding keys
+    staging base (``signatures``; see process.group_inputs), current or not, rejected or not, and the submission's finding keys
     (``keys``: kind -> (submission, sheet, row) index; quarantine, waived, warning)."""
     frames = [pd.DataFrame({"submission_id": idx.get_level_values(0).astype(str),
                             "key": kind + ":" + idx.get_level_values(1).astype(str) + ":"

@@ -174,3 +174,58 @@ def test_fingerprints_follow_every_input():
     assert publish_state.affected(old, pairs.assign(fingerprint=only_a["rejected"])) == {"a"}
     assert publish_state.affected(old, pairs.assign(fingerprint=restaged)) == {"a", "b"}
     assert publish_state.affected(old, old.iloc[:2]) == {"b"}  # a pair went away
+
+
+@pytest.mark.slow
+def test_added_files_staged_on_the_earlier_staging_equal_a_cold_week(home, monkeypatch):
+    """Late and corrected files are parsed and validated alone and added to their group's
+    staging (the rest of the group is not parsed again), and publish then rewrites only
+    their submissions and those they supersede; the lake and the warehouse end up as a
+    cold run of the same landing folder leaves them."""
+    W.make_landing(home / "landing", weeks=WEEK)
+    monkeypatch.setenv("HUIZONG_PII_KEY", W.PII_KEY)
+    first = _run()
+    week_dir = home / "landing" / WEEK
+    W.add_corrected_village_report(home / "landing")
+    # A village ledger sent again with one number changed, in its own county: it supersedes
+    # the ledger already staged in the same group, and carries the same ID numbers.
+    ledger = sorted(p for p in (week_dir / W.COUNTIES[1]).rglob("*三本账*") if p.suffix == ".xlsx")[0]
+    import openpyxl
+
+    wb = openpyxl.load_workbook(ledger)
+    ws = wb.worksheets[0]
+    cell = next(c for row in ws.iter_rows() for c in row if isinstance(c.value, (int, float)) and c.row > 4)
+    cell.value = cell.value + 1
+    late = ledger.with_name(f"更正_{ledger.name}")
+    wb.save(late)
+    os.utime(late, (ledger.stat().st_mtime + 7200,) * 2)
+
+    calls = []
+    real = process._process_changed
+    monkeypatch.setattr(process, "_process_changed",
+                        lambda week, todo, *a: calls.append([len(f) for _n, f, _i in todo]) or real(week, todo, *a))
+    groups = process.discover(WEEK)
+    results = [process.process_group(WEEK, g) for g in groups]
+    second = process.publish(WEEK, run_id="test")
+    added = {g["group"]: g.get("added_files") for r in results for g in r.get("groups", [r])}
+    assert {g: n for g, n in added.items() if n} == {W.COUNTIES[1]: 2}, added
+    assert calls == [[2]], "only the added files are parsed and validated"
+    assert second["mode"] == "incremental"
+    # the two new files and the two they supersede
+    assert second["rewritten_submissions"] == 4, second["rewritten_submissions"]
+    assert second["files"] == first["files"] + 2
+    incremental = _published(W.snapshot(home))
+    wh = Warehouse(get_settings().warehouse_url)
+    status = dict(wh.query("SELECT original_name, status FROM core.submissions WHERE original_name IN (:a, :b)",
+                           {"a": ledger.name, "b": late.name}).itertuples(index=False))
+    assert status[ledger.name] == "superseded" and status[late.name] in ("loaded", "partial")
+
+    # Cold: the staging and the publish state gone, every file parsed again.
+    shutil.rmtree(home / "lake" / "staging")
+    lfs, root = storage.filesystem(get_settings().lake_url)
+    publish_state.drop_state(lfs, root, WEEK)
+    calls.clear()
+    third = _run()
+    assert third["mode"] == "full" and sum(map(sum, calls)) == second["files"]
+    d = W.diff(_published(W.snapshot(home)), incremental)
+    assert not d, W.describe(d)
