@@ -52,6 +52,36 @@ def mtime_of(info: dict) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def find_files(fs, base: str) -> dict[str, dict]:
+    """Every file under ``base`` (recursively, hidden ones included): path -> fsspec-style
+    info (``size``, ``mtime`` or the store's own keys; see mtime_of). Local folders are
+    walked with os.scandir (fsspec's find stats each entry again, ≈3× slower on a
+    province's week)."""
+    if not _is_local(fs):
+        found = fs.find(base, detail=True)
+        # Object stores: a zero-byte key ending in "/" is a folder marker (made by
+        # consoles and some clients), listed as a file.
+        return {p: i for p, i in found.items() if i.get("type") != "directory" and not p.endswith("/")}
+    out: dict[str, dict] = {}
+    todo = [base]
+    while todo:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for e in entries:
+            if e.is_dir():
+                todo.append(e.path)
+                continue
+            try:
+                st = e.stat()
+            except FileNotFoundError:  # removed while listed (a broken link, a moved file)
+                continue
+            out[e.path] = {"size": st.st_size, "mtime": st.st_mtime}
+    return dict(sorted(out.items()))
+
+
 def write_bytes_atomic(fs, path: str, data: bytes) -> None:
     """Write so that a reader sees the whole file or nothing."""
     with open_atomic(fs, path) as f:

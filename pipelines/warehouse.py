@@ -173,6 +173,30 @@ class Warehouse:
             with cur.copy(f"COPY {target} ({col_sql}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as cp:
                 cp.write(buf.getvalue())
 
+    def present(self, table: str, column: str, values: list[str]) -> set[str]:
+        """Those of ``values`` found in ``table``.``column`` (bound as delete_in binds them)."""
+        if not values:
+            return set()
+        table, col = _ident(table), _quote_col(column)
+        with self.engine.connect() as conn:
+            if self.dialect == "duckdb":
+                import pyarrow as pa
+
+                source = "_huizong_present"
+                raw = conn.connection.driver_connection
+                raw.register(source, pa.table({"v": pa.array([str(v) for v in values], pa.string())}))
+                try:
+                    rows = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {table} WHERE {col} IN "
+                                                f"(SELECT v FROM {source})")).fetchall()
+                finally:
+                    raw.unregister(source)
+            elif self.dialect == "postgresql":
+                rows = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {table} WHERE {col} = ANY(:_values)"),
+                                    {"_values": [str(v) for v in values]}).fetchall()
+            else:
+                raise ValueError(f"the warehouse runs on DuckDB or PostgreSQL, not {self.dialect}")
+        return {str(r[0]) for r in rows}
+
     def delete_in(self, conn: sa.Connection, table: str, column: str, values: list[str],
                   where: dict[str, object] | None = None) -> None:
         """Delete the rows of ``table`` whose ``column`` is one of ``values`` (and ``where``);

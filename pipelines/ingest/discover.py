@@ -53,17 +53,12 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
             "source_path"]
     if not fs.exists(base):
         return pd.DataFrame(columns=cols)
-    found = fs.find(base, detail=True)
     rows = []
-    for path, info in found.items():
-        # Object stores: a zero-byte key ending in "/" is a folder marker (made by
-        # consoles and some clients), listed as a file; relpath would strip its slash.
-        if info.get("type") == "directory" or path.endswith("/"):
-            continue
-        rel = posixpath.relpath(path, root)
-        # Every file under the week's folder is a submission, hidden ones included
-        # (nothing received is lost; a stray .DS_Store becomes a "not a form" finding).
-        inner = posixpath.relpath(path, base)
+    # Every file under the week's folder is a submission, hidden ones included (nothing
+    # received is lost; a stray .DS_Store becomes a "not a form" finding).
+    for path, info in storage.find_files(fs, base).items():
+        rel = _relative(path, root)
+        inner = _relative(path, base)
         text, raw_hex = safe_text(rel)
         parts = safe_text(inner)[0].split("/")
         county = parts[0] if len(parts) > 1 else ROOT_GROUP
@@ -76,6 +71,13 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
     df["group"] = batch_groups(df["group"], pd.Series([r[-2] for r in rows], index=df.index),
                                settings.batch_files)
     return df.sort_values("landing_path", kind="stable").reset_index(drop=True)
+
+
+def _relative(path: str, root: str) -> str:
+    """posixpath.relpath for a path known to lie under ``root``, without its cost (it
+    resolves both against the working folder: seconds for a province's week)."""
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else posixpath.relpath(path, root)
 
 
 def batch_groups(county: pd.Series, unit: pd.Series, bound: int) -> pd.Series:

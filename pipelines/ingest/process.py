@@ -82,8 +82,13 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     wh.apply_schema()
     if len(files):
         rows = disc.new_submission_rows(files, week, settings)
-        known = set(wh.query("SELECT submission_id FROM core.submissions")["submission_id"])
+        # Registered already: this week's (most of them, on a re-run), then the few left,
+        # in any week (the same bytes sent again a week later are the same submission).
+        known = set(wh.query("SELECT submission_id FROM core.submissions WHERE week = :w", {"w": week})
+                    ["submission_id"])
         rows = rows[~rows["submission_id"].isin(known)]
+        rows = rows[~rows["submission_id"].isin(wh.present("core.submissions", "submission_id",
+                                                           rows["submission_id"].tolist()))]
         with wh.transaction() as conn:
             wh.insert(conn, "core.submissions", rows)
     log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
@@ -92,8 +97,11 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     # Only groups whose staging cannot be reused are mapped (a late village: one task);
     # a week with none still maps one empty task, so that the week is published again.
     sizes = files["group"].value_counts().sort_index()
-    staged = {g for g in sizes.index
-              if _reusable(lfs, lroot, week, g, group_signature(_group_files(files, g), week, settings, lfs, lroot))}
+    base = staging_base(week, settings, lfs, lroot)
+    staged = {g for g, part in files.groupby("group", sort=True)
+              if _reusable(lfs, lroot, week, g,
+                           group_inputs(part.drop_duplicates("submission_id"), week, settings, lfs, lroot,
+                                        base)["signature"])}
     if staged:
         log.info("week %s: %d of %d groups unchanged since staged, not mapped", week, len(staged), len(sizes))
     return task_batches(sizes[~sizes.index.isin(staged)], settings.task_files) or [[]]
@@ -149,18 +157,25 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def group_inputs(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> dict:
-    """What a group's staging is made from: ``base`` (a hash of last week's plan, the
-    parsing and validation code and the settings: everything that applies to each file
-    alike), the group's ``files`` (submission, landing path, time received), and
-    ``signature``, a hash of both. Staging is reused while the signature is the same."""
+def staging_base(week: str, settings: Settings, lfs, lroot: str) -> dict:
+    """What every group's staging of ``week`` depends on alike: last week's plan, the
+    parsing and validation code, the settings."""
     prev = fact_path(lroot, "facts", "core.ledger_households", shift_week(week, -1))
     prev_info = lfs.info(prev) if lfs.exists(prev) else {}
-    base = {
+    return {
         "prev_plan": [prev_info.get("size"), str(storage.mtime_of(prev_info)) if prev_info else None],
         "code": _code_fingerprint(),
         "settings": repr(settings),
     }
+
+
+def group_inputs(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str,
+                 base: dict | None = None) -> dict:
+    """What a group's staging is made from: ``base`` (a hash of staging_base: everything
+    that applies to each file alike), the group's ``files`` (submission, landing path,
+    time received), and ``signature``, a hash of both. Staging is reused while the
+    signature is the same. ``base``: staging_base, when already known."""
+    base = base if base is not None else staging_base(week, settings, lfs, lroot)
     listed = sorted(zip(files["submission_id"], files["landing_path"], files["received_at"].astype(str)))
     payload = {"files": listed, **base}
     return {"base": hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest(),
@@ -184,9 +199,10 @@ def process_group(week: str, group: str | list[str], settings: Settings | None =
     manifest = storage.read_parquet(lfs, run_manifest_path(lroot, week))
     results: dict[str, dict] = {}
     todo: list[tuple[str, pd.DataFrame, dict]] = []
+    base = staging_base(week, settings, lfs, lroot)
     for name in names:
         files = _group_files(manifest, name)
-        inputs = group_inputs(files, week, settings, lfs, lroot)
+        inputs = group_inputs(files, week, settings, lfs, lroot, base)
         done = _read_done(lfs, lroot, week, name)
         if done is not None and done.get("signature") == inputs["signature"]:
             results[name] = {**done["summary"], "reused": True}

@@ -46,3 +46,19 @@ def test_parquet_round_trip_with_columns_and_filters(local):
     storage.write_parquet(fs, path, pd.DataFrame({"k": ["a", "b", "c"], "v": [1, 2, 3]}))
     got = storage.read_parquet(fs, path, columns=["v"], filters=[("k", "!=", "b")])
     assert got["v"].tolist() == [1, 3] and list(got.columns) == ["v"]
+
+
+def test_find_files_lists_every_file_as_fsspec_does(local):
+    import os
+
+    fs, root = local
+    for rel in ("a/x.csv", "a/b/.hidden", "a/b/c/y.xlsx", "z.txt"):
+        storage.write_bytes_atomic(fs, f"{root}/{rel}", rel.encode())
+    os.makedirs(f"{root}/a/empty")
+    os.utime(f"{root}/a/x.csv", (1_700_000_000, 1_700_000_000))
+    found = storage.find_files(fs, f"{root}/a")
+    assert list(found) == sorted(fs.find(f"{root}/a")) == [f"{root}/a/b/.hidden", f"{root}/a/b/c/y.xlsx",
+                                                            f"{root}/a/x.csv"]
+    assert [i["size"] for i in found.values()] == [len("a/b/.hidden"), len("a/b/c/y.xlsx"), len("a/x.csv")]
+    assert storage.mtime_of(found[f"{root}/a/x.csv"]).timestamp() == 1_700_000_000
+    assert storage.find_files(fs, f"{root}/missing") == {}

@@ -75,15 +75,34 @@ def test_update_sets_columns_by_key_within_the_week_on_duckdb(tmp_path):
     _update_case(Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}"))
 
 
-def test_update_sets_columns_by_key_within_the_week_on_postgresql():
+def _on_postgresql(case) -> None:
     from tests.mart.helpers import throwaway_postgres  # a fresh database on the machine's PostgreSQL
 
     with throwaway_postgres() as url:
         wh = Warehouse(url)
         try:
-            _update_case(wh)
+            case(wh)
         finally:
             wh.dispose()
+
+
+def test_update_sets_columns_by_key_within_the_week_on_postgresql():
+    _on_postgresql(_update_case)
+
+
+def _present_case(wh: Warehouse) -> None:
+    _update_case(wh)
+    # any week; absent values, repeats and no values at all
+    assert wh.present("core.submissions", "submission_id", ["s3", "s1", "nope", "s1"]) == {"s1", "s3"}
+    assert wh.present("core.submissions", "submission_id", []) == set()
+
+
+def test_present_finds_the_listed_values_on_duckdb(tmp_path):
+    _present_case(Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}"))
+
+
+def test_present_finds_the_listed_values_on_postgresql():
+    _on_postgresql(_present_case)
 
 
 def _hold_duckdb(path, seconds: float):
