@@ -18,6 +18,7 @@ import io
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -75,9 +76,11 @@ def _summary(sub: dict, n_err: int, n_warn: int, newer: str) -> str:
     return f"已入库，共 {n_err} 个错误（已由市扶贫办审核处理）、{n_warn} 个警告。"
 
 
-def receipt_data(week: str, wh: Warehouse) -> list[dict]:
-    """Everything a receipt shows, per submission of the week (vectorised: one sort and
-    one grouping of the week's findings, not a filter per submission)."""
+def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(heads, listed): per submission of the week, what its receipt shows above the list
+    (one row each, in landing-path order), and the findings listed, sorted by submission
+    (vectorised: one sort and one grouping of the week's findings, not a filter per
+    submission)."""
     def run():
         subs = wh.query("SELECT * FROM core.submissions WHERE week = :w ORDER BY landing_path", {"w": week})
         if tables_exist(wh):
@@ -108,38 +111,67 @@ def receipt_data(week: str, wh: Warehouse) -> list[dict]:
         "message": fnd["message"].to_numpy(object),
         "finding_id": fnd["finding_id"].to_numpy(object),
     })
+    n_err = fnd.loc[fnd["severity"] == "error", "submission_id"].value_counts()
+    n_warn = fnd.loc[fnd["severity"] == "warning", "submission_id"].value_counts()
+    sid = subs["submission_id"].astype(str)
+    unit = subs["unit_code"].astype(str)
+    e = sid.map(n_err).fillna(0).astype("int64")
+    w = sid.map(n_warn).fillna(0).astype("int64")
+    newer = subs["superseded_by"].map(by_id).fillna("")
+    used = ["status", "rows_loaded", "rows_quarantined"]
+    summary = [_summary(sub, a, b, n) for sub, a, b, n in
+               zip(subs[used].to_dict("records"), e.tolist(), w.tolist(), newer.tolist())]
+    heads = pd.DataFrame({
+        "submission_id": sid.to_numpy(object), "week": week, "file": subs["original_name"].to_numpy(object),
+        "path": subs["landing_path"].to_numpy(object),
+        "unit_code": unit.where(unit != "", UNKNOWN_UNIT).to_numpy(object),
+        "unit_name": subs["unit_name"].where(subs["unit_name"] != "", unit.map(names)).fillna("")
+        .replace("", UNKNOWN_UNIT).to_numpy(object),
+        "received_at": pd.to_datetime(subs["received_at"], utc=True, errors="coerce").dt.tz_convert(tz)
+        .dt.strftime("%Y-%m-%d %H:%M").fillna("").to_numpy(object),
+        "status": subs["status"].map(lambda v: SUBMISSION_STATUS.get(v or "received", v)).to_numpy(object),
+        "summary": summary, "n_errors": e.to_numpy(), "n_warnings": w.to_numpy()})
+    return heads, listed
+
+
+def _records(heads: pd.DataFrame, listed: pd.DataFrame) -> list[dict]:
+    """The receipts of ``heads``' submissions, each with its findings."""
     fields = [c for c in listed.columns if c != "submission_id"]
+    listed = listed[listed["submission_id"].isin(set(heads["submission_id"]))]
     per_sub: dict[str, list[dict]] = {}
-    n_err = fnd.loc[fnd["severity"] == "error", "submission_id"].value_counts().to_dict()
-    n_warn = fnd.loc[fnd["severity"] == "warning", "submission_id"].value_counts().to_dict()
-    records = listed[fields].to_dict("records")
-    for sid, rec in zip(listed["submission_id"].tolist(), records):
+    for sid, rec in zip(listed["submission_id"].tolist(), listed[fields].to_dict("records")):
         per_sub.setdefault(sid, []).append(rec)
-    received = pd.to_datetime(subs["received_at"], utc=True, errors="coerce").dt.tz_convert(tz) \
-        .dt.strftime("%Y-%m-%d %H:%M").fillna("").tolist()
-    out = []
-    used = ["submission_id", "original_name", "landing_path", "unit_code", "unit_name", "status", "superseded_by",
-            "rows_loaded", "rows_quarantined"]
-    for sub, at in zip(subs[used].to_dict("records"), received):  # one per file, not per row
-        sid = sub["submission_id"]
-        unit = sub.get("unit_code") or ""
-        newer = by_id.get(sub.get("superseded_by") or "", "")
-        e, w = int(n_err.get(sid, 0)), int(n_warn.get(sid, 0))
-        out.append({
-            "submission_id": sid, "week": week, "file": sub["original_name"], "path": sub["landing_path"],
-            "unit_code": unit or UNKNOWN_UNIT, "unit_name": sub.get("unit_name") or names.get(unit, "") or UNKNOWN_UNIT,
-            "received_at": at,
-            "status": SUBMISSION_STATUS.get(sub.get("status") or "received", sub.get("status")),
-            "summary": _summary(sub, e, w, newer), "n_errors": e, "n_warnings": w,
-            "findings": per_sub.get(sid, []),
-        })
+    out = heads.to_dict("records")
+    for rec in out:
+        rec["n_errors"], rec["n_warnings"] = int(rec["n_errors"]), int(rec["n_warnings"])
+        rec["findings"] = per_sub.get(rec["submission_id"], [])
     return out
 
 
-def _digest(rec: dict) -> str:
-    """Fingerprint of everything a receipt shows (and of this module's layout)."""
-    payload = json.dumps(rec, ensure_ascii=False, sort_keys=True, default=str) + RECEIPT_LAYOUT
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+def receipt_data(week: str, wh: Warehouse) -> list[dict]:
+    """Everything a receipt shows, per submission of the week."""
+    return _records(*_week_frames(week, wh))
+
+
+def _digests(heads: pd.DataFrame, listed: pd.DataFrame) -> pd.Series:
+    """Per submission (aligned with ``heads``), a fingerprint of everything its receipt
+    shows and of this module's layout, computed column-wise (no receipt is built)."""
+    import numpy as np
+
+    head = pd.util.hash_pandas_object(heads.astype(str), index=False).to_numpy(np.uint64)
+    mixed = pd.Series(np.zeros(len(heads), dtype=np.uint64), index=heads["submission_id"].to_numpy(object))
+    if len(listed):
+        # each finding's hash includes its place in its submission's list; XOR per submission
+        rows = listed.astype(str).assign(_pos=listed.groupby("submission_id", sort=False).cumcount().astype(str))
+        h = pd.util.hash_pandas_object(rows, index=False).to_numpy(np.uint64)
+        sids = listed["submission_id"].to_numpy(object)  # sorted: each submission's findings together
+        starts = np.flatnonzero(np.r_[True, sids[1:] != sids[:-1]])
+        per = pd.Series(np.bitwise_xor.reduceat(h, starts), index=sids[starts])
+        mixed = pd.Series(heads["submission_id"].map(per).fillna(0).astype(np.uint64).to_numpy(),
+                          index=heads["submission_id"].to_numpy(object))
+    both = pd.DataFrame({"head": head, "findings": mixed.to_numpy(np.uint64), "layout": RECEIPT_LAYOUT})
+    return pd.Series([f"{v:016x}" for v in pd.util.hash_pandas_object(both, index=False).to_numpy(np.uint64)],
+                     index=heads.index, dtype=object)
 
 
 def _xlsx(rec: dict) -> bytes:
@@ -207,51 +239,110 @@ def receipt_dir(settings: Settings, week: str, unit_code: str) -> Path:
     return Path(settings.outbox_dir) / week / _safe_name(unit_code or UNKNOWN_UNIT)
 
 
-def _unchanged(html_path: str, xlsx_path: str | None, digest: str) -> bool:
-    """The receipt on disk already shows exactly this (its HTML carries the digest)."""
-    if xlsx_path is not None and not os.path.isfile(xlsx_path):
-        return False
+def _stem(name: str) -> str:
+    """PurePath(name).stem, without building a path."""
+    name = name.rsplit("/", 1)[-1]
+    i = name.rfind(".")
+    return name[:i] if 0 < i < len(name) - 1 else name
+
+
+def index_path(settings: Settings, week: str) -> Path:
+    """Where the digests of a week's receipts are kept: outside the outbox, which holds
+    only what is delivered (a receipt whose files are gone from it is written again)."""
+    return Path(settings.home) / "state" / "receipts" / f"{week}.parquet"
+
+
+class ReceiptPaths(Sequence):
+    """The week's receipt files as Paths, made when asked for (a province's week has
+    ≈200,000; most callers only count them)."""
+
+    def __init__(self, paths: list[str]):
+        self._paths = paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, i):
+        return [Path(p) for p in self._paths[i]] if isinstance(i, slice) else Path(self._paths[i])
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"ReceiptPaths({len(self)} files)"
+
+
+def _read_index(path: str) -> dict[str, str]:
+    """submission -> digest of the receipts written last (none if unreadable)."""
+    import pyarrow.parquet as pq
+
     try:
-        with open(html_path, "rb") as fh:
-            head = fh.read(400)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return False
-    return f'content="{digest}"'.encode() in head
+        t = pq.read_table(path)
+        return dict(zip(t.column("submission_id").to_pylist(), t.column("digest").to_pylist()))
+    except (OSError, KeyError, ValueError):
+        return {}
 
 
-def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> list[Path]:
+def _files_under(folder: str) -> set[str]:
+    out, todo = set(), [folder]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for e in entries:
+            (todo.append(e.path) if e.is_dir() else out.add(e.path))
+    return out
+
+
+def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> ReceiptPaths:
     """Write the week's receipts; return their paths.
 
     Every submission gets an HTML receipt; one with findings also gets the findings as
     an xlsx list to work through (an accepted file's receipt is one sentence). A receipt
-    whose content did not change since it was last written is left as it is, so a late
-    file re-writes only the receipts it affects.
+    whose content did not change since it was last written, and whose files are there,
+    is left as it is, so a late file re-writes only the receipts it affects: the digest
+    of each receipt (``_digests``, also in the HTML's head) is kept in ``index_path``.
 
     (One process. Writing them from forked worker processes was tried: inside an Airflow 3
     task process a multiprocessing pool's workers vanished and the task hung.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
-    paths: list[Path] = []
+    heads, listed = _week_frames(week, wh)
+    digests = _digests(heads, listed)
+    week_dir = f"{settings.outbox_dir}/{week}"
+    folder = heads["unit_code"].map({u: f"{week_dir}/{_safe_name(u)}" for u in heads["unit_code"].unique()})
+    stem = [f"{d}/回执_{_safe_name(_stem(f))}_{sid[:8]}" for d, f, sid in
+            zip(folder.tolist(), heads["file"].tolist(), heads["submission_id"].tolist())]
+    has_list = heads["submission_id"].isin(set(listed["submission_id"])).to_numpy(bool)
+    html_paths = [st + ".html" for st in stem]
+    xlsx_paths = [st + ".xlsx" if has else None for st, has in zip(stem, has_list)]
+    index = index_path(settings, week)
+    before = _read_index(str(index))
+    present = _files_under(week_dir) if before else set()
+    stale = [i for i, (sid, d, h, x) in enumerate(zip(heads["submission_id"], digests, html_paths, xlsx_paths))
+             if before.get(sid) != d or h not in present or (x is not None and x not in present)]
     made: set[str] = set()
-    folders: dict[str, str] = {}  # unit -> folder, built once per unit
-    for rec in receipt_data(week, wh):
-        folder = folders.get(rec["unit_code"])
-        if folder is None:
-            folder = folders[rec["unit_code"]] = str(receipt_dir(settings, week, rec["unit_code"]))
-        stem = f"{folder}/回执_{_safe_name(Path(rec['file']).stem)}_{rec['submission_id'][:8]}"
-        html_path, xlsx_path = stem + ".html", (stem + ".xlsx" if rec["findings"] else None)
-        digest = _digest(rec)
-        if not _unchanged(html_path, xlsx_path, digest):
-            if folder not in made:
-                os.makedirs(folder, exist_ok=True)
-                made.add(folder)
-            if xlsx_path is not None:
-                _write_atomic(Path(xlsx_path), _xlsx(rec))
-            else:  # findings gone (e.g. after a waiver's re-run): no stale list
-                try:
-                    os.unlink(stem + ".xlsx")
-                except FileNotFoundError:
-                    pass
-            _write_atomic(Path(html_path), _html(rec, digest))  # last: it marks the receipt as complete
-        paths += [Path(p) for p in (xlsx_path, html_path) if p is not None]
-    return paths
+    for i, rec in zip(stale, _records(heads.iloc[stale], listed) if stale else []):
+        d = folder.iloc[i]
+        if d not in made:
+            os.makedirs(d, exist_ok=True)
+            made.add(d)
+        if xlsx_paths[i] is not None:
+            _write_atomic(Path(xlsx_paths[i]), _xlsx(rec))
+        else:  # findings gone (e.g. after a waiver's re-run): no stale list
+            try:
+                os.unlink(stem[i] + ".xlsx")
+            except FileNotFoundError:
+                pass
+        _write_atomic(Path(html_paths[i]), _html(rec, digests.iloc[i]))  # last: it marks the receipt complete
+    if stale or not before:
+        index.parent.mkdir(parents=True, exist_ok=True)
+        buf = pa.BufferOutputStream()
+        pq.write_table(pa.table({"submission_id": heads["submission_id"].astype(str).tolist(),
+                                 "digest": digests.tolist()}), buf)
+        _write_atomic(index, buf.getvalue().to_pybytes())
+    return ReceiptPaths([p for x, h in zip(xlsx_paths, html_paths) for p in (x, h) if p is not None])

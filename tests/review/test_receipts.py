@@ -114,3 +114,24 @@ def test_a_submission_without_a_known_unit_gets_its_receipt_under_unknown(exampl
     assert [p.suffix for p in unknown] == [".html"]
     assert f"{UNKNOWN_UNIT}（{UNKNOWN_UNIT}）" in unknown[0].read_text(encoding="utf-8")
 
+
+
+def test_a_receipt_gone_from_the_outbox_or_a_finding_waived_is_written_again(examples_landing):
+    from pipelines.review.lifecycle import waive
+
+    run_week()
+    first = write_receipts(WEEK)
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    town = next(p for p in first if p.parent.name == "411622107")
+    town.unlink()  # the digests say "unchanged", the file is not there: written again
+    assert write_receipts(WEEK) == first and town.is_file()
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in first if p != town)
+    # A steward's waiver changes what one receipt shows (the finding's status), and only it.
+    wh = warehouse()
+    fid, name = wh.query("SELECT f.finding_id, s.original_name FROM core.findings f JOIN core.submissions s "
+                         "USING (submission_id) WHERE f.severity = 'error' ORDER BY f.finding_id LIMIT 1").iloc[0]
+    waive(fid, reason="核实无误", by="steward")
+    again = write_receipts(WEEK)
+    changed = {p for p in again if p.stat().st_mtime_ns != stamps.get(p)} - {town}
+    assert changed and all(Path(name).stem in p.name for p in changed), changed
+    assert "已豁免" in next(p for p in changed if p.suffix == ".html").read_text(encoding="utf-8")

@@ -124,6 +124,10 @@ REVIEWED = {
         {"table", "_quote_col", "column", "cond", "source"},
         "table via _ident; column and where keys quoted by _quote_col (names from code: publish passes "
         "'submission_id'); source is a constant; the values go through a registered arrow table or a bound array"),
+    ("pipelines/warehouse.py", "Warehouse.present"): (
+        {"table", "col", "source"},
+        "table via _ident; col is the column name quoted by _quote_col (names from code: discover passes "
+        "'submission_id'); source is a constant; the values go through a registered arrow table or a bound array"),
     ("pipelines/warehouse.py", "Warehouse.update"): (
         {"table", "setters", "cond", "key", "_quote_col", "col_sql", "source"},
         "table via _ident; columns are the table's own (information_schema) quoted by _quote_col, key and where "
