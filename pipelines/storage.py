@@ -108,6 +108,16 @@ def write_parquet(fs, path: str, df: pd.DataFrame) -> None:
     write_bytes_atomic(fs, path, buf.getvalue())
 
 
+def read_parquet_rows(fs, path: str, positions) -> pd.DataFrame:
+    """The rows at ``positions`` (0-based, ascending) of a Parquet file, as a frame."""
+    if _is_local(fs):
+        table = pq.read_table(path)
+    else:
+        with fs.open(path, "rb") as f:
+            table = pq.read_table(f)
+    return table.take(pa.array(positions, pa.int64())).to_pandas()
+
+
 def read_parquet(fs, path: str, columns: list[str] | None = None, filters=None) -> pd.DataFrame:
     """A Parquet file as a frame: ``columns`` only, rows matching pyarrow ``filters`` only."""
     if _is_local(fs):  # pyarrow's own file reader (memory-mapped), not fsspec's

@@ -60,6 +60,11 @@ def staging_path(root: str, week: str, group: str, name: str) -> str:
     return storage.join(root, "staging", f"week={week}", f"group={gid}", f"{name}.parquet")
 
 
+def staging_cache_path(root: str, week: str) -> str:
+    """Rows publish keeps between runs of a week (see _duplicate_ids_streamed)."""
+    return storage.join(root, "staging", f"week={week}", "_duplicate_rows.parquet")
+
+
 def fact_path(root: str, area: str, table: str, week: str) -> str:
     return storage.join(root, area, _short(table), f"week={week}", "part-0.parquet")
 
@@ -611,7 +616,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     staged = {t: [(g, staging_path(lroot, week, g, _short(t))) for g in groups] for t in CORE_TABLES.values()}
     staged = {t: [(g, p) for g, p in parts if lfs.exists(p)] for t, parts in staged.items()}
     fnd = pd.concat([fnd, _duplicate_ids_streamed(lfs, [p for _, p in staged["core.ledger_households"]], current,
-                                                  duplicate_ids)], ignore_index=True)
+                                                  duplicate_ids, staging_cache_path(lroot, week))],
+                    ignore_index=True)
     fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
     fnd["stage"] = "ingest"
@@ -891,11 +897,15 @@ def _id_keys(df: pd.DataFrame) -> pd.DataFrame:
         "submission_id": df["submission_id"].astype(str).to_numpy(object)})
 
 
-def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids) -> pd.DataFrame:
+def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], duplicate_ids,
+                            cache: str | None = None) -> pd.DataFrame:
     """City-wide duplicate ID numbers without holding the city's plan rows: the ID hashes
     registered under more than one household are found from the staged 64-bit keys of
     each group (``_id_keys``, 16 bytes a row), then only the candidates' rows are read in
-    full and checked exactly by ``duplicate_ids``."""
+    full and checked exactly by ``duplicate_ids``.
+
+    ``cache``: a Parquet file keeping the candidates' rows of each group from the last
+    publish; a group whose staged plan and candidate rows are the same is not read again."""
     cols = ["id_hash", "household_id", "submission_id"]
 
     def keys(p: str) -> pd.DataFrame:
@@ -904,31 +914,63 @@ def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], dupli
             return storage.read_parquet(lfs, kp)
         return _id_keys(storage.read_parquet(lfs, p, columns=cols))  # staged before id_keys existed
 
-    pairs, where = [], []
+    ids, households, where = [], [], {}
     for p in plan_paths:
         if not set(cols) <= set(storage.parquet_schema(lfs, p).names):
             continue
         k = keys(p)
-        k = k[_member(k["submission_id"], current) & k["known"].to_numpy(bool)]
-        pairs.append(k[["id", "household"]].drop_duplicates())
-        where.append(p)
-    if not pairs:
+        mine = _member(k["submission_id"], current) & k["known"].to_numpy(bool)
+        where[p] = (k["id"].to_numpy(np.uint64), mine)
+        ids.append(where[p][0][mine])
+        households.append(k["household"].to_numpy(np.uint64)[mine])
+    if not ids:
         return findings_frame()
-    per_id = pd.concat(pairs, ignore_index=True).drop_duplicates()["id"].value_counts()
-    dups = per_id.index[per_id.to_numpy() > 1].to_numpy(np.uint64)
+    dups = _shared_ids(np.concatenate(ids), np.concatenate(households))
     if not len(dups):
         return findings_frame()
-    rows = []
-    for p in where:  # only the rows holding a duplicated ID are read in full
-        k = keys(p)
-        hit = _member(k["submission_id"], current) & k["known"].to_numpy(bool) & np.isin(k["id"].to_numpy(), dups)
-        if hit.any():
-            ids = storage.read_parquet(lfs, p, columns=["id_hash"])["id_hash"]  # aligned with its keys
-            values = sorted(set(ids[hit].astype(str)))
-            full = storage.read_parquet(lfs, p, filters=[("id_hash", "in", values)])
-            rows.append(full[_member(full["submission_id"], current)])
-    plan = pd.concat(rows, ignore_index=True)
+    kept = _read_cache(lfs, cache)
+    rows, fresh = {}, False
+    for p, (id_arr, mine) in where.items():  # only the rows holding a duplicated ID are read in full
+        at = np.flatnonzero(mine & np.isin(id_arr, dups))
+        if not len(at):
+            continue
+        info = lfs.info(p)
+        key = hashlib.sha1(f"{info.get('size')}|{storage.mtime_of(info)}|".encode() + at.tobytes()).hexdigest()
+        if p in kept and kept[p][0] == key:
+            rows[p] = (key, kept[p][1])
+        else:
+            rows[p] = (key, storage.read_parquet_rows(lfs, p, at))
+            fresh = True
+    if cache is not None and (fresh or set(rows) != set(kept)):
+        storage.write_parquet(lfs, cache, _for_parquet(pd.concat(
+            [df.assign(_src=p, _key=key) for p, (key, df) in rows.items()], ignore_index=True)))
+    plan = pd.concat([df for _key, df in rows.values()], ignore_index=True)
     return _duplicate_ids_hashed(plan, duplicate_ids)
+
+
+def _read_cache(lfs, cache: str | None) -> dict[str, tuple[str, pd.DataFrame]]:
+    """path -> (key, rows) from a _duplicate_ids_streamed cache (none if absent or unreadable)."""
+    if cache is None or not lfs.exists(cache):
+        return {}
+    try:
+        df = storage.read_parquet(lfs, cache)
+    except (OSError, ValueError):
+        return {}
+    if not {"_src", "_key"} <= set(df.columns):
+        return {}
+    return {str(p): (str(part["_key"].iloc[0]), part.drop(columns=["_src", "_key"]).reset_index(drop=True))
+            for p, part in df.groupby("_src", sort=False)}
+
+
+def _shared_ids(ids: np.ndarray, households: np.ndarray) -> np.ndarray:
+    """The ids paired with more than one distinct household (sorted, not hashed: a
+    province's week has millions of pairs)."""
+    order = np.lexsort((households, ids))
+    i, h = ids[order], households[order]
+    distinct = np.r_[True, (i[1:] != i[:-1]) | (h[1:] != h[:-1])] if len(i) else np.zeros(0, bool)
+    pi = i[distinct]
+    again = pi[1:] == pi[:-1]
+    return np.unique(pi[1:][again])
 
 
 def _sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFrame:

@@ -202,3 +202,13 @@ def test_files_are_parsed_with_gc_paused_and_it_is_resumed_after(examples_landin
     assert seen and not any(seen)
     assert gc.isenabled()
     assert summary["loaded"]["ledger_households"] == 44
+
+
+def test_shared_ids_are_the_ids_of_more_than_one_household():
+    import numpy as np
+
+    ids = np.array([5, 5, 5, 7, 7, 9, 1, 1, 2**63 + 3, 2**63 + 3], dtype=np.uint64)
+    households = np.array([1, 1, 2, 3, 3, 4, 8, 9, 6, 6], dtype=np.uint64)
+    # 5: households 1 and 2; 1: 8 and 9; 7 and 2**63+3 repeat one household; 9 is alone
+    assert process._shared_ids(ids, households).tolist() == [1, 5]
+    assert process._shared_ids(ids[:0], households[:0]).tolist() == []

@@ -229,3 +229,45 @@ def test_added_files_staged_on_the_earlier_staging_equal_a_cold_week(home, monke
     assert third["mode"] == "full" and sum(map(sum, calls)) == second["files"]
     d = W.diff(_published(W.snapshot(home)), incremental)
     assert not d, W.describe(d)
+
+
+def test_duplicate_id_rows_are_read_again_only_for_groups_that_changed(home, monkeypatch):
+    """publish keeps the rows holding a city-wide duplicate ID per group between runs of a
+    week: an unchanged week reads none of them again; the findings are the same."""
+    from pipelines import storage as st
+
+    import openpyxl
+
+    W.make_landing(home / "landing", weeks=WEEK)
+    monkeypatch.setenv("HUIZONG_PII_KEY", W.PII_KEY)
+    week_dir = home / "landing" / WEEK
+    # One household's ID number, registered again in another county's village (a corrected
+    # ledger that supersedes that village's first one).
+    a, b = (sorted(p for p in (week_dir / c).rglob("*三本账*") if p.suffix == ".xlsx")[0] for c in W.COUNTIES[:2])
+
+    def id_cells(path):
+        wb = openpyxl.load_workbook(path)
+        ws = wb.worksheets[0]
+        head = next(c for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "身份证" in c.value)
+        return wb, [ws.cell(r, head.column) for r in range(head.row + 1, ws.max_row + 1)
+                    if isinstance(ws.cell(r, head.column).value, str) and len(ws.cell(r, head.column).value) == 18]
+
+    shared = id_cells(a)[1][0].value
+    wb, cells = id_cells(b)
+    cells[0].value = shared
+    twice = b.with_name(f"更正_{b.name}")
+    wb.save(twice)
+    os.utime(twice, (b.stat().st_mtime + 3600,) * 2)
+    reads = []
+    real = st.read_parquet_rows
+    monkeypatch.setattr(st, "read_parquet_rows", lambda fs, path, at: reads.append(path) or real(fs, path, at))
+    _run()
+    wh = Warehouse(get_settings().warehouse_url)
+    query = "SELECT finding_id, message FROM core.findings WHERE rule = 'id_number.duplicate' ORDER BY 1"
+    first = wh.query(query)
+    assert len(first) and reads, "the world has duplicate ID numbers across villages"
+    assert (home / "lake" / "staging" / f"week={WEEK}" / "_duplicate_rows.parquet").is_file()
+    reads.clear()
+    _run()
+    assert reads == []
+    pd.testing.assert_frame_equal(wh.query(query), first)
