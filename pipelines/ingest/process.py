@@ -181,7 +181,10 @@ def group_inputs(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot:
     time received), and ``signature``, a hash of both. Staging is reused while the
     signature is the same. ``base``: staging_base, when already known."""
     base = base if base is not None else staging_base(week, settings, lfs, lroot)
-    listed = sorted(zip(files["submission_id"], files["landing_path"], files["received_at"].astype(str)))
+    # Each time written alike (astype(str) drops the microseconds of a whole column when
+    # none has any: one new file with them would restate every other file's time).
+    received = pd.to_datetime(files["received_at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    listed = sorted(zip(files["submission_id"], files["landing_path"], received))
     payload = {"files": listed, **base}
     return {"base": hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest(),
             "files": [list(f) for f in listed],

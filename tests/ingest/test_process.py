@@ -212,3 +212,19 @@ def test_shared_ids_are_the_ids_of_more_than_one_household():
     # 5: households 1 and 2; 1: 8 and 9; 7 and 2**63+3 repeat one household; 9 is alone
     assert process._shared_ids(ids, households).tolist() == [1, 5]
     assert process._shared_ids(ids[:0], households[:0]).tolist() == []
+
+
+def test_a_file_received_with_microseconds_leaves_the_others_times_as_they_were():
+    """Group inputs list each file's time the same way whatever the other files' times
+    (a new file whose time has microseconds must not restate the rest)."""
+    settings = get_settings()
+
+    def inputs(times):
+        files = pd.DataFrame({"submission_id": [f"s{i}" for i in range(len(times))],
+                              "landing_path": [f"p{i}" for i in range(len(times))],
+                              "received_at": pd.to_datetime(times, utc=True, format="ISO8601")})
+        return process.group_inputs(files, WEEK, settings, None, "", base={"fixed": 1})["files"]
+
+    whole = inputs(["2026-11-23T08:00:00Z"])
+    later = inputs(["2026-11-23T08:00:00Z", "2026-11-24T09:30:00.123456Z"])
+    assert whole[0] == later[0] and later[1][2] != whole[0][2]
