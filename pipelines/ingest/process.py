@@ -191,10 +191,6 @@ def group_inputs(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot:
             "signature": hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()}
 
 
-def group_signature(files: pd.DataFrame, week: str, settings: Settings, lfs, lroot: str) -> str:
-    return group_inputs(files, week, settings, lfs, lroot)["signature"]
-
-
 def process_group(week: str, group: str | list[str], settings: Settings | None = None) -> dict:
     """Parse, validate and stage one mapped task's groups (a county folder, or part of
     one; see discover.batch_groups). Each group is staged, and reused while its inputs

@@ -6,14 +6,12 @@ unit, the week and what became of the submission, and lists every finding with s
 row, column, value and what to do. Values come from submitted files and are untrusted:
 a cell that starts with = + - @ (or tab / CR) is prefixed with ' so no spreadsheet
 treats it as a formula, xlsx cells are always written as strings, and HTML is escaped.
-Re-running rewrites the same files.
+Re-running writes the same files, and only those whose content changed or that are missing.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
-import json
 import io
 import os
 import re
@@ -266,7 +264,7 @@ class ReceiptPaths(Sequence):
         return [Path(p) for p in self._paths[i]] if isinstance(i, slice) else Path(self._paths[i])
 
     def __eq__(self, other) -> bool:
-        return list(self) == list(other)
+        return isinstance(other, (Sequence, ReceiptPaths)) and list(self) == list(other)
 
     def __repr__(self) -> str:
         return f"ReceiptPaths({len(self)} files)"
