@@ -63,23 +63,29 @@ def find_files(fs, base: str) -> dict[str, dict]:
         # consoles and some clients), listed as a file.
         return {p: i for p, i in found.items() if i.get("type") != "directory" and not p.endswith("/")}
     out: dict[str, dict] = {}
+    for e in walk_local(base):
+        try:
+            st = e.stat()
+        except FileNotFoundError:  # removed while listed (a broken link, a moved file)
+            continue
+        out[e.path] = {"size": st.st_size, "mtime": st.st_mtime}
+    return dict(sorted(out.items()))
+
+
+def walk_local(base: str):
+    """The files under a local folder, recursively (os.DirEntry, in no set order); none
+    if it does not exist."""
     todo = [base]
     while todo:
-        folder = todo.pop()
         try:
-            entries = list(os.scandir(folder))
+            entries = list(os.scandir(todo.pop()))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for e in entries:
             if e.is_dir():
                 todo.append(e.path)
-                continue
-            try:
-                st = e.stat()
-            except FileNotFoundError:  # removed while listed (a broken link, a moved file)
-                continue
-            out[e.path] = {"size": st.st_size, "mtime": st.st_mtime}
-    return dict(sorted(out.items()))
+            else:
+                yield e
 
 
 def write_bytes_atomic(fs, path: str, data: bytes) -> None:

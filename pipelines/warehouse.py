@@ -24,6 +24,21 @@ _PG_INTEGER = {"smallint", "integer", "bigint"}
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
 
+@contextmanager
+def _registered(conn: sa.Connection, values: list[str]) -> Iterator[str]:
+    """``values`` as a one-column (``v``) table registered on a DuckDB connection, by the
+    name yielded, for the life of the block (bound as Arrow, never written into SQL)."""
+    import pyarrow as pa
+
+    source = "_huizong_values"
+    raw = conn.connection.driver_connection
+    raw.register(source, pa.table({"v": pa.array([str(v) for v in values], pa.string())}))
+    try:
+        yield source
+    finally:
+        raw.unregister(source)
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a safe identifier: {name!r}")
@@ -187,16 +202,9 @@ class Warehouse:
         table, col = _ident(table), _quote_col(column)
         with self.engine.connect() as conn:
             if self.dialect == "duckdb":
-                import pyarrow as pa
-
-                source = "_huizong_present"
-                raw = conn.connection.driver_connection
-                raw.register(source, pa.table({"v": pa.array([str(v) for v in values], pa.string())}))
-                try:
+                with _registered(conn, values) as source:
                     rows = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {table} WHERE {col} IN "
                                                 f"(SELECT v FROM {source})")).fetchall()
-                finally:
-                    raw.unregister(source)
             elif self.dialect == "postgresql":
                 rows = conn.execute(sa.text(f"SELECT DISTINCT {col} FROM {table} WHERE {col} = ANY(:_values)"),
                                     {"_values": [str(v) for v in values]}).fetchall()
@@ -213,16 +221,9 @@ class Warehouse:
         table = _ident(table)
         cond = "".join(f" AND {_quote_col(k)} = :{k}" for k in (where or {}))
         if self.dialect == "duckdb":
-            import pyarrow as pa
-
-            source = "_huizong_delete"
-            raw = conn.connection.driver_connection
-            raw.register(source, pa.table({"v": pa.array([str(v) for v in values], pa.string())}))
-            try:
+            with _registered(conn, values) as source:
                 conn.execute(sa.text(f"DELETE FROM {table} WHERE {_quote_col(column)} IN (SELECT v FROM {source}){cond}"),
                              where or {})
-            finally:
-                raw.unregister(source)
         elif self.dialect == "postgresql":
             conn.execute(sa.text(f"DELETE FROM {table} WHERE {_quote_col(column)} = ANY(:_values){cond}"),
                          {**(where or {}), "_values": [str(v) for v in values]})

@@ -87,11 +87,8 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     wh.apply_schema()
     if len(files):
         rows = disc.new_submission_rows(files, week, settings)
-        # Registered already: this week's (most of them, on a re-run), then the few left,
-        # in any week (the same bytes sent again a week later are the same submission).
-        known = set(wh.query("SELECT submission_id FROM core.submissions WHERE week = :w", {"w": week})
-                    ["submission_id"])
-        rows = rows[~rows["submission_id"].isin(known)]
+        # Registered already, in any week (the same bytes sent again a week later are the
+        # same submission): looked up by value, not by reading every week's register.
         rows = rows[~rows["submission_id"].isin(wh.present("core.submissions", "submission_id",
                                                            rows["submission_id"].tolist()))]
         with wh.transaction() as conn:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipelines import storage
 from pipelines.review.lifecycle import STATUS_LABEL, tables_exist, with_retry
 from pipelines.review.queries import SEVERITY_LABEL, _names
 from pipelines.settings import Settings, get_settings
@@ -281,18 +282,6 @@ def _read_index(path: str) -> dict[str, str]:
         return {}
 
 
-def _files_under(folder: str) -> set[str]:
-    out, todo = set(), [folder]
-    while todo:
-        try:
-            entries = list(os.scandir(todo.pop()))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for e in entries:
-            (todo.append(e.path) if e.is_dir() else out.add(e.path))
-    return out
-
-
 def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> ReceiptPaths:
     """Write the week's receipts; return their paths.
 
@@ -320,7 +309,7 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
     xlsx_paths = [st + ".xlsx" if has else None for st, has in zip(stem, has_list)]
     index = index_path(settings, week)
     before = _read_index(str(index))
-    present = _files_under(week_dir) if before else set()
+    present = {e.path for e in storage.walk_local(week_dir)} if before else set()
     stale = [i for i, (sid, d, h, x) in enumerate(zip(heads["submission_id"], digests, html_paths, xlsx_paths))
              if before.get(sid) != d or h not in present or (x is not None and x not in present)]
     made: set[str] = set()
