@@ -41,8 +41,14 @@ def pii_key(home: Path | None = None) -> bytes:
 def keyed_hash(values: pd.Series, key: bytes) -> pd.Series:
     """HMAC-SHA256 (first 32 hex digits) of each non-empty value; NA stays NA."""
     norm = values.astype("string").str.strip().str.upper()
-    out = [None if v is pd.NA or v is None or v == "" else hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-           for v in norm.tolist()]
+    keyed = hmac.new(key, digestmod=hashlib.sha256)  # the key is mixed in once; each value copies it
+
+    def digest(v: str) -> str:
+        h = keyed.copy()
+        h.update(v.encode("utf-8"))
+        return h.hexdigest()[:32]
+
+    out = [None if v is pd.NA or v is None or v == "" else digest(v) for v in norm.tolist()]
     return pd.Series(out, index=values.index, dtype="string")
 
 

@@ -6,6 +6,7 @@ usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import os
 import posixpath
@@ -21,7 +22,14 @@ from pipelines.checkpoints import checkpoint
 
 
 def filesystem(url: str, endpoint_url: str | None = None):
-    """(fs, root path) for a URL."""
+    """(fs, root path) for a URL. Resolved once per process and URL: a task reads each of
+    thousands of archived files through it (resolving the URL again cost ≈0.08 ms a file)."""
+    return _filesystem(url, endpoint_url, os.getpid())
+
+
+@functools.lru_cache(maxsize=64)
+def _filesystem(url: str, endpoint_url: str | None, pid: int):
+    # pid in the key: a forked task never reuses its parent's (S3) client
     opts = {}
     if url.startswith("s3://"):
         # fsspec reuses one instance per set of options for the life of the process; a

@@ -234,6 +234,13 @@ def test_apiserver_serves_the_ui_and_the_execution_api(compose, worker_env):
     assert worker_env["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "true"  # scheduler health check on 8974
 
 
+def test_scheduler_is_tuned_as_the_benchmarked_stack(worker_env):
+    from pipelines.native_airflow import SCHEDULER_TUNING
+
+    assert SCHEDULER_TUNING and {k: worker_env.get(k) for k in SCHEDULER_TUNING} == SCHEDULER_TUNING
+    assert float(worker_env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) < 1  # Airflow's default is 1 s
+
+
 def test_airflow_settings_for_the_huizong_image(compose, worker_env):
     assert worker_env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
     assert worker_env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/huizong/dags"

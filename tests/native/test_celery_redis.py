@@ -29,6 +29,7 @@ import sys
 import pytest
 
 from pipelines.bench import max_overlap
+from pipelines.native_airflow import SCHEDULER_TUNING
 from tests.conftest import REPO
 from tests.native._support import (PG_HOST, PG_PORT, PG_USER, WEEK, airflow, free_port, landing, meta, pg_url,
                                    stop, tails, throwaway_database, wait)
@@ -153,6 +154,7 @@ def test_celery_worker_runs_weekly_ingest_with_redis_broker(tmp_path):
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                **SCHEDULER_TUNING,  # as in docker-compose.yml
                 "GX_ANALYTICS_ENABLED": "False",
                 "HUIZONG_HOME": str(home),
             # one mapped task per county folder (a real week packs ~3000 files per task)

@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from pipelines.native_airflow import SCHEDULER_TUNING
 from tests.conftest import REPO
 from tests.native._support import (WEEK, airflow, free_port, landing, meta, pg_url, stop, tails,
                                    throwaway_database, wait)
@@ -58,6 +59,7 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(logs),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            **SCHEDULER_TUNING,  # as in docker-compose.yml
             "GX_ANALYTICS_ENABLED": "False",
             "HUIZONG_HOME": str(home),
             # one mapped task per county folder (a real week packs ~3000 files per task)

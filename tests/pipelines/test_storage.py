@@ -62,3 +62,17 @@ def test_find_files_lists_every_file_as_fsspec_does(local):
     assert [i["size"] for i in found.values()] == [len("a/b/.hidden"), len("a/b/c/y.xlsx"), len("a/x.csv")]
     assert storage.mtime_of(found[f"{root}/a/x.csv"]).timestamp() == 1_700_000_000
     assert storage.find_files(fs, f"{root}/missing") == {}
+
+
+def test_a_url_is_resolved_once_per_process(tmp_path):
+    import os
+
+    first = storage.filesystem(str(tmp_path))
+    assert storage.filesystem(str(tmp_path)) is first and first[1] == str(tmp_path)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked task resolves the URL again instead of reusing its parent's client
+        os.write(write, b"1" if storage.filesystem(str(tmp_path)) is not first else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
