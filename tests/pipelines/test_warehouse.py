@@ -142,3 +142,28 @@ def test_duckdb_gives_up_after_the_lock_wait(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_schema_is_applied_again_only_when_its_files_change(tmp_path):
+    import shutil
+
+    from pipelines.warehouse import SCHEMA_DIR
+
+    schema = tmp_path / "schema"
+    shutil.copytree(SCHEMA_DIR, schema)
+    wh = Warehouse(f"duckdb:///{tmp_path / 'wh.duckdb'}")
+    assert wh.schema_digest() is None
+    wh.apply_schema(schema)
+    first = wh.schema_digest()
+    assert first and wh.scalar("SELECT count(*) FROM core.schema_applied") == 1
+    with wh.transaction() as conn:  # a table gone behind the schema's back stays gone while the files are unchanged
+        conn.exec_driver_sql("DROP TABLE core.loads")
+    wh.apply_schema(schema)
+    assert wh.schema_digest() == first
+    assert not wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'core' AND table_name = 'loads'")
+    (schema / "003_more.sql").write_text("CREATE TABLE IF NOT EXISTS core.extra (x INTEGER);\n", encoding="utf-8")
+    wh.apply_schema(schema)  # the files changed: every statement runs again
+    assert wh.schema_digest() not in (None, first) and wh.scalar("SELECT count(*) FROM core.schema_applied") == 1
+    assert wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'core' "
+                     "AND table_name IN ('loads', 'extra')") == 2
+    wh.dispose()

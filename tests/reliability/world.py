@@ -63,6 +63,7 @@ META_COLUMNS = {
     "core.loads": {"loaded_at", "run_id"},
     "core.finding_status": {"updated_at", "first_seen_run", "first_seen_at", "last_seen_run", "last_seen_at"},
     "core.finding_audit": {"audit_id", "at"},
+    "core.schema_applied": {"applied_at"},
     "mart.dim_week": {"loaded_at"},
 }
 MART_META = {"refreshed_at", "updated_at", "status_updated_at", "first_seen_run", "first_seen_at", "last_seen_run", "last_seen_at",

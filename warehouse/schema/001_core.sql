@@ -269,3 +269,10 @@ CREATE TABLE IF NOT EXISTS core.reporting_status (
     submission_id   VARCHAR,
     received_at     TIMESTAMP WITH TIME ZONE
 );
+
+-- Which schema files were applied last (a digest of their text): tasks skip re-applying
+-- them while they are unchanged (pipelines/warehouse.py, apply_schema).
+CREATE TABLE IF NOT EXISTS core.schema_applied (
+    digest          VARCHAR NOT NULL,
+    applied_at      TIMESTAMP WITH TIME ZONE NOT NULL
+);
