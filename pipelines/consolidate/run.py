@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipelines import forms, storage
+from pipelines import forms, storage, vectors
 from pipelines.checkpoints import checkpoint
 from pipelines.consolidate import reconcile as R
 from pipelines.consolidate.history import history_findings
@@ -61,13 +61,14 @@ def village_figures(register: pd.DataFrame, ledger: pd.DataFrame, vr: pd.DataFra
     trow = trow.drop_duplicates("village_code").set_index("village_code") if len(trow) else pd.DataFrame(columns=VALUE_COLUMNS)
     v = villages.set_index("unit_code")
     idx = v.index
-    in_led, in_own, in_trow = idx.isin(led.index), idx.isin(own.index), idx.isin(trow.index)
+    in_led, in_own, in_trow = (vectors.member(idx, f.index) for f in (led, own, trow))
     v["source"] = np.select([in_led, in_own, in_trow], ["ledger", "village_report", "township_row"], "none")
     v["verified"] = in_led | in_own
+    led, own, trow = (f.reindex(idx) for f in (led, own, trow))  # aligned once, not per column
     for c in VALUE_COLUMNS:
-        a = led[c].reindex(idx) if c in led.columns else pd.Series(np.nan, index=idx)
-        b = own[c].reindex(idx) if c in own.columns else pd.Series(np.nan, index=idx)
-        t = trow[c].reindex(idx) if c in trow.columns else pd.Series(np.nan, index=idx)
+        a = led[c] if c in led.columns else pd.Series(np.nan, index=idx)
+        b = own[c] if c in own.columns else pd.Series(np.nan, index=idx)
+        t = trow[c] if c in trow.columns else pd.Series(np.nan, index=idx)
         if c in FLOWS:
             v[c] = a.where(in_led, b.where(in_own, t))
         elif c in ("poor_with_helper", "poor_with_measure", "planned_exit_this_year"):
@@ -124,7 +125,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     tr = _report_rows(settings, "core.township_reports", week)
     cr = _report_rows(settings, "core.county_reports", week)
     current = set(submissions.loc[submissions["status"].isin(["loaded", "partial"]), "submission_id"])
-    vr, tr, cr = (df[df["submission_id"].isin(current)] if len(df) else df for df in (vr, tr, cr))
+    vr, tr, cr = (df[vectors.member(df["submission_id"], current)] if len(df) else df for df in (vr, tr, cr))
     trows = tr[~tr["is_total"].astype(bool)] if len(tr) else tr
     ttot = tr[tr["is_total"].astype(bool)] if len(tr) else tr
     crows = cr[~cr["is_total"].astype(bool)] if len(cr) else cr

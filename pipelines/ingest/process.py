@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines import forms, pii, storage
+from pipelines import forms, pii, storage, vectors
 from pipelines.checkpoints import checkpoint
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.gcpause import paused_gc
@@ -89,8 +89,8 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
         rows = disc.new_submission_rows(files, week, settings)
         # Registered already, in any week (the same bytes sent again a week later are the
         # same submission): looked up by value, not by reading every week's register.
-        rows = rows[~rows["submission_id"].isin(wh.present("core.submissions", "submission_id",
-                                                           rows["submission_id"].tolist()))]
+        rows = rows[~vectors.member(rows["submission_id"], wh.present("core.submissions", "submission_id",
+                                                                       rows["submission_id"].tolist()))]
         with wh.transaction() as conn:
             wh.insert(conn, "core.submissions", rows)
     log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
@@ -106,7 +106,7 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
                                         base)["signature"])}
     if staged:
         log.info("week %s: %d of %d groups unchanged since staged, not mapped", week, len(staged), len(sizes))
-    return task_batches(sizes[~sizes.index.isin(staged)], settings.task_files) or [[]]
+    return task_batches(sizes[~vectors.member(sizes.index, staged)], settings.task_files) or [[]]
 
 
 def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
@@ -268,7 +268,7 @@ def _added_files(done: dict | None, inputs: dict, files: pd.DataFrame) -> pd.Dat
     if not new or not before <= now or len(new) > ADDED_SHARE * len(now):
         return None
     ids = {sid for sid, _path, _at in new}
-    return files[files["submission_id"].isin(ids)]
+    return files[vectors.member(files["submission_id"], ids)]
 
 
 def _process_added(week: str, name: str, added: pd.DataFrame, files: pd.DataFrame, inputs: dict, done: dict,
@@ -525,7 +525,7 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     registered = unit.map(names)
     named = cur["unit_name"].fillna("").astype(str).str.strip()
     suspect = (form != "") & (
-        (unit == "") | (unit.str.len() != form.map(CODE_LENGTH).fillna(-1)) | ~unit.isin(codes)
+        (unit == "") | (unit.str.len() != form.map(CODE_LENGTH).fillna(-1)) | ~vectors.member(unit, codes)
         | ((named != "") & registered.notna() & (named != registered.fillna("")))
         | ((cur["content_week"].fillna("") != "") & (cur["content_week"] != week)))
     for r in cur[suspect].itertuples(index=False):
@@ -603,7 +603,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
 
     fnd = _read_staging(lfs, lroot, week, "findings", groups)
     fnd = findings_frame(fnd)
-    fnd = fnd[fnd["submission_id"].isin(current) | (fnd["submission_id"] == "")]
+    fnd = fnd[vectors.member(fnd["submission_id"], current) | (fnd["submission_id"] == "").to_numpy(bool)]
     fnd = pd.concat([fnd, identity_findings(ident, files, register, week, settings)], ignore_index=True)
 
     # The week's rows are never all in memory: staged tables are read one group (mapped
@@ -624,7 +624,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     wh = wh or Warehouse(settings.warehouse_url)
     waived = waived_finding_ids(wh, week)
     all_errors = fnd[fnd["severity"] == ERROR]
-    errors = all_errors[~all_errors["finding_id"].isin(waived)]
+    errors = all_errors[~vectors.member(all_errors["finding_id"], waived)]
     rejected = set(errors.loc[errors["row"] == 0, "submission_id"])
     row_err = _row_keys(errors["submission_id"], errors["sheet"], errors["row"])
     waived_rows = _row_keys(all_errors["submission_id"], all_errors["sheet"], all_errors["row"]).difference(row_err)
@@ -642,7 +642,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     prior = _prior_state(lfs, lroot, week, wh, code)
     todo = None if prior is None else publish_state.affected(prior, pairs)
     member = current if todo is None else current & todo
-    split_groups = groups if todo is None else sorted(set(pairs.loc[pairs["submission_id"].isin(todo), "group"])
+    split_groups = groups if todo is None else sorted(set(pairs.loc[vectors.member(pairs["submission_id"], todo), "group"])
                                                       & set(groups))
 
     summaries, counts = [], []
@@ -655,12 +655,12 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
         parts = _LakeParts(Path(tmp))
         for g in split_groups:  # one group's rows in memory at a time
             frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
-            frames = {t: df[_member(df["submission_id"], member)] for t, df in frames.items()}
+            frames = {t: df[vectors.member(df["submission_id"], member)] for t, df in frames.items()}
             summaries.append(ledger_summary(frames, member, week))
             for table, df in frames.items():
                 keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
                 bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
-                    | df["submission_id"].isin(rejected).to_numpy(bool) | keys.isin(row_err)
+                    | vectors.member(df["submission_id"], rejected) | keys.isin(row_err)
                 df = df.assign(has_warning=keys.isin(row_warn))
                 facts, quar = df[~bad], df[bad]
                 parts.add(table, "facts", facts)
@@ -767,7 +767,7 @@ def _state_rows(pairs: pd.DataFrame, counts: list[pd.DataFrame], prior: pd.DataF
                 todo: set[str] | None) -> pd.DataFrame:
     """The new state: the rewritten (submission, group) pairs with this publish's row counts,
     and, in an incremental publish, the others as the last publish left them."""
-    fresh = pairs if todo is None else pairs[pairs["submission_id"].isin(todo)]
+    fresh = pairs if todo is None else pairs[vectors.member(pairs["submission_id"], todo)]
     fresh = fresh[["submission_id", "group", "fingerprint"]].astype(str)
     if counts:
         wide = (pd.concat(counts, ignore_index=True)
@@ -780,7 +780,7 @@ def _state_rows(pairs: pd.DataFrame, counts: list[pd.DataFrame], prior: pd.DataF
     fresh = fresh[["submission_id", "group", "fingerprint", *publish_state.COUNT_COLUMNS]]
     if todo is None or prior is None:
         return fresh.reset_index(drop=True)
-    kept = prior[~prior["submission_id"].isin(todo)][fresh.columns]
+    kept = prior[~vectors.member(prior["submission_id"], todo)][fresh.columns]
     return pd.concat([kept, fresh], ignore_index=True)
 
 
@@ -873,14 +873,6 @@ def _conform(t, schema):
     return t.replace_schema_metadata(schema.metadata)
 
 
-def _member(values: pd.Series, allowed: set[str]) -> np.ndarray:
-    """values.isin(allowed) for a column with few distinct values (a group's submission ids):
-    each distinct value is looked up once, rows take their value's answer by code."""
-    codes, uniques = pd.factorize(values)
-    ok = np.fromiter((str(u) in allowed for u in uniques), dtype=bool, count=len(uniques))
-    return (codes >= 0) & (ok[np.maximum(codes, 0)] if len(ok) else False)
-
-
 def _id_keys(df: pd.DataFrame) -> pd.DataFrame:
     """Per plan row, aligned with it: 64-bit hashes of the normalised ID hash and of the
     household id, whether an ID is given, and the submission. process_group stages them
@@ -915,7 +907,7 @@ def _duplicate_ids_streamed(lfs, plan_paths: list[str], current: set[str], dupli
         if not set(cols) <= set(storage.parquet_schema(lfs, p).names):
             continue
         k = keys(p)
-        mine = _member(k["submission_id"], current) & k["known"].to_numpy(bool)
+        mine = vectors.member(k["submission_id"], current) & k["known"].to_numpy(bool)
         where[p] = (k["id"].to_numpy(np.uint64), mine)
         ids.append(where[p][0][mine])
         households.append(k["household"].to_numpy(np.uint64)[mine])
@@ -1024,7 +1016,7 @@ def _submission_updates(ident, fnd, loaded, quar, rejected) -> pd.DataFrame:
     form, superseded = text("form"), text("superseded_by")
     level = form.map(forms.FORM_LEVEL)
     n_quar = count(quar)
-    status = np.select([superseded.notna(), sid.isin(rejected) | form.isna(), n_quar > 0],
+    status = np.select([superseded.notna(), vectors.member(sid, rejected) | form.isna().to_numpy(bool), n_quar > 0],
                        ["superseded", "rejected", "partial"], "loaded")
     return pd.DataFrame({
         "submission_id": sid, "detected_form": form, "level": level.astype(object).where(level.notna(), None),
@@ -1040,7 +1032,7 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
             "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
     if plan.empty:
         return pd.DataFrame(columns=cols)
-    plan = plan[_member(plan["submission_id"], current)]
+    plan = plan[vectors.member(plan["submission_id"], current)]
     size = pd.to_numeric(plan["household_size"], errors="coerce").fillna(0).astype("int64")
     state = plan["state"].astype(str)
     change = plan["week_change"].astype(str)

@@ -34,7 +34,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from pipelines import storage
+from pipelines import storage, vectors
 
 TABLE_SHORT = ("ledger_households", "ledger_measures", "ledger_helpers", "village_reports",
                "township_reports", "county_reports")
@@ -62,8 +62,8 @@ def fingerprints(pairs: pd.DataFrame, signatures: dict[str, str], current: set[s
         per_sub = pd.Series(dtype=object)
     sid = pairs["submission_id"].astype(str)
     text = (pairs["group"].astype(str).map(signatures).fillna("") + "|"
-            + np.where(sid.isin(current), "current", "superseded") + "|"
-            + np.where(sid.isin(rejected), "rejected", "") + "|"
+            + np.where(vectors.member(sid, current), "current", "superseded") + "|"
+            + np.where(vectors.member(sid, rejected), "rejected", "") + "|"
             + sid.map(per_sub).fillna(""))
     return pd.Series([hashlib.sha1(t.encode()).hexdigest()[:16] for t in text], index=pairs.index, dtype=object)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines import storage
+from pipelines import storage, vectors
 from pipelines.review.lifecycle import STATUS_LABEL, tables_exist, with_retry
 from pipelines.review.queries import SEVERITY_LABEL, _names
 from pipelines.settings import Settings, get_settings
@@ -136,7 +136,7 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _records(heads: pd.DataFrame, listed: pd.DataFrame) -> list[dict]:
     """The receipts of ``heads``' submissions, each with its findings."""
     fields = [c for c in listed.columns if c != "submission_id"]
-    listed = listed[listed["submission_id"].isin(set(heads["submission_id"]))]
+    listed = listed[vectors.member(listed["submission_id"], heads["submission_id"])]
     per_sub: dict[str, list[dict]] = {}
     for sid, rec in zip(listed["submission_id"].tolist(), listed[fields].to_dict("records")):
         per_sub.setdefault(sid, []).append(rec)
@@ -304,7 +304,7 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
     folder = heads["unit_code"].map({u: f"{week_dir}/{_safe_name(u)}" for u in heads["unit_code"].unique()})
     stem = [f"{d}/回执_{_safe_name(_stem(f))}_{sid[:8]}" for d, f, sid in
             zip(folder.tolist(), heads["file"].tolist(), heads["submission_id"].tolist())]
-    has_list = heads["submission_id"].isin(set(listed["submission_id"])).to_numpy(bool)
+    has_list = vectors.member(heads["submission_id"], listed["submission_id"])
     html_paths = [st + ".html" for st in stem]
     xlsx_paths = [st + ".xlsx" if has else None for st, has in zip(stem, has_list)]
     index = index_path(settings, week)
