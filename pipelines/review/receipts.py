@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,15 +273,40 @@ class ReceiptPaths(Sequence):
         return f"ReceiptPaths({len(self)} files)"
 
 
-def _read_index(path: str) -> dict[str, str]:
-    """submission -> digest of the receipts written last (none if unreadable)."""
+def _read_index(path: str) -> tuple[dict[str, str], dict[str, int]]:
+    """(submission -> digest of the receipts written last, folder -> its stamp then);
+    both empty if the index is missing or unreadable."""
     import pyarrow.parquet as pq
 
     try:
         t = pq.read_table(path)
-        return dict(zip(t.column("submission_id").to_pylist(), t.column("digest").to_pylist()))
+        digests = dict(zip(t.column("submission_id").to_pylist(), t.column("digest").to_pylist()))
+        stamps = json.loads((t.schema.metadata or {}).get(_STAMPS_KEY, b"{}"))
     except (OSError, KeyError, ValueError):
-        return {}
+        return {}, {}
+    return digests, {k: int(v) for k, v in stamps.items() if v is not None}
+
+
+# Kept in the index's Parquet metadata: each receipt folder's modification time (ns) when
+# the receipts were last written. Creating, removing or renaming a file in a folder moves
+# its time, so only folders whose time moved are listed to see which receipts are there
+# (listing the whole outbox cost 1.7 s of a province's week). A time less than
+# STAMP_SETTLE_NS old when taken is not kept (that folder is listed next time): a change in
+# the same tick of the file system's clock would not move it.
+_STAMPS_KEY = b"huizong_folder_stamps"
+STAMP_SETTLE_NS = 50_000_000
+
+
+def _stamps(folders) -> dict[str, int | None]:
+    """folder -> modification time (ns), None if it is missing or too recent to trust."""
+    out: dict[str, int | None] = {}
+    for d in folders:
+        try:
+            out[d] = os.stat(d).st_mtime_ns
+        except FileNotFoundError:
+            out[d] = None
+    settled = time.time_ns() - STAMP_SETTLE_NS
+    return {d: (t if t is not None and t < settled else None) for d, t in out.items()}
 
 
 def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | None = None) -> ReceiptPaths:
@@ -289,7 +316,8 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
     an xlsx list to work through (an accepted file's receipt is one sentence). A receipt
     whose content did not change since it was last written, and whose files are there,
     is left as it is, so a late file re-writes only the receipts it affects: the digest
-    of each receipt (``_digests``, also in the HTML's head) is kept in ``index_path``.
+    of each receipt (``_digests``, also in the HTML's head) is kept in ``index_path``, with
+    the receipt folders' times (``_stamps``): only folders changed since are listed.
 
     (One process. Writing them from forked worker processes was tried: inside an Airflow 3
     task process a multiprocessing pool's workers vanished and the task hung.)"""
@@ -308,10 +336,18 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
     html_paths = [st + ".html" for st in stem]
     xlsx_paths = [st + ".xlsx" if has else None for st, has in zip(stem, has_list)]
     index = index_path(settings, week)
-    before = _read_index(str(index))
-    present = {e.path for e in storage.walk_local(week_dir)} if before else set()
-    stale = [i for i, (sid, d, h, x) in enumerate(zip(heads["submission_id"], digests, html_paths, xlsx_paths))
-             if before.get(sid) != d or h not in present or (x is not None and x not in present)]
+    before, stamped = _read_index(str(index))
+    folders = folder.unique().tolist()
+    now = _stamps(folders) if before else {}
+    moved = {d for d in folders if now.get(d) is None or stamped.get(d) != now[d]}
+    present = {e.path for d in moved for e in storage.walk_local(d)} if before else set()
+
+    def there(path: str, d: str) -> bool:
+        return d not in moved or path in present
+
+    stale = [i for i, (sid, dg, d, h, x) in enumerate(zip(heads["submission_id"], digests, folder.tolist(),
+                                                           html_paths, xlsx_paths))
+             if before.get(sid) != dg or not there(h, d) or (x is not None and not there(x, d))]
     made: set[str] = set()
     for i, rec in zip(stale, _records(heads.iloc[stale], listed) if stale else []):
         d = folder.iloc[i]
@@ -326,10 +362,12 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
             except FileNotFoundError:
                 pass
         _write_atomic(Path(html_paths[i]), _html(rec, digests.iloc[i]))  # last: it marks the receipt complete
-    if stale or not before:
+    after = {**now, **_stamps(made)} if before else _stamps(folders)
+    keep = {d: t for d, t in after.items() if t is not None}
+    if stale or not before or keep != stamped:
         index.parent.mkdir(parents=True, exist_ok=True)
         buf = pa.BufferOutputStream()
-        pq.write_table(pa.table({"submission_id": heads["submission_id"].astype(str).tolist(),
-                                 "digest": digests.tolist()}), buf)
+        table = pa.table({"submission_id": heads["submission_id"].astype(str).tolist(), "digest": digests.tolist()})
+        pq.write_table(table.replace_schema_metadata({_STAMPS_KEY: json.dumps(keep, ensure_ascii=False)}), buf)
         _write_atomic(index, buf.getvalue().to_pybytes())
     return ReceiptPaths([p for x, h in zip(xlsx_paths, html_paths) for p in (x, h) if p is not None])

@@ -135,3 +135,25 @@ def test_a_receipt_gone_from_the_outbox_or_a_finding_waived_is_written_again(exa
     changed = {p for p in again if p.stat().st_mtime_ns != stamps.get(p)} - {town}
     assert changed and all(Path(name).stem in p.name for p in changed), changed
     assert "已豁免" in next(p for p in changed if p.suffix == ".html").read_text(encoding="utf-8")
+
+
+def test_only_receipt_folders_changed_since_the_last_write_are_listed(examples_landing, monkeypatch):
+    import os
+    import time
+
+    from pipelines import storage
+
+    run_week()
+    first = write_receipts(WEEK)
+    an_hour_ago = time.time() - 3600
+    for d in {p.parent for p in first}:
+        os.utime(d, (an_hour_ago, an_hour_ago))  # settled: written long enough ago to trust their times
+    assert write_receipts(WEEK) == first
+    listed: list[str] = []
+    walk = storage.walk_local
+    monkeypatch.setattr(storage, "walk_local", lambda d: (listed.append(d), walk(d))[1])
+    assert write_receipts(WEEK) == first and listed == []  # no folder changed: none listed
+    town = next(p for p in first if p.parent.name == "411622107")
+    town.unlink()  # moves its folder's time: that folder alone is listed, the receipt written again
+    assert write_receipts(WEEK) == first and town.is_file()
+    assert listed == [str(town.parent)]
