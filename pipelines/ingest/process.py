@@ -648,6 +648,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
                                                       & set(groups))
 
     summaries, counts = [], []
+    err_text, waived_text, warn_text = (_row_text(*(k.get_level_values(i) for i in range(3)))
+                                        for k in (row_err, waived_rows, row_warn))
     by_group = {g: {t: p for t, parts in staged.items() for g2, p in parts if g2 == g} for g in split_groups}
     loaded_at = pd.Timestamp.now(tz="UTC").floor("us")
     # Lake first (partitioned by week, atomic files), then the warehouse in one transaction;
@@ -660,10 +662,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             frames = {t: df[vectors.member(df["submission_id"], member)] for t, df in frames.items()}
             summaries.append(ledger_summary(frames, member, week))
             for table, df in frames.items():
-                keys = _row_keys(df["submission_id"], df["source_sheet"], df["source_row"])
-                bad = (df["_error"].astype(bool).to_numpy(bool) & ~keys.isin(waived_rows)) \
-                    | vectors.member(df["submission_id"], rejected) | keys.isin(row_err)
-                df = df.assign(has_warning=keys.isin(row_warn))
+                keys = _row_text(df["submission_id"], df["source_sheet"], df["source_row"])
+                bad = (df["_error"].astype(bool).to_numpy(bool) & ~vectors.member(keys, waived_text)) \
+                    | vectors.member(df["submission_id"], rejected) | vectors.member(keys, err_text)
+                df = df.assign(has_warning=vectors.member(keys, warn_text))
                 facts, quar = df[~bad], df[bad]
                 parts.add(table, "facts", facts)
                 parts.add(table, "quarantine", quar)
@@ -983,6 +985,13 @@ def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.
         pd.to_numeric(row, errors="coerce").fillna(0).astype("int64").to_numpy()])
 
 
+def _row_text(submission_id, sheet, row):
+    """(submission, sheet, row) of each row as one Arrow text key (vectors.joined), for
+    membership tests over a group's rows: what _row_keys holds, without a MultiIndex."""
+    return vectors.joined(pd.Series(submission_id).astype(str), pd.Series(sheet).fillna("").astype(str),
+                          pd.to_numeric(pd.Series(row), errors="coerce").fillna(0).astype("int64"))
+
+
 def _duplicate_ids_hashed(plan: pd.DataFrame, duplicate_ids) -> pd.DataFrame:
     """City-wide duplicate ID numbers, compared by keyed hash, shown masked."""
     if "id_hash" not in plan.columns:
@@ -1045,9 +1054,9 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
         other = tables.get(table, pd.DataFrame())
         if other.empty:
             return pd.Series(False, index=plan.index)
-        keys = pd.MultiIndex.from_arrays([other["submission_id"].astype(str), other["household_id"].astype(str)])
-        mine = pd.MultiIndex.from_arrays([plan["submission_id"].astype(str), plan["household_id"].astype(str)])
-        return pd.Series(mine.isin(keys), index=plan.index)
+        keys = vectors.joined(other["submission_id"], other["household_id"])
+        mine = vectors.joined(plan["submission_id"], plan["household_id"])
+        return pd.Series(vectors.member(mine, keys), index=plan.index)
 
     year = int(week[:4])
     frame = pd.DataFrame({

@@ -39,3 +39,16 @@ def test_a_sliced_arrow_column():
     s = pd.Series([f"{i:05d}" for i in range(1000)], dtype="str")
     part = s[s.index % 3 == 0]
     assert member(part, {"00003", "00004"}).tolist() == list(part.isin(["00003", "00004"]))
+
+
+def test_joined_keys_match_row_by_row():
+    from pipelines.vectors import joined
+
+    a = pd.Series(["s1", "s1", "s2", None], dtype="str")
+    b = pd.Series(["表1", None, "表1", "表1"], dtype=object)
+    rows = pd.Series([3, 4, 3, 3], dtype="int64")
+    keys = joined(a, b, rows)
+    assert keys.to_pylist() == ["s1\x1f表1\x1f3", "s1\x1f\x1f4", "s2\x1f表1\x1f3", "\x1f表1\x1f3"]
+    wanted = joined(pd.Series(["s2", "s1"]), pd.Series(["表1", ""]), np.array([3, 4]))
+    assert member(keys, wanted).tolist() == [False, True, True, False]
+    assert member(keys, joined(pd.Series([], dtype="str"), pd.Series([], dtype="str"))).tolist() == [False] * 4
