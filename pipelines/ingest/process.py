@@ -564,13 +564,15 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
     received = pd.to_datetime(cur["submission_id"].map(rec), utc=True)
     late = (cur["form"] != "") & (received > due)  # a file that is no form is not "late"
     due_local = due.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
-    for r, at in zip(cur[late].itertuples(index=False), received[late]):
-        local = at.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
-        out.append(finding(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
-                           level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}",
-                           column="", value=local, rule="submission.late", severity=WARNING, dimension="ledger",
-                           message=f"报表于 {local} 收到，晚于截止时间（{due_local}），记为迟报"))
-    return findings_frame(out)
+    lr = cur[late.to_numpy(bool)]  # column-wise: a province's week has about a thousand late files
+    local = received[late.to_numpy(bool)].dt.tz_convert(settings.tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(object)
+    late_findings = pd.DataFrame({
+        "week": week, "submission_id": lr["submission_id"].to_numpy(object), "file": lr["landing_path"].to_numpy(object),
+        "unit_code": lr["unit_code"].to_numpy(object), "level": lr["form"].map(forms.FORM_LEVEL).fillna("").to_numpy(object),
+        "row": 0, "record_key": (lr["unit_code"] + ":" + lr["form"]).to_numpy(object), "column": "", "value": local,
+        "rule": "submission.late", "severity": WARNING, "dimension": "ledger",
+        "message": "报表于 " + pd.Series(local, dtype=object) + f" 收到，晚于截止时间（{due_local}），记为迟报"})
+    return findings_frame(pd.concat([findings_frame(out), findings_frame(late_findings)], ignore_index=True))
 
 
 def finding_ids(f: pd.DataFrame) -> pd.Series:

@@ -228,3 +228,24 @@ def test_a_file_received_with_microseconds_leaves_the_others_times_as_they_were(
     whole = inputs(["2026-11-23T08:00:00Z"])
     later = inputs(["2026-11-23T08:00:00Z", "2026-11-24T09:30:00.123456Z"])
     assert whole[0] == later[0] and later[1][2] != whole[0][2]
+
+
+def test_identity_findings_name_late_files_and_unknown_units():
+    settings = get_settings()
+    ident = pd.DataFrame({
+        "submission_id": ["s1", "s2", "s3", "s4"], "landing_path": ["a/1.xlsx", "a/2.csv", "a/3.xlsx", "a/4.txt"],
+        "received_at": "", "form": ["B", "B", "C", ""], "unit_code": ["411622107201", "411622999999", "411622107", ""],
+        "unit_name": ["焦东村", "", "", ""], "content_week": [WEEK, WEEK, "2026-W46", ""],
+        "superseded_by": ["", "", "", ""]})
+    files = pd.DataFrame({"submission_id": ["s1", "s2", "s3", "s4"],
+                          "received_at": pd.to_datetime(["2026-11-23T01:00:00Z", "2026-11-23T03:30:00Z",
+                                                         "2026-11-23T01:00:00Z", "2026-11-24T01:00:00Z"], utc=True)})
+    register = pd.DataFrame({"code": ["411622107201", "411622107"], "name": ["焦东村", "城关镇"]})
+    f = process.identity_findings(ident, files, register, WEEK, settings).set_index("rule")
+    # s2 came at 11:30 Shanghai time, after the Monday 10:00 deadline; s4 is no form, never late
+    late = f.loc[["submission.late"]]
+    assert late["submission_id"].tolist() == ["s2"] and late["value"].tolist() == ["2026-11-23 11:30"]
+    assert late["message"].iloc[0] == "报表于 2026-11-23 11:30 收到，晚于截止时间（2026-11-23 10:00），记为迟报"
+    assert (late["level"].iloc[0], late["record_key"].iloc[0], late["severity"].iloc[0]) == ("村", "411622999999:B", "warning")
+    assert f.loc["unit.unknown", "submission_id"] == "s2" and f.loc["week.mismatch", "submission_id"] == "s3"
+    assert "s1" not in set(f["submission_id"])
