@@ -53,24 +53,39 @@ def list_week_files(settings: Settings, week: str) -> pd.DataFrame:
             "source_path"]
     if not fs.exists(base):
         return pd.DataFrame(columns=cols)
-    rows = []
+    found = storage.find_files(fs, base)
+    text, name, size, county, raw_hex, unit, source = ([] for _ in range(7))
     # Every file under the week's folder is a submission, hidden ones included (nothing
     # received is lost; a stray .DS_Store becomes a "not a form" finding).
-    for path, info in storage.find_files(fs, base).items():
+    for path, info in found.items():
         rel = _relative(path, root)
-        inner = _relative(path, base)
-        text, raw_hex = safe_text(rel)
-        parts = safe_text(inner)[0].split("/")
-        county = parts[0] if len(parts) > 1 else ROOT_GROUP
-        unit = "/".join(parts[:2]) if len(parts) > 2 else county
-        rows.append((text, parts[-1], int(info.get("size") or 0), storage.mtime_of(info),
-                     county, raw_hex, unit, rel))
-    df = pd.DataFrame([r[:-2] for r in rows], columns=cols[:-1])
+        t, h = safe_text(rel)
+        parts = safe_text(_relative(path, base))[0].split("/")
+        c = parts[0] if len(parts) > 1 else ROOT_GROUP
+        text.append(t)
+        name.append(parts[-1])
+        size.append(int(info.get("size") or 0))
+        county.append(c)
+        raw_hex.append(h)
+        unit.append("/".join(parts[:2]) if len(parts) > 2 else c)
+        source.append(rel)
+    df = pd.DataFrame({"landing_path": text, "original_name": name, "size_bytes": size,
+                       "received_at": _received(list(found.values())), "group": county, "landing_path_hex": raw_hex})
     # object dtype: a name that is not UTF-8 holds surrogates, which arrow strings refuse
-    df["source_path"] = pd.Series([r[-1] for r in rows], dtype=object, index=df.index)
-    df["group"] = batch_groups(df["group"], pd.Series([r[-2] for r in rows], index=df.index),
-                               settings.batch_files)
+    df["source_path"] = pd.Series(source, dtype=object, index=df.index)
+    df["group"] = batch_groups(df["group"], pd.Series(unit, index=df.index), settings.batch_files)
     return df.sort_values("landing_path", kind="stable").reset_index(drop=True)
+
+
+def _received(infos: list[dict]) -> pd.Series:
+    """Each file's modification time (UTC), as storage.mtime_of reads it; a local folder's
+    (seconds since 1970, to the microsecond as datetime.fromtimestamp has it) converted
+    as one column, not a datetime object each."""
+    seconds = [i.get("mtime") for i in infos]
+    if not all(isinstance(v, (int, float)) for v in seconds):
+        return pd.Series([storage.mtime_of(i) for i in infos], dtype="datetime64[us, UTC]")
+    micros = np.round(np.asarray(seconds, dtype="float64") * 1e6).astype("int64")
+    return pd.Series(pd.to_datetime(micros, unit="us", utc=True))
 
 
 def _relative(path: str, root: str) -> str:
