@@ -55,7 +55,9 @@ def _as_list(allowed: Iterable):
     return list(allowed)
 
 
-KEY_SEP = "\x1f"  # the unit separator: in no cell a form's parser lets through as a key part
+# The unit separator. A joined key is unambiguous while at most one of its parts may hold
+# any text (the others: hex submission ids, row numbers), as in every key made here.
+KEY_SEP = "\x1f"
 
 
 def joined(*columns) -> "pa.Array":
