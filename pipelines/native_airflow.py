@@ -33,10 +33,13 @@ PG_USER = os.environ.get("HUIZONG_BENCH_PG_USER", "postgres")
 SERVICES = ("api-server", "dag-processor", "scheduler")
 # The scheduler sleeps this long after a loop in which nothing happened (Airflow's default
 # is 1 s). A finished task is noticed, and its successor queued, only in the next loop, so
-# the weekly DAG's seven tasks in a row waited about half the default each time: 2.8-4.2 s
-# of a Zhoukou week and most of a re-run's time that was not work. docker-compose.yml sets
-# the same (tests/deploy/test_compose.py checks).
-SCHEDULER_TUNING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2"}
+# the weekly DAG's seven tasks in a row waited about half the sleep each time: 2.8-4.2 s
+# of a Zhoukou week at 1 s, most of a re-run's time that was not work. Shorter costs CPU
+# while idle, taken from the tasks during the week's long parse (measured, scheduler and
+# its executor workers: 2.9% of a core at 1 s, 4.9% at 0.5 s, 12.6% at 0.2 s, where a 10×
+# week's parse was measurably slower). docker-compose.yml sets the same
+# (tests/deploy/test_compose.py checks).
+SCHEDULER_TUNING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5"}
 
 
 def _admin():
