@@ -108,8 +108,8 @@ class Warehouse:
     def apply_schema(self, schema_dir: Path = SCHEMA_DIR) -> None:
         """Create what the schema files define (every statement may run again). Every task
         calls this first; the ≈250 statements are run only when the files differ from those
-        last applied (their digest is kept in core.schema_applied, defined in 001_core.sql), which saves each task
-        most of a tenth of a second."""
+        last applied (their digest is kept in core.schema_applied, defined in 001_core.sql),
+        which saves each task most of a tenth of a second."""
         scripts = [(path.name, path.read_text(encoding="utf-8")) for path in sorted(schema_dir.glob("*.sql"))]
         digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in scripts).encode("utf-8")).hexdigest()
         if self.schema_digest() == digest:
