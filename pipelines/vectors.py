@@ -22,6 +22,14 @@ def _arrow_text(values) -> bool:
     return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
 
 
+def _arrow(values) -> "pa.Array":
+    """One contiguous Arrow array of a Series', an Index's or an array's values."""
+    import pyarrow as pa
+
+    arr = pa.array(values.array if isinstance(values, (pd.Series, pd.Index)) else values, from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def member(values: pd.Series | pd.Index | np.ndarray, allowed: Iterable) -> np.ndarray:
     """Whether each of ``values`` is in ``allowed``, as a numpy bool array (missing values
     never are)."""
@@ -34,15 +42,11 @@ def member(values: pd.Series | pd.Index | np.ndarray, allowed: Iterable) -> np.n
 
     if not (_arrow_text(values) or isinstance(values, pa.Array)):
         return np.asarray(pd.Series(values, copy=False).isin(_as_list(allowed)), dtype=bool)
-    arr = pa.array(values.array if isinstance(values, (pd.Series, pd.Index)) else values)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = _arrow(values)
     if _arrow_text(allowed) or isinstance(allowed, pa.Array):
-        keep = pa.array(allowed.array if isinstance(allowed, (pd.Series, pd.Index)) else allowed)
+        keep = _arrow(allowed)
     else:
         keep = pa.array([v for v in _as_list(allowed) if isinstance(v, str)], type=pa.string())
-    if isinstance(keep, pa.ChunkedArray):
-        keep = keep.combine_chunks()
     if not len(keep):
         return np.zeros(len(arr), dtype=bool)
     found = pc.is_in(arr, value_set=keep.cast(arr.type), skip_nulls=True)
@@ -68,10 +72,5 @@ def joined(*columns) -> "pa.Array":
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = []
-    for col in columns:
-        arr = pa.array(col.array if isinstance(col, (pd.Series, pd.Index)) else col, from_pandas=True)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        parts.append(pc.fill_null(arr.cast(pa.large_string()), ""))
+    parts = [pc.fill_null(_arrow(col).cast(pa.large_string()), "") for col in columns]
     return pc.binary_join_element_wise(*parts, pa.scalar(KEY_SEP, pa.large_string()))

@@ -980,18 +980,23 @@ def _sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFr
     return out
 
 
+def _row_parts(submission_id, sheet, row) -> list[pd.Series]:
+    """(submission, sheet, row) of each row, written alike wherever they come from: text,
+    text with no sheet as "", the row number as an integer (0 where there is none)."""
+    return [pd.Series(submission_id).astype(str), pd.Series(sheet).fillna("").astype(str),
+            pd.to_numeric(pd.Series(row), errors="coerce").fillna(0).astype("int64")]
+
+
 def _row_keys(submission_id: pd.Series, sheet: pd.Series, row: pd.Series) -> pd.MultiIndex:
     """(submission, sheet, row) of each row, for column-wise membership tests."""
-    return pd.MultiIndex.from_arrays([
-        submission_id.astype(str).to_numpy(object), sheet.fillna("").astype(str).to_numpy(object),
-        pd.to_numeric(row, errors="coerce").fillna(0).astype("int64").to_numpy()])
+    sid, sheet_text, number = _row_parts(submission_id, sheet, row)
+    return pd.MultiIndex.from_arrays([sid.to_numpy(object), sheet_text.to_numpy(object), number.to_numpy()])
 
 
 def _row_text(submission_id, sheet, row):
     """(submission, sheet, row) of each row as one Arrow text key (vectors.joined), for
     membership tests over a group's rows: what _row_keys holds, without a MultiIndex."""
-    return vectors.joined(pd.Series(submission_id).astype(str), pd.Series(sheet).fillna("").astype(str),
-                          pd.to_numeric(pd.Series(row), errors="coerce").fillna(0).astype("int64"))
+    return vectors.joined(*_row_parts(submission_id, sheet, row))
 
 
 def _duplicate_ids_hashed(plan: pd.DataFrame, duplicate_ids) -> pd.DataFrame:
