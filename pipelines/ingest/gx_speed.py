@@ -15,6 +15,12 @@ every value (``None`` goes through all of them). ``plain_json`` returns the same
 the plain values metric kwargs hold (str, int, bool, float, None, and dicts, lists and
 tuples of them) and hands anything else to GX's function.
 
+GX also fingerprints every in-memory pandas batch below ``HASH_THRESHOLD`` bytes (an md5
+of ``pd.util.hash_pandas_object`` over every row, about 5% of a validating task), only to
+note it among the batch's markers; a larger frame gets no fingerprint. Nothing reads it
+here (a batch is validated once, from a frame made in the same task), so every batch is
+treated as large: ``apply()`` sets the threshold to 0 and the marker is left out.
+
 Applied once per process by ``apply()``, only to the GX version they were written for;
 any other version keeps GX's own methods.
 """
@@ -25,7 +31,7 @@ from typing import Any
 
 PATCHED_VERSION = "1.24.1"
 HELPERS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg", "_get_runtime_kwargs")
-ORIGINALS: dict = {}  # what apply() replaced: the four Expectation helpers and id_dict's serialiser
+ORIGINALS: dict = {}  # what apply() replaced: the four Expectation helpers, id_dict's serialiser, the hash threshold
 log = logging.getLogger(__name__)
 
 
@@ -95,6 +101,7 @@ def apply() -> bool:
     """Install the faster helpers on ``Expectation`` (idempotent); False if GX's version differs."""
     import great_expectations as gx
     from great_expectations.core import id_dict
+    from great_expectations.execution_engine import pandas_execution_engine
     from great_expectations.expectations.expectation import Expectation
 
     if ORIGINALS:
@@ -107,4 +114,6 @@ def apply() -> bool:
         setattr(Expectation, name, globals()[name])
     ORIGINALS["convert_to_json_serializable"] = id_dict.convert_to_json_serializable
     id_dict.convert_to_json_serializable = plain_json  # what IDDict.to_id calls
+    ORIGINALS["HASH_THRESHOLD"] = pandas_execution_engine.HASH_THRESHOLD
+    pandas_execution_engine.HASH_THRESHOLD = 0  # no batch fingerprint (see above)
     return True

@@ -22,6 +22,7 @@ import operator
 import re
 import unicodedata
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,6 +138,10 @@ class ParsedFile:
     as submitted ('' for empty). totals: the 合计 row(s) of C/D (and of any table that
     has one). sheets: table -> sheet name; column_headers: table -> {canonical name:
     header as written in the file}.
+
+    The tables are kept as columns (``parts``, ``total_parts``: table -> Columns) and
+    made into frames when first read: a task joins many files' columns into one frame
+    per table (``join_columns``) without making a frame per file first.
     """
 
     name: str = ""
@@ -151,31 +156,102 @@ class ParsedFile:
     header: dict = field(default_factory=dict)
     file_format: str = ""
     encoding: str = ""
-    tables: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict)
-    totals: dict = field(default_factory=dict)
-    totals_raw: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)        # table -> Columns (data rows)
+    total_parts: dict = field(default_factory=dict)  # table -> Columns (合计 rows)
     sheets: dict = field(default_factory=dict)  # table -> sheet name
     column_headers: dict = field(default_factory=dict)  # table -> {canonical: header as written}
     problems: list = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False)  # table -> key column values
 
+    _frames: dict = field(default_factory=dict, repr=False)  # what the properties below made
+
     @property
     def has_errors(self) -> bool:
         return any(p["severity"] == ERROR for p in self.problems)
 
+    def _made(self, what: str) -> dict:
+        if what not in self._frames:
+            source = self.parts if what in ("tables", "raw") else self.total_parts
+            raw = what in ("raw", "totals_raw")
+            self._frames[what] = {t: c.raw_frame() if raw else c.frame() for t, c in source.items()}
+        return self._frames[what]
 
-def empty_table(form: str, table: str) -> pd.DataFrame:
-    """A typed table frame with no rows."""
+    @property
+    def tables(self) -> dict:
+        return self._made("tables")
+
+    @property
+    def raw(self) -> dict:
+        return self._made("raw")
+
+    @property
+    def totals(self) -> dict:
+        return self._made("totals")
+
+    @property
+    def totals_raw(self) -> dict:
+        return self._made("totals_raw")
+
+
+class Columns:
+    """One table's rows of one file: typed column arrays (name -> array, in the frame's
+    column order) and the cells' texts (one list per column of the form's spec)."""
+
+    __slots__ = ("key", "typed", "raw", "n")
+
+    def __init__(self, key: tuple, typed: dict, raw: list[list], n: int):
+        self.key, self.typed, self.raw, self.n = key, typed, raw, n
+
+    def frame(self) -> pd.DataFrame:
+        return make_frame(self.key, self.typed, self.n)
+
+    def raw_frame(self) -> pd.DataFrame:
+        return make_raw_frame(self.key, self.raw, self.n)
+
+
+def _join_arrays(arrays: list):
+    """One array of ``arrays`` end to end, when they are all of one kind and dtype; else None."""
+    first = arrays[0]
+    tp, dtype = type(first), first.dtype
+    if any(type(a) is not tp or a.dtype != dtype for a in arrays):
+        return None
+    if tp is np.ndarray:
+        return np.concatenate(arrays)
+    return tp._concat_same_type(arrays)
+
+
+def join_columns(parts: list[Columns]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(typed frame, raw frame) of the rows of ``parts`` (one table of many files), in
+    order: what ``pd.concat`` of their frames gives, joined column by column."""
+    key = parts[0].key
+    n = sum(p.n for p in parts)
+    typed = {}
+    for name in _COLUMN_NAMES[key]:
+        arr = _join_arrays([p.typed[name] for p in parts])
+        if arr is None:  # mixed kinds (not made by _convert): pandas aligns them
+            return (pd.concat([p.frame() for p in parts], ignore_index=True),
+                    pd.concat([p.raw_frame() for p in parts], ignore_index=True))
+        typed[name] = arr
+    raw = [list(chain.from_iterable(p.raw[j] for p in parts)) for j in range(len(parts[0].raw))]
+    return make_frame(key, typed, n), make_raw_frame(key, raw, n)
+
+
+def empty_columns(form: str, table: str) -> Columns:
+    """A table with no rows."""
     cols = forms.TABLES[(form, table)]
     data = {c.name: _na_array(c.dtype, 0) for c in cols}
     data["source_sheet"] = V.string_array(np.empty(0, dtype=object))
     data["source_row"] = np.empty(0, dtype="int64")
-    return make_frame((form, table), data, 0)
+    return Columns((form, table), data, [[] for _ in cols], 0)
+
+
+def empty_table(form: str, table: str) -> pd.DataFrame:
+    """A typed table frame with no rows."""
+    return empty_columns(form, table).frame()
 
 
 def empty_raw(form: str, table: str) -> pd.DataFrame:
-    return make_raw_frame((form, table), [[] for _ in forms.TABLES[(form, table)]], 0)
+    return empty_columns(form, table).raw_frame()
 
 
 _COLUMN_INDEX = {key: pd.Index([c.name for c in cols] + ["source_sheet", "source_row"])
@@ -639,8 +715,8 @@ def _split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     return data, totals, extra
 
 
-def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_total: bool):
-    """Typed frame, raw frame and findings for the rows `idx` of a sheet."""
+def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_total: bool) -> Columns:
+    """The rows `idx` of a sheet as typed columns and texts; their bad cells' findings."""
     form, _ = layout.table
     spec = forms.TABLES[layout.table]
     sheet = layout.sheet
@@ -671,8 +747,6 @@ def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_tota
         key_col = next((k for k in KEY_COLUMNS if k in typed), None)
         if key_col:
             pf._keys[table] = typed[key_col]
-    tframe = make_frame(layout.table, typed, n)
-    rframe = make_raw_frame(layout.table, [raw[c.name] for c in spec], n)
     if bad_cells:
         key_col = next((k for k in KEY_COLUMNS if k in typed), None)
         for name, pos, kind in bad_cells:
@@ -682,7 +756,7 @@ def _convert(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_tota
                 record_key = raw[key_col][pos].strip() if kv is pd.NA else str(kv)
             pf.problems.append(_value_finding(pf, layout, table, name, int(src_rows[pos]),
                                               raw[name][pos], kind, record_key))
-    return tframe, rframe
+    return Columns(layout.table, typed, [raw[c.name] for c in spec], n)
 
 
 def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dict:
@@ -916,8 +990,7 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
                           value="、".join(missing),
                           message=f"{_where(lay)}缺少必填栏目：{'、'.join(missing)}。"
                                   f"请使用统一模板补齐这些栏目后重新报送")
-            pf.tables[table] = empty_table(form, table)
-            pf.raw[table] = empty_raw(form, table)
+            pf.parts[table] = empty_columns(form, table)
             continue
         for d in lay.duplicates:
             _file_problem(pf, "file.duplicate_column", severity=WARNING, sheet=lay.sheet.name,
@@ -928,16 +1001,15 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
             _file_problem(pf, "file.no_rows", sheet=lay.sheet.name,
                           message=f"{_where(lay)}表头之下没有任何数据行，"
                                   f"请填写{forms.FORM_TITLE[form]}的数据后重新报送")
-        pf.tables[table], pf.raw[table] = _convert(pf, lay, data_idx, table, False)
+        pf.parts[table] = _convert(pf, lay, data_idx, table, False)
         if total_idx:
-            pf.totals[table], pf.totals_raw[table] = _convert(pf, lay, total_idx, table, True)
+            pf.total_parts[table] = _convert(pf, lay, total_idx, table, True)
     if unknown:
         _file_problem(pf, "file.unknown_columns", severity=WARNING, value="、".join(unknown),
                       message=f"文件中有模板以外的栏目：{'、'.join(unknown)}，这些栏目未读取")
     for table in _expected_tables(form):
-        if table not in pf.tables:
-            pf.tables[table] = empty_table(form, table)
-            pf.raw[table] = empty_raw(form, table)
+        if table not in pf.parts:
+            pf.parts[table] = empty_columns(form, table)
     _resolve_unit(pf)
     if pf.header.get("week") == "" and header.get("week") not in (None, ""):
         _file_problem(pf, "week.unreadable", severity=WARNING, dimension="ledger",

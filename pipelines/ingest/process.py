@@ -332,7 +332,7 @@ def _reusable(lfs, lroot: str, week: str, group: str, signature: str) -> dict | 
 
 def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings, lfs,
                      lroot: str) -> list[dict]:
-    from pipelines.ingest.parse import parse_file
+    from pipelines.ingest.parse import join_columns, parse_file
     from pipelines.ingest.validate import validate_tables
 
     t0 = time.perf_counter()
@@ -380,28 +380,27 @@ def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], sett
             continue
         tables, raws, totals, owners, total_owners = {}, {}, {}, {}, {}
         for key in [k for (f, k) in CORE_TABLES if f == form]:
-            frames, rframes, tframes = [], [], []
+            parts, tparts = [], []
             fsids, tsids, rown, town = [], [], [], []
             for n, sid in subs:
                 pf = parsed[sid]
-                df = pf.tables.get(key)
-                if df is None or df.empty:
+                part = pf.parts.get(key)
+                if part is None or not part.n:
                     continue
-                frames.append(df)
-                rframes.append(pf.raw.get(key, pd.DataFrame(index=df.index)))
-                fsids.append((sid, len(df)))
-                rown.append((n, len(df)))
-                tot = (getattr(pf, "totals", None) or {}).get(key)
-                if tot is not None and len(tot):
-                    tframes.append(tot)
-                    tsids.append((sid, len(tot)))
-                    town.append((n, len(tot)))
-            if frames:
-                tables[key] = _with_provenance(pd.concat(frames, ignore_index=True), fsids, parsed, paths, week, form)
-                raws[key] = pd.concat(rframes, ignore_index=True)
+                parts.append(part)
+                fsids.append((sid, part.n))
+                rown.append((n, part.n))
+                tot = pf.total_parts.get(key)
+                if tot is not None and tot.n:
+                    tparts.append(tot)
+                    tsids.append((sid, tot.n))
+                    town.append((n, tot.n))
+            if parts:
+                typed, raws[key] = join_columns(parts)
+                tables[key] = _with_provenance(typed, fsids, parsed, paths, week, form)
                 owners[key] = np.repeat([n for n, _ in rown], [k for _, k in rown])
-            if tframes:
-                totals[key] = _with_provenance(pd.concat(tframes, ignore_index=True), tsids, parsed, paths, week, form)
+            if tparts:
+                totals[key] = _with_provenance(join_columns(tparts)[0], tsids, parsed, paths, week, form)
                 total_owners[key] = np.repeat([n for n, _ in town], [k for _, k in town])
         if not tables:
             continue

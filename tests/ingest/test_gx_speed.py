@@ -101,6 +101,26 @@ def test_metric_ids_of_a_real_validation_are_gx_s_own(runtime, monkeypatch):
         assert json.dumps(fast(data), sort_keys=True) == json.dumps(gx_own(data), sort_keys=True)
 
 
+def test_batches_are_not_fingerprinted_and_validate_alike(runtime, monkeypatch):
+    """No md5 of the frame among a batch's markers; the validation result is the same as
+    with GX's own threshold (under which the fingerprint is taken)."""
+    from great_expectations.execution_engine import pandas_execution_engine as pee
+
+    assert pee.HASH_THRESHOLD == 0 and gx_speed.ORIGINALS["HASH_THRESHOLD"] == 1e9
+    suite = "form_a_plan"
+    frame = pd.DataFrame({c: pd.Series([None, "1", 2.0], dtype=object) for c in runtime.columns(suite)})
+    frame[R.ROW_ID] = [0, 1, 2]
+    params = {"poverty_line_yuan": 3000, "household_size_min": 1, "household_size_max": 20, "tolerance_count": 0}
+    fast = runtime.validate(suite, frame, params, store=False)
+    assert "pandas_data_fingerprint" not in fast.meta["batch_markers"]
+    monkeypatch.setattr(pee, "HASH_THRESHOLD", gx_speed.ORIGINALS["HASH_THRESHOLD"])
+    slow = runtime.validate(suite, frame, params, store=False)
+    assert "pandas_data_fingerprint" in slow.meta["batch_markers"]
+    assert [r.success for r in fast.results] == [r.success for r in slow.results]
+    assert ([r.result.get("unexpected_index_list") for r in fast.results]
+            == [r.result.get("unexpected_index_list") for r in slow.results])
+
+
 def test_other_gx_versions_keep_their_own_helpers(monkeypatch):
     import great_expectations as gx
     from great_expectations.core import id_dict
