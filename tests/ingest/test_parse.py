@@ -636,3 +636,23 @@ def test_header_labels_in_their_own_cells():
     assert pf.form == "B" and pf.problems == []
     assert (pf.unit_code, pf.unit_name, pf.week) == ("411622107201", "西华县逍遥镇焦东村", "2026-W47")
     assert pf.header["raw"]["行政区划代码"] == "411622107201"
+
+
+def test_join_columns_is_concat_of_the_files_frames(ledger, village):
+    """process_group joins many files' tables column by column: the same frame (values,
+    dtypes, order) as concatenating each file's frame, for every kind of column."""
+    from pipelines.ingest.parse import Columns, join_columns
+
+    other = _parse_example(LEDGER)
+    for table in ("plan", "measures", "helpers"):
+        parts = [ledger.parts[table], other.parts[table]]
+        typed, raw = join_columns(parts)
+        pd.testing.assert_frame_equal(typed, pd.concat([ledger.tables[table], other.tables[table]], ignore_index=True))
+        pd.testing.assert_frame_equal(raw, pd.concat([ledger.raw[table], other.raw[table]], ignore_index=True))
+        assert len(typed) == 2 * len(ledger.tables[table]) > 0
+    (part,) = [village.parts["report"]]
+    # A column of another kind in one part (not something _convert makes): pandas aligns it.
+    odd = Columns(part.key, {**part.typed, "source_row": part.typed["source_row"].astype("float64")}, part.raw, part.n)
+    typed, _raw = join_columns([part, odd])
+    assert typed["source_row"].dtype == "float64" and len(typed) == 2 * part.n
+    assert typed["source_row"].tolist() == part.typed["source_row"].tolist() * 2
