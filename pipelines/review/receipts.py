@@ -17,7 +17,6 @@ import json
 import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,9 +54,13 @@ def _safe_name(text: str) -> str:
     return text[:80] or "文件"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
+def _write_atomic(path: str | Path, data: bytes) -> None:
+    """Readers see the file whole or not at all. (Plain strings and the process id name
+    the temporary file: Path objects and a uuid per file were a tenth of a week's receipts.)"""
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
@@ -349,19 +352,20 @@ def write_receipts(week: str, wh: Warehouse | None = None, settings: Settings | 
                                                            html_paths, xlsx_paths))
              if before.get(sid) != dg or not there(h, d) or (x is not None and not there(x, d))]
     made: set[str] = set()
+    folders_at, digests_at = folder.tolist(), digests.tolist()  # by position, not .iloc per receipt
     for i, rec in zip(stale, _records(heads.iloc[stale], listed) if stale else []):
-        d = folder.iloc[i]
+        d = folders_at[i]
         if d not in made:
             os.makedirs(d, exist_ok=True)
             made.add(d)
         if xlsx_paths[i] is not None:
-            _write_atomic(Path(xlsx_paths[i]), _xlsx(rec))
+            _write_atomic(xlsx_paths[i], _xlsx(rec))
         else:  # findings gone (e.g. after a waiver's re-run): no stale list
             try:
                 os.unlink(stem[i] + ".xlsx")
             except FileNotFoundError:
                 pass
-        _write_atomic(Path(html_paths[i]), _html(rec, digests.iloc[i]))  # last: it marks the receipt complete
+        _write_atomic(html_paths[i], _html(rec, digests_at[i]))  # last: it marks the receipt complete
     after = {**now, **_stamps(made)} if before else _stamps(folders)
     keep = {d: t for d, t in after.items() if t is not None}
     if stale or not before or keep != stamped:
