@@ -956,8 +956,12 @@ def _read_cache(lfs, cache: str | None) -> dict[str, tuple[str, pd.DataFrame]]:
 
 
 def _shared_ids(ids: np.ndarray, households: np.ndarray) -> np.ndarray:
-    """The ids paired with more than one distinct household (sorted, not hashed: a
-    province's week has millions of pairs)."""
+    """The ids paired with more than one distinct household. Only ids that occur more
+    than once can be (one hashing pass finds them: almost every id occurs once); those
+    pairs are sorted, not hashed. A province's week has millions of pairs: 0.8 s sorted
+    whole, 0.3 s this way."""
+    again = pd.Series(ids, copy=False).duplicated(keep=False).to_numpy(bool)
+    ids, households = ids[again], households[again]
     order = np.lexsort((households, ids))
     i, h = ids[order], households[order]
     distinct = np.r_[True, (i[1:] != i[:-1]) | (h[1:] != h[:-1])] if len(i) else np.zeros(0, bool)
