@@ -176,21 +176,10 @@ class ParsedFile:
             self._frames[what] = {t: c.raw_frame() if raw else c.frame() for t, c in source.items()}
         return self._frames[what]
 
-    @property
-    def tables(self) -> dict:
-        return self._made("tables")
-
-    @property
-    def raw(self) -> dict:
-        return self._made("raw")
-
-    @property
-    def totals(self) -> dict:
-        return self._made("totals")
-
-    @property
-    def totals_raw(self) -> dict:
-        return self._made("totals_raw")
+    tables = property(lambda self: self._made("tables"))
+    raw = property(lambda self: self._made("raw"))
+    totals = property(lambda self: self._made("totals"))
+    totals_raw = property(lambda self: self._made("totals_raw"))
 
 
 class Columns:
