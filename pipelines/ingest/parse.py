@@ -22,8 +22,8 @@ import operator
 import re
 import unicodedata
 from collections import Counter
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -162,7 +162,6 @@ class ParsedFile:
     column_headers: dict = field(default_factory=dict)  # table -> {canonical: header as written}
     problems: list = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False)  # table -> key column values
-
     _frames: dict = field(default_factory=dict, repr=False)  # what the properties below made
 
     @property
