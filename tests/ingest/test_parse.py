@@ -650,7 +650,7 @@ def test_join_columns_is_concat_of_the_files_frames(ledger, village):
         pd.testing.assert_frame_equal(typed, pd.concat([ledger.tables[table], other.tables[table]], ignore_index=True))
         pd.testing.assert_frame_equal(raw, pd.concat([ledger.raw[table], other.raw[table]], ignore_index=True))
         assert len(typed) == 2 * len(ledger.tables[table]) > 0
-    (part,) = [village.parts["report"]]
+    part = village.parts["report"]
     # A column of another kind in one part (not something _convert makes): pandas aligns it.
     odd = Columns(part.key, {**part.typed, "source_row": part.typed["source_row"].astype("float64")}, part.raw, part.n)
     typed, _raw = join_columns([part, odd])
