@@ -19,7 +19,10 @@ DOC = """
 
 每周一 12:00（Asia/Shanghai，周一 10:00 报送截止之后）处理刚结束的 ISO 周：
 
-1. **discover** 从落地区读取该周全部文件，按 sha256 原样存档，登记到 `core.submissions`；
+1. **discover** 确定周次，从落地区读取该周全部文件，按 sha256 原样存档，登记到 `core.submissions`，
+   并决定本次运行的路径：该周第一次运行，或需要解析的文件较多时走下面的全量路径（2–6）；
+   该周已发布、只来了少量补报或更正件（需解析的文件不超过 `HUIZONG_QUICK_FILES`，默认 200）或只有豁免时，
+   由一个任务 **apply_changes** 在同一进程中依次完成 2–6 的全部步骤（只处理变化的部分），全量路径的任务记为跳过；
 2. **process_group** 按批并行解析、用 Great Expectations 校验，写入湖的暂存区：一个县（落地区的一级文件夹）
    为一组，文件过多的县按乡镇文件夹拆成几组，各组均衡地合成几批（每批至多 3000 个文件，`HUIZONG_TASK_FILES`）；
    自上次暂存以来没有变化的组直接复用，不再为它启动任务；只多了文件的组（补报、更正件）只解析、校验新到的文件，并入该组已有的暂存；坏文件不会影响其他文件；
@@ -59,17 +62,21 @@ START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-
 )
 def weekly_ingest():
     @task
-    def plan_week(**context) -> str:
+    def discover(**context) -> list[list[str]]:
+        from pipelines.ingest.process import route_week
         from pipelines.ingest.schedule import week_for_run
 
-        return week_for_run(context["params"].get("week"), context.get("logical_date"),
+        week = week_for_run(context["params"].get("week"), context.get("logical_date"),
                             context.get("data_interval_end"))
+        route = route_week(week)
+        context["ti"].xcom_push(key="week", value=week)
+        context["ti"].xcom_push(key="quick", value=route["quick"] or [])  # None is not stored
+        if route["quick"]:
+            from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-    @task
-    def discover(week: str) -> list[list[str]]:
-        from pipelines.ingest.process import discover as run
-
-        return run(week)
+            # The full path's tasks skipped now, all at once (not one level per scheduler loop).
+            raise DownstreamTasksSkipped(tasks=sorted(context["task"].downstream_task_ids))
+        return route["batches"]  # what process_group maps over
 
     @task(max_active_tis_per_dagrun=4)
     def process_group(group: list[str], week: str) -> dict:
@@ -109,6 +116,24 @@ def weekly_ingest():
         lifecycle = sync_lifecycle(week, run_id=context["run_id"])
         return {"lifecycle": lifecycle, "receipts": len(write_receipts(week)), "month": consolidated.get("month", "")}
 
+    # Runs only when the full path was skipped: discover found a small change to a published
+    # week. Its trigger waits on process_group alone (week and batches are pulled, not passed,
+    # so that discover is not an upstream), so on the full path the scheduler skips it
+    # without ever giving it a worker slot.
+    @task(outlets=[WEEKLY_LOAD], trigger_rule="all_skipped")
+    def apply_changes(**context) -> dict:
+        ti = context["ti"]
+        week, quick = ti.xcom_pull(task_ids="discover", key="week"), ti.xcom_pull(task_ids="discover", key="quick")
+        if not quick:  # a week with no files at all: nothing to map, nothing to apply
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("该周没有需要处理的报送文件")
+        from pipelines.incremental import apply_changes as run
+
+        summary = run(week, quick, run_id=context["run_id"])
+        context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": summary["month"]}
+        return summary
+
     @task(outlets=[WEEKLY_LOAD])
     def weekly_summary(week: str, reviewed: dict, **context) -> dict:
         from pipelines.mart import refresh_weekly_mart
@@ -117,9 +142,10 @@ def weekly_ingest():
         context["outlet_events"][WEEKLY_LOAD].extra = {"week": week, "month": reviewed.get("month", "")}
         return summary
 
-    week = plan_week()
-    groups = discover(week)
+    groups = discover()
+    week = groups["week"]
     done = process_group.partial(week=week).expand(group=groups)
+    done >> apply_changes()  # a small change to a published week: one task instead of the rest
     data_docs(week, done)  # beside publish: nothing downstream reads the docs
     weekly_summary(week, review(week, consolidate(week, publish(week, done))))
 

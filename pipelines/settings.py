@@ -48,6 +48,10 @@ class Settings:
     # Mapped tasks take groups up to this many files, balanced so the slots finish
     # together: Great Expectations' fixed cost is paid per task, memory grows with it.
     task_files: int = 3_000
+    # A re-run of a published week that parses at most this many files (late or corrected
+    # reports, waivers) is applied in one task instead of the mapped ones (pipelines.incremental).
+    # Not part of what staging depends on (repr=False): it only picks the way a run goes.
+    quick_files: int = field(default=200, repr=False)
     # HMAC key for ID and phone numbers; empty: a random key kept in $HUIZONG_HOME/.pii_key
     # (one per home: workers on several hosts must share one key, or their hashes won't join).
     pii_key: str | None = field(default=None, repr=False)
@@ -101,6 +105,7 @@ def get_settings() -> Settings:
         max_cell_chars=int(_env("HUIZONG_MAX_CELL_CHARS", "32767")),
         batch_files=int(_env("HUIZONG_BATCH_FILES", "1000")),
         task_files=int(_env("HUIZONG_TASK_FILES", "3000")),
+        quick_files=int(_env("HUIZONG_QUICK_FILES", "200")),
         pii_key=os.environ.get("HUIZONG_PII_KEY") or None,
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
     )

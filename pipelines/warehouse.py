@@ -104,6 +104,19 @@ class Warehouse:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep the embedded warehouse open for the block: every query and transaction
+        still takes a connection of its own, but while one stays open DuckDB keeps the
+        database in the process, and a connection costs ≈0.5 ms instead of opening the
+        file again (≈12 ms at a city's size; a task that runs several steps makes dozens).
+        Other processes wait for the block to end (see _connect_waiting). PostgreSQL: no-op."""
+        if self.dialect != "duckdb":
+            yield
+            return
+        with self.engine.connect():
+            yield
+
     # ---- schema --------------------------------------------------------------------
     def apply_schema(self, schema_dir: Path = SCHEMA_DIR) -> None:
         """Create what the schema files define (every statement may run again). Every task
@@ -253,13 +266,18 @@ class Warehouse:
     def update(self, conn: sa.Connection, table: str, df: pd.DataFrame, key: str,
                where: dict[str, object] | None = None) -> None:
         """Set the other columns of ``df`` on the rows of ``table`` whose ``key`` matches
-        (and ``where``), in one set-based UPDATE: the table's rows never pass through Python."""
+        (and ``where``), in one set-based UPDATE: the table's rows never pass through Python.
+        Only rows with a value that differs are written: a week's re-publish restates ~9,400
+        submissions of which a handful changed, and DuckDB rewrote every one (0.6 s)."""
         if df is None or df.empty:
             return
         table = _ident(table)
         cols = [c for c in self.columns(table) if c in df.columns and c != key]
         setters = ", ".join(f"{_quote_col(c)} = v.{_quote_col(c)}" for c in cols)
         cond = "".join(f" AND {table}.{_quote_col(k)} = :{k}" for k in (where or {}))
+        if cols:
+            cond += " AND (" + " OR ".join(f"{table}.{_quote_col(c)} IS DISTINCT FROM v.{_quote_col(c)}"
+                                           for c in cols) + ")"
         source = "_huizong_update"
         sql = sa.text(f"UPDATE {table} SET {setters} FROM {source} AS v "
                       f"WHERE {table}.{_quote_col(key)} = v.{_quote_col(key)}{cond}")

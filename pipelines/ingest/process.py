@@ -72,6 +72,14 @@ def fact_path(root: str, area: str, table: str, week: str) -> str:
 # ---- discover ------------------------------------------------------------------------
 def discover(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> list[list[str]]:
     """Archive and register the week's files; return the mapped tasks: lists of groups."""
+    return discover_week(week, settings, wh)["batches"]
+
+
+def discover_week(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> dict:
+    """Archive and register the week's files; return ``batches`` (the mapped tasks: lists of
+    groups whose staging cannot be reused), ``to_parse`` (how many files those groups will
+    parse: a group that only gained files parses just them) and ``published`` (the week's
+    last publish left its state: see publish_state)."""
     settings = settings or get_settings()
     files = disc.list_week_files(settings, week)
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
@@ -84,29 +92,51 @@ def discover(week: str, settings: Settings | None = None, wh: Warehouse | None =
     # Staging of earlier attempts is kept: a group whose inputs are unchanged is reused
     # (process_group checks its signature); a group that only gained files parses just those.
     wh = wh or Warehouse(settings.warehouse_url)
-    wh.apply_schema()
-    if len(files):
-        rows = disc.new_submission_rows(files, week, settings)
-        # Registered already, in any week (the same bytes sent again a week later are the
-        # same submission): looked up by value, not by reading every week's register.
-        rows = rows[~vectors.member(rows["submission_id"], wh.present("core.submissions", "submission_id",
-                                                                       rows["submission_id"].tolist()))]
-        with wh.transaction() as conn:
-            wh.insert(conn, "core.submissions", rows)
+    with wh.held():
+        wh.apply_schema()
+        if len(files):
+            rows = disc.new_submission_rows(files, week, settings)
+            # Registered already, in any week (the same bytes sent again a week later are the
+            # same submission): looked up by value, not by reading every week's register.
+            rows = rows[~vectors.member(rows["submission_id"], wh.present("core.submissions", "submission_id",
+                                                                           rows["submission_id"].tolist()))]
+            with wh.transaction() as conn:
+                wh.insert(conn, "core.submissions", rows)
     log.info("week %s: %d files in %d groups", week, len(files), files["group"].nunique() if len(files) else 0)
+    published = lfs.exists(publish_state.state_path(lroot, week))
     if not len(files):
-        return []
+        return {"batches": [], "to_parse": 0, "published": published}
     # Only groups whose staging cannot be reused are mapped (a late village: one task);
     # a week with none still maps one empty task, so that the week is published again.
     sizes = files["group"].value_counts().sort_index()
     base = staging_base(week, settings, lfs, lroot)
-    staged = {g for g, part in files.groupby("group", sort=True)
-              if _reusable(lfs, lroot, week, g,
-                           group_inputs(part.drop_duplicates("submission_id"), week, settings, lfs, lroot,
-                                        base)["signature"])}
+    staged, to_parse = set(), 0
+    for g, part in files.groupby("group", sort=True):
+        part = part.drop_duplicates("submission_id")
+        inputs = group_inputs(part, week, settings, lfs, lroot, base)
+        done = _read_done(lfs, lroot, week, g)
+        if done is not None and done.get("signature") == inputs["signature"]:
+            staged.add(g)
+            continue
+        added = _added_files(done, inputs, part)
+        to_parse += len(part) if added is None else len(added)
     if staged:
         log.info("week %s: %d of %d groups unchanged since staged, not mapped", week, len(staged), len(sizes))
-    return task_batches(sizes[~vectors.member(sizes.index, staged)], settings.task_files) or [[]]
+    return {"batches": task_batches(sizes[~vectors.member(sizes.index, staged)], settings.task_files) or [[]],
+            "to_parse": int(to_parse), "published": published}
+
+
+def route_week(week: str, settings: Settings | None = None) -> dict:
+    """discover_week, and which way the run goes on: the week's first run, or a re-run
+    that parses many files, fans out over the mapped tasks (``batches``); a re-run of a
+    published week that parses at most ``settings.quick_files`` files (late or corrected
+    reports, a steward's waiver) is applied in one task (``quick``: its batches;
+    see pipelines.incremental), without stepping through the DAG's seven tasks."""
+    settings = settings or get_settings()
+    found = discover_week(week, settings)
+    quick = found["published"] and found["to_parse"] <= settings.quick_files and bool(found["batches"])
+    return {"week": week, "batches": [] if quick else found["batches"],
+            "quick": found["batches"] if quick else None, "to_parse": found["to_parse"]}
 
 
 def task_batches(sizes: pd.Series, bound: int) -> list[list[str]]:
@@ -322,12 +352,6 @@ def _write_done(lfs, lroot: str, week: str, name: str, inputs: dict, summary: di
     its parts are there."""
     record = {"signature": inputs["signature"], "base": inputs["base"], "files": inputs["files"], "summary": summary}
     storage.write_bytes_atomic(lfs, _done_path(lroot, week, name), json.dumps(record).encode())
-
-
-def _reusable(lfs, lroot: str, week: str, group: str, signature: str) -> dict | None:
-    """The group's staging record when it was staged from exactly these inputs, else None."""
-    done = _read_done(lfs, lroot, week, group)
-    return done if done is not None and done.get("signature") == signature else None
 
 
 def _process_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings, lfs,
@@ -693,6 +717,7 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             if wh.dialect == "duckdb":
                 # The load streams from the lake files: a small buffer pool suffices, and the
                 # week's uncommitted rows spill to disk instead of growing with the week.
+                bound = conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar()
                 conn.exec_driver_sql("SET memory_limit = '128MB'")
             for table in CORE_TABLES.values():
                 if todo is None:  # the whole week, from the lake file
@@ -722,6 +747,9 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
                 "rows_quarantined": int(sum(stats["quarantined"].values())),
                 "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
             }]), {"week": week})
+        if wh.dialect == "duckdb":  # a setting of the database, not the connection: what a task
+            with wh.engine.connect() as conn:  # holding the warehouse (Warehouse.held) runs next gets the usual bound
+                conn.exec_driver_sql(f"SET memory_limit = '{bound}'")
     publish_state.write_state(lfs, lroot, week, state, {"code": code, "token": publish_state.token(loaded_at)})
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),
             "errors": int((fnd["severity"] == ERROR).sum()), **stats,

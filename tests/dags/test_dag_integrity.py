@@ -47,8 +47,8 @@ def test_weekly_ingest_shape():
     dag = load_dag("weekly_ingest")
     assert dag.dag_id == "weekly_ingest"
     assert "huizong" in dag.tags and dag.doc_md
-    assert set(dag.task_ids) == {"plan_week", "discover", "process_group", "data_docs", "publish", "consolidate", "review",
-                                 "weekly_summary"}
+    assert set(dag.task_ids) == {"discover", "process_group", "data_docs", "publish", "consolidate", "review",
+                                 "weekly_summary", "apply_changes"}
     for t in dag.tasks:
         assert t.retries >= 1, t.task_id
         assert t.execution_timeout is not None and t.execution_timeout.total_seconds() == 7200, t.task_id
@@ -57,8 +57,14 @@ def test_weekly_ingest_shape():
     assert dag.get_task("weekly_summary").outlets, "publish must emit the weekly-load asset"
     # Data Docs sit beside the main line (its second slot, while publish runs), not on it.
     up = lambda t: dag.get_task(t).upstream_task_ids  # noqa: E731
-    assert up("data_docs") == {"plan_week", "process_group"} and up("publish") == {"plan_week", "process_group"}
-    assert not dag.get_task("data_docs").downstream_task_ids and up("weekly_summary") == {"plan_week", "review"}
+    assert up("data_docs") == {"discover", "process_group"} and up("publish") == {"discover", "process_group"}
+    assert not dag.get_task("data_docs").downstream_task_ids and up("weekly_summary") == {"discover", "review"}
+    # A published week's small change: one task beside the full path, emitting the same asset.
+    # It waits on process_group alone and runs only when that was skipped: on the full path the
+    # scheduler skips it without giving it a worker slot.
+    assert up("apply_changes") == {"process_group"} and not dag.get_task("apply_changes").downstream_task_ids
+    assert dag.get_task("apply_changes").trigger_rule == "all_skipped"
+    assert dag.get_task("apply_changes").outlets == dag.get_task("weekly_summary").outlets
     # Monday 12:00 Shanghai, after the 10:00 deadline.
     assert dag.timetable.expression == "0 12 * * 1"
     assert str(dag.timetable.timezone) in ("Asia/Shanghai", "+08:00")

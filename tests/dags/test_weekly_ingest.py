@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from pipelines.orchestrate import load_dag, run_week
@@ -28,7 +29,9 @@ def test_examples_week_through_airflow(airflow_db, examples_landing):
     dr = run_week("2026-W47")
     states = _task_states(dr)
     assert "success" in str(dr.state), states
-    assert all("success" in s for v in states.values() for s in v), states
+    # The week's first run goes the full way; apply_changes (a published week's small change) skips.
+    assert all("success" in s for t, v in states.items() for s in v if t != "apply_changes"), states
+    assert states["apply_changes"] == ["skipped"], states
     assert len(states["process_group"]) == 1  # one county folder → one mapped task
     wh = Warehouse(get_settings().warehouse_url)
     assert wh.scalar("SELECT COUNT(*) FROM core.ledger_households WHERE week = '2026-W47'") == 44
@@ -74,3 +77,70 @@ def test_generated_week_through_airflow_loads_exactly_the_generated_rows(airflow
     assert count("SELECT COUNT(*) FROM core.discrepancies") == 0
     city = wh.query("SELECT * FROM core.consolidated WHERE level = '市'").iloc[0]
     assert int(city["hh_close"]) == exp["poor_households"]
+
+
+def _warehouse_snapshot(wh: Warehouse) -> dict:
+    """Every core and mart table, sorted, without the columns that name a run, an audit entry or a time."""
+    tables = wh.query("SELECT table_schema || '.' || table_name AS t FROM information_schema.tables "
+                      "WHERE table_schema IN ('core', 'mart') AND table_type = 'BASE TABLE' ORDER BY 1")["t"]
+    out = {}
+    for t in tables:
+        df = wh.query(f"SELECT * FROM {t}")
+        df = df.drop(columns=[c for c in df.columns if c == "audit_id" or c.endswith(("_at", "_run", "run_id"))
+                              or str(df[c].dtype).startswith("datetime")])
+        out[t] = df.astype(str).sort_values(list(df.columns)).reset_index(drop=True) if len(df.columns) else df
+    return out
+
+
+def _asset_events(dr, task_id: str) -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [e.extra for e in session.query(AssetEvent).filter(AssetEvent.source_run_id == dr.run_id,
+                                                                  AssetEvent.source_task_id == task_id)]
+
+
+def test_a_corrected_report_is_applied_in_one_task_as_the_full_path_would(airflow_db, tmp_path, monkeypatch):
+    """After the week's first run, one village's corrected report: the re-run goes through
+    apply_changes alone (the full path's tasks skipped) and leaves the warehouse exactly as
+    the full path leaves it for the same landing (HUIZONG_QUICK_FILES=0)."""
+    import shutil
+
+    from pipelines.synth import generate
+    from tests.reliability.world import add_corrected_village_report
+
+    monkeypatch.setenv("HUIZONG_PII_KEY", "test-key-quick-path")
+    seed = tmp_path / "landing"
+    generate(out=str(seed), weeks="2026-W47", scale="0.03", faults="default", seed=5)
+    snapshots, corrections = {}, {}
+    for way, quick_files in (("full", "0"), ("quick", "200")):
+        h = tmp_path / way
+        shutil.copytree(seed, h / "landing")  # copy2: the same times received
+        monkeypatch.setenv("HUIZONG_HOME", str(h))
+        monkeypatch.setenv("HUIZONG_QUICK_FILES", quick_files)
+        first = run_week("2026-W47")
+        assert "success" in str(first.state), _task_states(first)
+        corrections[way] = add_corrected_village_report(h / "landing")
+        dr = run_week("2026-W47")
+        states = _task_states(dr)
+        assert "success" in str(dr.state), states
+        wh = Warehouse(get_settings().warehouse_url)
+        if way == "quick":
+            assert states["apply_changes"] == ["success"], states
+            assert all(s == ["skipped"] for t, s in states.items() if t not in ("discover", "apply_changes")), states
+            assert _asset_events(dr, "apply_changes") == [{"week": "2026-W47", "month": "2026-11"}]
+        else:
+            assert states["apply_changes"] == ["skipped"] and states["publish"] == ["success"], states
+            assert _asset_events(dr, "weekly_summary") == [{"week": "2026-W47", "month": "2026-11"}]
+        # The corrected report replaced the first one.
+        fix = corrections[way]
+        status = wh.query("SELECT submission_id, status FROM core.submissions WHERE submission_id IN (:a, :b)",
+                          {"a": fix["old"], "b": fix["new"]}).set_index("submission_id")["status"].to_dict()
+        assert status == {fix["old"]: "superseded", fix["new"]: "loaded"}, status
+        snapshots[way] = _warehouse_snapshot(wh)
+    assert snapshots["quick"].keys() == snapshots["full"].keys()
+    assert {"core.consolidated", "core.findings", "mart.weekly_summary"} <= snapshots["full"].keys()
+    assert len(snapshots["full"]["core.ledger_households"]) > 1000 and len(snapshots["full"]["core.findings"])
+    for table, full in snapshots["full"].items():
+        pd.testing.assert_frame_equal(snapshots["quick"][table], full, obj=table)

@@ -4,8 +4,9 @@ a PostgreSQL metadata database, loading a PostgreSQL warehouse.
 Airflow 3 splits what used to be one scheduler: the dag-processor parses dags/ into the
 metadata DB, the scheduler creates and queues task instances, and the LocalExecutor's
 workers run each task through the api-server's execution API (JWT-authenticated).
-Two runs are triggered: the shared examples (2026-W47) and a generated week whose county
-folders become mapped tasks running side by side against the PostgreSQL warehouse.
+Three runs are triggered: the shared examples (2026-W47), a generated week whose county
+folders become mapped tasks running side by side against the PostgreSQL warehouse, and
+that week again after a village's corrected report arrived (one task, apply_changes).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.slow
 RUN_ID = "native_scheduler_2026-W47"
 # Far from 2026-W47, so the examples (another world) are no previous week to compare with.
 GEN_WEEK, GEN_RUN_ID = "2027-W20", "native_scheduler_2027-W20"
+FIX_RUN_ID = "native_scheduler_2027-W20_corrected"
 
 
 def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
@@ -118,6 +120,11 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
 
             gen = generate(out=str(home / "landing"), weeks=GEN_WEEK, scale="0.03", faults="none", seed=21)
             gen_tis = run(GEN_WEEK, GEN_RUN_ID)
+            # A village's corrected report after the week was published: one task applies it.
+            from tests.reliability.world import add_corrected_village_report
+
+            fix = add_corrected_village_report(home / "landing", GEN_WEEK)
+            fix_tis = run(GEN_WEEK, FIX_RUN_ID)
             jobs = dict(meta(meta_db, "SELECT job_type, count(*) FROM job GROUP BY job_type"))
         finally:
             for proc in reversed(list(procs.values())):
@@ -126,9 +133,14 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
                 h.close()
 
         # Every task ran once, through the scheduler's executor (no dag.test, no retries).
-        assert {"plan_week", "discover", "process_group", "publish", "consolidate", "review",
+        assert {"discover", "process_group", "publish", "consolidate", "review",
                 "data_docs", "weekly_summary"} <= {t for t, *_ in tis}
-        assert all(s == "success" and n == 1 for _, _, s, n, *_ in tis + gen_tis), tis + gen_tis
+        assert all(s == "success" and n == 1 for t, _, s, n, *_ in tis + gen_tis if t != "apply_changes"), tis + gen_tis
+        assert [s for t, _, s, *_ in tis + gen_tis if t == "apply_changes"] == ["skipped"] * 2, tis + gen_tis
+        # The correction: discover and apply_changes ran, the full path's tasks were skipped.
+        assert {t: s for t, _, s, *_ in fix_tis} == {
+            "discover": "success", "apply_changes": "success", **{t: "skipped" for t in (
+                "process_group", "data_docs", "publish", "consolidate", "review", "weekly_summary")}}, fix_tis
         assert [m for t, m, *_ in tis if t == "process_group"] == [0]  # one county folder
         mapped = [(start, end) for t, _m, _s, _n, start, end in gen_tis if t == "process_group"]
         assert len(mapped) >= 10, gen_tis
@@ -145,7 +157,10 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
             errors = wh.query("SELECT rule FROM core.findings WHERE severity = 'error' AND week = :w", {"w": WEEK})
             assert errors["rule"].tolist() == ["id_number.scientific"]
             loads = wh.query("SELECT week, run_id FROM core.loads ORDER BY week")
-            assert loads.values.tolist() == [[WEEK, RUN_ID], [GEN_WEEK, GEN_RUN_ID]]
+            assert loads.values.tolist() == [[WEEK, RUN_ID], [GEN_WEEK, FIX_RUN_ID]]
+            status = wh.query("SELECT submission_id, status FROM core.submissions WHERE submission_id IN (:a, :b)",
+                              {"a": fix["old"], "b": fix["new"]}).set_index("submission_id")["status"].to_dict()
+            assert status == {fix["old"]: "superseded", fix["new"]: "loaded"}, status
             assert wh.scalar("SELECT COUNT(*) FROM core.submissions WHERE on_time AND week = :w", {"w": WEEK}) == 3
             exp = gen.expected[GEN_WEEK]["rows"]
             count = lambda sql: wh.scalar(sql, {"w": GEN_WEEK})  # noqa: E731
@@ -153,8 +168,12 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
             assert count("SELECT COUNT(*) FROM core.village_reports WHERE week = :w") == exp["village_reports"]
             assert count("SELECT COUNT(*) FROM core.township_reports WHERE week = :w AND NOT is_total") \
                 == exp["township_rows"]
-            assert count("SELECT COUNT(*) FROM core.findings WHERE week = :w AND severity = 'error'") == 0
-            assert count("SELECT COUNT(*) FROM core.discrepancies WHERE week = :w") == 0
+            # A clean week; the only error is the one its correction brings: the village's changed
+            # figure no longer adds up to its township's report.
+            errors = wh.query("SELECT submission_id, rule FROM core.findings WHERE week = :w AND severity = 'error'",
+                              {"w": GEN_WEEK})
+            assert errors["rule"].tolist() == ["xlevel.township_vs_village"], errors
+            assert count("SELECT COUNT(*) FROM core.discrepancies WHERE week = :w") == 1  # the same, consolidated
         finally:
             wh.dispose()
         assert not (home / "warehouse.duckdb").exists()

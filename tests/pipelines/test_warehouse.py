@@ -69,6 +69,15 @@ def _update_case(wh: Warehouse) -> None:
     assert got["n_errors"].isna().tolist() == [False, True, True] and int(got["n_errors"][0]) == 0
     assert got["unit_name"].isna().all()
     assert len(got) == 3
+    # Only rows with a differing value are written; a value to NULL and NULL to a value both count.
+    again = pd.DataFrame({"submission_id": ["s1", "s2"], "status": ["loaded", "received"],
+                          "n_errors": [None, None], "unit_name": ["新村", None]})
+    with wh.transaction() as conn:
+        wh.update(conn, "core.submissions", again, key="submission_id", where={"week": "2026-W47"})
+    got = _submissions(wh)
+    assert got["status"].tolist() == ["loaded", "received", "received"]
+    assert got["n_errors"].isna().tolist() == [True, True, True]
+    assert got["unit_name"].tolist()[:1] == ["新村"] and got["unit_name"][1:].isna().all()
 
 
 def test_update_sets_columns_by_key_within_the_week_on_duckdb(tmp_path):
