@@ -2,7 +2,7 @@
 
 Once a week's Monday run has published it, what arrives afterwards is small: a late
 village report, a corrected ledger, a steward's waiver. Each re-run of ``weekly_ingest``
-would step through its seven tasks, each a process of its own that opens the lake and the
+would step through the full path's six tasks, each a process of its own that opens the lake and the
 warehouse again; Airflow's own scheduling between them costs more than the work. When
 discover finds that a re-run parses few files (``Settings.quick_files``), the DAG hands
 the week to one task, ``apply_changes``, which runs the same steps in the same order as

@@ -131,7 +131,7 @@ def route_week(week: str, settings: Settings | None = None) -> dict:
     that parses many files, fans out over the mapped tasks (``batches``); a re-run of a
     published week that parses at most ``settings.quick_files`` files (late or corrected
     reports, a steward's waiver) is applied in one task (``quick``: its batches;
-    see pipelines.incremental), without stepping through the DAG's seven tasks."""
+    see pipelines.incremental), without stepping through the full path's six tasks."""
     settings = settings or get_settings()
     found = discover_week(week, settings)
     quick = found["published"] and found["to_parse"] <= settings.quick_files and bool(found["batches"])

@@ -129,8 +129,8 @@ REVIEWED = {
         "table via _ident; col is the column name quoted by _quote_col (names from code: discover passes "
         "'submission_id'); source is a constant; the values go through a registered arrow table or a bound array"),
     ("pipelines/warehouse.py", "Warehouse.update"): (
-        {"table", "setters", "cond", "key", "_quote_col", "col_sql", "source"},
-        "table via _ident; columns are the table's own (information_schema) quoted by _quote_col, key and where "
+        {"table", "setters", "cond", "key", "_quote_col", "col_sql", "source", "c"},
+        "table via _ident; columns (c) are the table's own (information_schema) quoted by _quote_col, key and where "
         "keys quoted by _quote_col; source is a constant; values go through arrow / COPY / bound parameters"),
     ("pipelines/warehouse.py", "insert_parquet_duckdb"): (
         {"_ident", "table", "col_sql"},
