@@ -378,7 +378,8 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
               "parallelism 2 (PostgreSQL metadata, api-server and dag-processor running): the dag_run's "
               "start_date → end_date, services' start-up excluded; its peak task MB is the largest VmHWM of any "
               "executor worker or task process, sampled each second; the resubmission run re-processes only "
-              "the group that changed, in one task (apply_changes) after discover when it parses few files. The scheduler's re-run (nothing changed) and resubmission are further runs "
+              "the group that changed, in one task (apply_changes) after discover when it parses few files. "
+              "The scheduler's re-run (nothing changed) and resubmission are further runs "
               "of the same week on the same running deployment, as in production: the re-run is the floor of any "
               "re-run (Airflow's scheduling and task start-up, and the week-wide steps). No task running is the part "
               "of a run during which no task instance ran: Airflow's own time between tasks."]

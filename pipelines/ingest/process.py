@@ -747,8 +747,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
                 "rows_quarantined": int(sum(stats["quarantined"].values())),
                 "errors": int((fnd["severity"] == ERROR).sum()), "warnings": int((fnd["severity"] == WARNING).sum()),
             }]), {"week": week})
-        if wh.dialect == "duckdb":  # a setting of the database, not the connection: what a task
-            with wh.engine.connect() as conn:  # holding the warehouse (Warehouse.held) runs next gets the usual bound
+        if wh.dialect == "duckdb":
+            # The bound is the database's, not the connection's: what a task holding the
+            # warehouse open (Warehouse.held) runs next gets the usual one back.
+            with wh.engine.connect() as conn:
                 conn.exec_driver_sql(f"SET memory_limit = '{bound}'")
     publish_state.write_state(lfs, lroot, week, state, {"code": code, "token": publish_state.token(loaded_at)})
     return {"week": week, "month": month_of_week(week), "files": int(len(files)), "findings": int(len(fnd)),

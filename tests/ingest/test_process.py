@@ -157,6 +157,32 @@ def test_unchanged_groups_are_reused_and_a_changed_group_is_reprocessed(examples
     assert {Path(x).name for x in f["file"]} == {"说明.csv", "补报.csv"}
 
 
+def test_route_week_takes_the_quick_way_only_for_a_small_change_to_a_published_week(examples_landing, monkeypatch):
+    folder = examples_landing / WEEK / "西华县" / "逍遥镇"
+    first = process.route_week(WEEK)  # never published: the full way, whatever the size
+    assert first["quick"] is None and first["batches"] == [["西华县"]] and first["to_parse"] == 3
+    run_week()
+    assert process.route_week(WEEK) == {"week": WEEK, "batches": [], "quick": [[]], "to_parse": 0}
+    # A late file in the county: only it is parsed (the county only gained a file).
+    shutil.copy(folder / "逍遥镇2026年第47周扶贫周报.csv", folder / "逍遥镇2026年第47周扶贫周报(更正).csv")
+    with open(folder / "逍遥镇2026年第47周扶贫周报(更正).csv", "ab") as f:
+        f.write(b"\n")
+    assert process.route_week(WEEK) == {"week": WEEK, "batches": [], "quick": [["西华县"]], "to_parse": 1}
+    monkeypatch.setenv("HUIZONG_QUICK_FILES", "0")  # fewer files than that: the full way
+    assert process.route_week(WEEK)["quick"] is None
+    monkeypatch.delenv("HUIZONG_QUICK_FILES")
+    # A file changed in place: the whole county is parsed again.
+    (folder / "逍遥镇2026年第47周扶贫周报.csv").write_bytes((folder / "逍遥镇2026年第47周扶贫周报.csv").read_bytes() + b"\n\n")
+    assert process.route_week(WEEK)["to_parse"] == 4
+    # A publish cut short leaves no state: the full way.
+    from pipelines import storage
+    from pipelines.ingest import publish_state
+
+    lfs, lroot = storage.filesystem(get_settings().lake_url)
+    lfs.rm(publish_state.state_path(lroot, WEEK))
+    assert process.route_week(WEEK)["quick"] is None
+
+
 def test_publish_refuses_a_week_with_a_group_left_unprocessed(examples_landing):
     other = examples_landing / WEEK / "扶沟县"
     other.mkdir()
