@@ -311,3 +311,31 @@ def test_every_airflow_container_gets_the_same_pii_key(compose):
         assert service_env(compose, name, {"HUIZONG_PII_KEY": "k" * 64})["HUIZONG_PII_KEY"] == "k" * 64, name
     example = (REPO / "docker" / "env.example").read_text(encoding="utf-8")
     assert "\nHUIZONG_PII_KEY=" in example
+
+
+TUNABLES = {"HUIZONG_BATCH_FILES": "batch_files", "HUIZONG_TASK_FILES": "task_files",
+            "HUIZONG_QUICK_FILES": "quick_files"}
+
+
+def test_work_partition_defaults_are_the_codes_and_env_overrides_them(compose, monkeypatch, tmp_path):
+    """The stack runs with the settings' own defaults unless .env sets them; a value in .env
+    reaches every Airflow container (the scheduler routes, the workers process)."""
+    from pipelines.settings import get_settings
+
+    for var in TUNABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HUIZONG_HOME", str(tmp_path))
+    defaults = get_settings()
+    example = dict(line.split("=", 1) for line in (REPO / "docker" / "env.example").read_text(encoding="utf-8")
+                   .splitlines() if line and not line.startswith("#"))
+    for name in AIRFLOW_SERVICES:
+        for env in ({}, example):  # no .env, and the example copied as it is
+            got = service_env(compose, name, env)
+            for var, field in TUNABLES.items():
+                assert int(got[var]) == getattr(defaults, field), (name, var)
+        got = service_env(compose, name, {"HUIZONG_QUICK_FILES": "50", "HUIZONG_TASK_FILES": "1500"})
+        assert (got["HUIZONG_QUICK_FILES"], got["HUIZONG_TASK_FILES"]) == ("50", "1500"), name
+    for var, value in service_env(compose, "airflow-worker", {"HUIZONG_TASK_FILES": "1500"}).items():
+        if var in TUNABLES:
+            monkeypatch.setenv(var, value)
+    assert get_settings().task_files == 1500
