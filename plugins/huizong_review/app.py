@@ -20,6 +20,12 @@ with the user's own session token, which another site cannot read. A cross-origi
 ``Origin`` header is refused outright. Bearer-token requests carry no ambient credential
 and need no CSRF token.
 
+A steward can also run the week again (``重新汇总``): a waiver, a send-back or a corrected
+file changes the week's figures only when ``weekly_ingest`` runs it again. The run is
+created in Airflow's metadata DB as the steward (Airflow's own permission to run the DAG is
+checked too: a steward named in ``HUIZONG_STEWARDS`` with a viewer role may review but not
+run); while a run of that week is queued or running, it is returned instead of a second.
+
 The warehouse (a DuckDB file by default) is opened per request and closed afterwards;
 pipeline writes holding the file lock are waited out briefly (``with_retry``).
 """
@@ -240,6 +246,95 @@ def _act(action: str, finding_id: str, user, reason: str) -> dict:
         wh.dispose()
 
 
+# ---- re-running a week --------------------------------------------------------------------------
+# A waiver, a send-back or a corrected file changes the week's figures only when weekly_ingest
+# runs the week again (a published week's small change takes one task, apply_changes, seconds).
+RERUN_DAG = "weekly_ingest"
+RUN_STATE_LABEL = {"queued": "排队中", "running": "运行中", "success": "已完成", "failed": "失败"}
+
+
+def _airflow_root(request: Request) -> str:
+    """Airflow's UI root: the plugin is mounted at <root>/huizong."""
+    base = base_path(request)
+    return base[: -len("/huizong")] if base.endswith("/huizong") else ""
+
+
+def _waiting(session) -> str:
+    """Why a queued run would not start soon: the DAG is paused, or no scheduler is alive."""
+    from airflow.jobs.job import most_recent_job
+    from airflow.models.dag import DagModel
+
+    dm = DagModel.get_current(RERUN_DAG, session=session)
+    if dm is not None and dm.is_paused:
+        return f"{RERUN_DAG} 目前处于暂停状态，运行将在 Airflow 中取消暂停后开始。"
+    job = most_recent_job("SchedulerJob", session=session)
+    if job is None or not job.is_alive():
+        return ("当前没有运行中的 Airflow 调度器，运行将在调度器启动后开始"
+                "（单机默认环境只启动了界面时，可在命令行运行 huizong ingest --weeks 周次）。")
+    return ""
+
+
+def _run_info(dr, request: Request, created: bool, session) -> dict:
+    state = str(getattr(dr.state, "value", dr.state) or "queued")
+    return {"week": (dr.conf or {}).get("week", ""), "run_id": dr.run_id, "state": state,
+            "state_label": RUN_STATE_LABEL.get(state, state), "created": created,
+            "waiting": _waiting(session) if state == "queued" else "",
+            "url": f"{_airflow_root(request)}/dags/{RERUN_DAG}/runs/{dr.run_id}"}
+
+
+def _may_trigger(user) -> bool:
+    """Airflow's own permission to run weekly_ingest (a steward named in HUIZONG_STEWARDS may
+    review without it)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN,
+                                                details=DagDetails(id=RERUN_DAG), user=user)
+
+
+def rerun_week(week: str, user, request: Request) -> dict:
+    """Trigger weekly_ingest for ``week`` on behalf of ``user``; a run of that week already
+    queued or running is returned instead of a second one."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunTriggeredByType
+    from sqlalchemy import select
+
+    if not _may_trigger(user):
+        raise HTTPException(status_code=403, detail=f"用户 {user_name(user)} 没有运行 {RERUN_DAG} 的权限，请联系管理员")
+    wh = open_warehouse()
+    try:
+        known = queries.weeks(wh)
+    finally:
+        wh.dispose()
+    if week not in known:
+        raise HTTPException(status_code=404, detail=f"仓库中没有 {week} 的数据，无法重新汇总")
+    with create_session() as session:
+        active = session.scalars(select(DagRun).where(DagRun.dag_id == RERUN_DAG,
+                                                      DagRun.state.in_(["queued", "running"]))).all()
+        for dr in active:
+            if (dr.conf or {}).get("week") == week:
+                return _run_info(dr, request, created=False, session=session)
+        try:
+            dr = trigger_dag(RERUN_DAG, triggered_by=DagRunTriggeredByType.UI,
+                             triggering_user_name=user_name(user), conf={"week": week},
+                             note=f"数据审核员 {user_name(user)} 在数据审核中重新汇总 {week}", session=session)
+        except Exception as exc:  # DagNotFound (not parsed yet), a paused or broken DAG, ...
+            raise HTTPException(status_code=409, detail=f"无法启动 {RERUN_DAG}：{exc}") from exc
+        return _run_info(dr, request, created=True, session=session)
+
+
+def run_status(run_id: str, request: Request) -> dict | None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dr = session.scalar(select(DagRun).where(DagRun.dag_id == RERUN_DAG, DagRun.run_id == run_id))
+        return _run_info(dr, request, created=False, session=session) if dr is not None else None
+
+
 # ---- HTML pages ---------------------------------------------------------------------------------
 @app.get("/", include_in_schema=False)
 async def index(request: Request, user=Depends(require_steward)):
@@ -247,7 +342,7 @@ async def index(request: Request, user=Depends(require_steward)):
 
 
 @app.get("/findings", response_class=HTMLResponse)
-def findings_page(request: Request, week: str = "", user=Depends(require_steward)):
+def findings_page(request: Request, week: str = "", rerun: str = "", user=Depends(require_steward)):
     wh = open_warehouse()
     try:
         weeks = queries.weeks(wh)
@@ -259,9 +354,10 @@ def findings_page(request: Request, week: str = "", user=Depends(require_steward
     finally:
         wh.dispose()
     rows = _records(df, LIST_COLS)
+    run = run_status(rerun, request) if rerun else None
     return HTMLResponse(render("findings.html", request, user, week=week, weeks=weeks, rows=rows,
                                facets=facets, facet_labels=queries.FACET_LABEL, filters=filters,
-                               total=len(all_df), data_docs=_data_docs_index(),
+                               total=len(all_df), data_docs=_data_docs_index(), run=run,
                                qs=lambda **kw: urlencode({k: v for k, v in {"week": week, **filters, **kw}.items() if v})))
 
 
@@ -296,6 +392,15 @@ async def send_back_form(request: Request, finding_id: str, user=Depends(require
     check_csrf(request, user, form.get("csrf_token"))
     _act("send_back", finding_id, user, form.get("reason", ""))
     return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=send_back", status_code=303)
+
+
+@app.post("/weeks/{week}/rerun")
+async def rerun_form(request: Request, week: str, user=Depends(require_steward)):
+    form = await _form(request)
+    check_csrf(request, user, form.get("csrf_token"))
+    run = rerun_week(week, user, request)
+    return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week, "rerun": run["run_id"]}),
+                            status_code=303)
 
 
 @app.get("/status", response_class=HTMLResponse)
@@ -402,6 +507,21 @@ async def api_send_back(request: Request, finding_id: str, user=Depends(require_
     body = await _json_body(request)
     check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
     return _act("send_back", finding_id, user, str(body.get("reason") or ""))
+
+
+@app.post("/api/weeks/{week}/rerun")
+async def api_rerun(request: Request, week: str, user=Depends(require_steward)):
+    body = await _json_body(request)
+    check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
+    return rerun_week(week, user, request)
+
+
+@app.get("/api/runs/{run_id}")
+def api_run(request: Request, run_id: str, user=Depends(require_steward)):
+    run = run_status(run_id, request)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"找不到 {RERUN_DAG} 的运行 {run_id}")
+    return run
 
 
 @app.get("/api/status")

@@ -6,7 +6,9 @@ metadata DB, the scheduler creates and queues task instances, and the LocalExecu
 workers run each task through the api-server's execution API (JWT-authenticated).
 Three runs are triggered: the shared examples (2026-W47), a generated week whose county
 folders become mapped tasks running side by side against the PostgreSQL warehouse, and
-that week again after a village's corrected report arrived (one task, apply_changes).
+that week again after a village's corrected report arrived (one task, apply_changes), and
+once more when a steward, having waived the finding it brought, re-runs the week from the
+review app (the plugin's API on the api-server).
 """
 from __future__ import annotations
 
@@ -125,6 +127,32 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
 
             fix = add_corrected_village_report(home / "landing", GEN_WEEK)
             fix_tis = run(GEN_WEEK, FIX_RUN_ID)
+            # A steward waives the finding the correction brought and runs the week again from
+            # the review app (the plugin, served by the api-server, as the logged-in user).
+            base = f"http://127.0.0.1:{port}"
+            password = json.loads((af_home / "passwords.json").read_text())["admin"]
+            login = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": password}, timeout=30)
+            assert login.status_code == 201, login.text
+            h = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            found = httpx.get(f"{base}/huizong/api/findings", params={"week": GEN_WEEK, "severity": "error"},
+                              headers=h, timeout=60).json()["findings"]
+            (xlevel,) = [f["finding_id"] for f in found if f["rule"] == "xlevel.township_vs_village"]
+            waived = httpx.post(f"{base}/huizong/api/findings/{xlevel}/waive", headers=h, timeout=60,
+                                json={"reason": "乡镇已电话核实，以更正后的村报为准"})
+            assert waived.status_code == 200, waived.text
+            rerun = httpx.post(f"{base}/huizong/api/weeks/{GEN_WEEK}/rerun", headers=h, json={}, timeout=60)
+            assert rerun.status_code == 200 and rerun.json()["created"], rerun.text
+            rerun_id = rerun.json()["run_id"]
+
+            def rerun_finished():
+                state = httpx.get(f"{base}/huizong/api/runs/{rerun_id}", headers=h, timeout=30).json()["state"]
+                return state in ("success", "failed") and state
+
+            rerun_state = wait(f"the steward's run {rerun_id}", rerun_finished, 360, procs, logs, every=3)
+            rerun_tis = meta(meta_db, "SELECT task_id, state FROM task_instance WHERE dag_id = 'weekly_ingest' "
+                                      "AND run_id = %s", (rerun_id,))
+            rerun_by = meta(meta_db, "SELECT run_type, triggering_user_name FROM dag_run WHERE run_id = %s",
+                            (rerun_id,))
             jobs = dict(meta(meta_db, "SELECT job_type, count(*) FROM job GROUP BY job_type"))
         finally:
             for proc in reversed(list(procs.values())):
@@ -141,6 +169,9 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
         assert {t: s for t, _, s, *_ in fix_tis} == {
             "discover": "success", "apply_changes": "success", **{t: "skipped" for t in (
                 "process_group", "data_docs", "publish", "consolidate", "review", "weekly_summary")}}, fix_tis
+        # The steward's run: created as the steward, applied in one task (nothing to parse).
+        assert rerun_state == "success" and rerun_by == [("manual", "admin")], (rerun_state, rerun_tis)
+        assert {t: s for t, s in rerun_tis if s == "success"} == {"discover": "success", "apply_changes": "success"}
         assert [m for t, m, *_ in tis if t == "process_group"] == [0]  # one county folder
         mapped = [(start, end) for t, _m, _s, _n, start, end in gen_tis if t == "process_group"]
         assert len(mapped) >= 10, gen_tis
@@ -157,7 +188,7 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
             errors = wh.query("SELECT rule FROM core.findings WHERE severity = 'error' AND week = :w", {"w": WEEK})
             assert errors["rule"].tolist() == ["id_number.scientific"]
             loads = wh.query("SELECT week, run_id FROM core.loads ORDER BY week")
-            assert loads.values.tolist() == [[WEEK, RUN_ID], [GEN_WEEK, FIX_RUN_ID]]
+            assert loads.values.tolist() == [[WEEK, RUN_ID], [GEN_WEEK, rerun_id]]  # the steward's run published last
             status = wh.query("SELECT submission_id, status FROM core.submissions WHERE submission_id IN (:a, :b)",
                               {"a": fix["old"], "b": fix["new"]}).set_index("submission_id")["status"].to_dict()
             assert status == {fix["old"]: "superseded", fix["new"]: "loaded"}, status
@@ -174,6 +205,10 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
                               {"w": GEN_WEEK})
             assert errors["rule"].tolist() == ["xlevel.township_vs_village"], errors
             assert count("SELECT COUNT(*) FROM core.discrepancies WHERE week = :w") == 1  # the same, consolidated
+            # ... and the steward's waiver outlived the re-run (kept, not reopened)
+            from pipelines.review import lifecycle
+
+            assert lifecycle.status_of(xlevel, wh) == "waived"
         finally:
             wh.dispose()
         assert not (home / "warehouse.duckdb").exists()

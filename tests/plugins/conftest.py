@@ -30,3 +30,36 @@ def mint(auth_manager):
         return auth_manager.generate_jwt(SimpleAuthManagerUser(username=username, role=role))
 
     return make
+
+
+@pytest.fixture
+def parsed_dags(airflow_db):
+    """weekly_ingest in the metadata DB, as the dag-processor leaves it; the runs a test
+    triggers are deleted afterwards (the session's metadata DB is shared)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    for bundle in manager.get_all_dag_bundles():
+        bundle.initialize()
+        sync_bag_to_db(BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
+                       bundle.name, bundle.version)
+    with create_session() as session:
+        before = set(session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "weekly_ingest")))
+    yield
+    with create_session() as session:
+        session.execute(delete(DagRun).where(DagRun.dag_id == "weekly_ingest", DagRun.run_id.not_in(before)))
+    pause("weekly_ingest", True)
+
+
+def pause(dag_id: str, paused: bool) -> None:
+    """Pause or unpause a DAG in the metadata DB, as the UI's toggle does."""
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagModel.get_current(dag_id, session=session).is_paused = paused

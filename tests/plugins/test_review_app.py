@@ -7,11 +7,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.review import lifecycle
+from tests.plugins.conftest import pause
 from tests.review.weeks import MANGLED_HH, WEEK, run_week, warehouse
 
 ENDPOINTS = [("GET", "/huizong/api/findings?week=" + WEEK), ("GET", "/huizong/api/findings/{fid}"),
              ("POST", "/huizong/api/findings/{fid}/waive"), ("POST", "/huizong/api/findings/{fid}/send-back"),
-             ("GET", "/huizong/api/status?week=" + WEEK), ("GET", "/huizong/api/weeks")]
+             ("GET", "/huizong/api/status?week=" + WEEK), ("GET", "/huizong/api/weeks"),
+             ("POST", f"/huizong/api/weeks/{WEEK}/rerun"), ("GET", "/huizong/api/runs/manual__x")]
 PAGES = ["/huizong/findings", "/huizong/findings/{fid}", "/huizong/status", "/huizong/data-docs/index.html", "/huizong/"]
 
 
@@ -160,3 +162,66 @@ def test_data_docs_are_served_under_the_app(client, week, mint, home):
     assert r.status_code == 200 and "GX 数据文档" in r.text
     assert client.get("/huizong/data-docs/../warehouse.duckdb").status_code == 404
     assert client.get("/huizong/data-docs/%2e%2e/warehouse.duckdb").status_code == 404
+
+
+def _runs_of(week: str) -> list:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "weekly_ingest")).all()
+        return [(r.run_id, str(r.state), r.run_type, r.triggering_user_name, r.conf) for r in runs
+                if (r.conf or {}).get("week") == week]
+
+
+def test_steward_reruns_a_week_once_while_it_is_queued(client, week, mint, parsed_dags):
+    h = _bearer(mint("steward", "admin"))
+    r = client.post(f"/huizong/api/weeks/{WEEK}/rerun", headers=h, json={})
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["created"] and run["week"] == WEEK and run["state"] == "queued" and run["state_label"] == "排队中"
+    assert run["url"] == f"/dags/weekly_ingest/runs/{run['run_id']}"
+    assert _runs_of(WEEK) == [(run["run_id"], "queued", "manual", "steward", {"week": WEEK})]
+    # Clicked again before it ran: the same run, not a second one.
+    again = client.post(f"/huizong/api/weeks/{WEEK}/rerun", headers=_bearer(mint("ops1", "op")), json={})
+    assert again.status_code == 200 and not again.json()["created"] and again.json()["run_id"] == run["run_id"]
+    assert len(_runs_of(WEEK)) == 1
+    # Why it would wait: the DAG is paused (as deployed), then no scheduler is running.
+    assert "暂停" in run["waiting"]
+    pause("weekly_ingest", False)
+    r = client.get(f"/huizong/api/runs/{run['run_id']}", headers=h)
+    assert r.status_code == 200 and r.json()["state"] == "queued" and "调度器" in r.json()["waiting"]
+    assert client.get("/huizong/api/runs/manual__nope", headers=h).status_code == 404
+    # A week the warehouse does not hold is not run.
+    r = client.post("/huizong/api/weeks/2026-W01/rerun", headers=h, json={})
+    assert r.status_code == 404 and "2026-W01" in r.json()["detail"] and not _runs_of("2026-W01")
+
+
+def test_rerun_needs_airflows_permission_to_run_the_dag(client, week, mint, parsed_dags, monkeypatch):
+    # A steward by name whose Airflow role may only view: reviews, but cannot start runs.
+    monkeypatch.setenv("HUIZONG_STEWARDS", "zhaoliu")
+    h = _bearer(mint("zhaoliu", "viewer"))
+    assert client.get("/huizong/api/weeks", headers=h).status_code == 200
+    r = client.post(f"/huizong/api/weeks/{WEEK}/rerun", headers=h, json={})
+    assert r.status_code == 403 and "没有运行 weekly_ingest 的权限" in r.json()["detail"]
+    assert _runs_of(WEEK) == []
+
+
+def test_rerun_button_posts_with_csrf_and_shows_the_run(client, week, mint, parsed_dags):
+    client.cookies.set("_token", mint("steward", "admin"))
+    page = client.get("/huizong/findings", params={"week": WEEK})
+    assert f"重新汇总 {WEEK}" in page.text
+    token = re.search(r'id="rerun-form">\s*<input type="hidden" name="csrf_token" value="([0-9a-f]+)"',
+                      page.text).group(1)
+    r = client.post(f"/huizong/weeks/{WEEK}/rerun", follow_redirects=False)
+    assert r.status_code == 403 and _runs_of(WEEK) == []
+    r = client.post(f"/huizong/weeks/{WEEK}/rerun", data={"csrf_token": token}, headers={"Origin": "http://evil.example"},
+                    follow_redirects=False)
+    assert r.status_code == 403 and _runs_of(WEEK) == []
+    r = client.post(f"/huizong/weeks/{WEEK}/rerun", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    (run_id, *_), = _runs_of(WEEK)
+    page = client.get(r.headers["location"])
+    assert "已提交重新汇总" in page.text and run_id in page.text and "排队中" in page.text
+    assert f'href="/dags/weekly_ingest/runs/{run_id}"' in page.text

@@ -1,8 +1,8 @@
 """End to end in a real browser: Debian chromium (headless) against a real `airflow api-server`.
 
 A steward logs in through Airflow's own login page, opens 数据审核, finds this week's open
-errors for one county, reads one with its source row, waives it with a reason and sees it
-leave the open list. Screenshots go to tests/artifacts/ (git-ignored).
+errors for one county, reads one with its source row, waives it with a reason, sees it
+leave the open list, and asks for the week to be run again. Screenshots go to tests/artifacts/ (git-ignored).
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser):
+def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser, parsed_dags):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -159,6 +159,19 @@ def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-finding="{fid}"]')
     assert lifecycle.status_of(fid) == "waived"
     assert list(lifecycle.history(fid)["by"]) == ["system", USER]
+
+    # Then runs the week again so that the waiver counts: the run is queued in Airflow (this
+    # api-server has no scheduler, and the DAG is paused as deployed: the page says so).
+    browser.find_element(By.ID, "rerun-button").click()
+    wait.until(EC.presence_of_element_located((By.ID, "rerun-notice")))
+    notice = browser.find_element(By.ID, "rerun-notice").text
+    assert "已提交重新汇总" in notice and WEEK in notice and "排队中" in notice and "暂停" in notice, notice
+    assert browser.find_element(By.ID, "findings")  # still the week's list, under the notice
+    browser.save_screenshot(str(ARTIFACTS / "review_02_rerun.png"))
+    from airflow.models.dagrun import DagRun
+
+    runs = [r for r in DagRun.find(dag_id="weekly_ingest") if (r.conf or {}).get("week") == WEEK]
+    assert [(r.triggering_user_name, r.run_id in notice) for r in runs] == [(USER, True)]
 
     # The nav entry is registered with Airflow's UI and opens the app inside it.
     browser.get(api_server + "/plugin/huizong-review")
