@@ -42,6 +42,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipelines import forms
@@ -382,7 +383,7 @@ async def waive_form(request: Request, finding_id: str, user=Depends(require_ste
     check_csrf(request, user, form.get("csrf_token"))
     if not form.get("reason", "").strip():
         raise HTTPException(status_code=400, detail="豁免必须填写理由")
-    _act("waive", finding_id, user, form["reason"])
+    await run_in_threadpool(_act, "waive", finding_id, user, form["reason"])
     return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=waive", status_code=303)
 
 
@@ -390,7 +391,7 @@ async def waive_form(request: Request, finding_id: str, user=Depends(require_ste
 async def send_back_form(request: Request, finding_id: str, user=Depends(require_steward)):
     form = await _form(request)
     check_csrf(request, user, form.get("csrf_token"))
-    _act("send_back", finding_id, user, form.get("reason", ""))
+    await run_in_threadpool(_act, "send_back", finding_id, user, form.get("reason", ""))
     return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=send_back", status_code=303)
 
 
@@ -398,7 +399,7 @@ async def send_back_form(request: Request, finding_id: str, user=Depends(require
 async def rerun_form(request: Request, week: str, user=Depends(require_steward)):
     form = await _form(request)
     check_csrf(request, user, form.get("csrf_token"))
-    run = rerun_week(week, user, request)
+    run = await run_in_threadpool(rerun_week, week, user, request)
     return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week, "rerun": run["run_id"]}),
                             status_code=303)
 
@@ -499,21 +500,21 @@ async def api_waive(request: Request, finding_id: str, user=Depends(require_stew
     check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
     if not str(body.get("reason") or "").strip():
         raise HTTPException(status_code=400, detail="豁免必须填写理由")
-    return _act("waive", finding_id, user, str(body["reason"]))
+    return await run_in_threadpool(_act, "waive", finding_id, user, str(body["reason"]))
 
 
 @app.post("/api/findings/{finding_id}/send-back")
 async def api_send_back(request: Request, finding_id: str, user=Depends(require_steward)):
     body = await _json_body(request)
     check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
-    return _act("send_back", finding_id, user, str(body.get("reason") or ""))
+    return await run_in_threadpool(_act, "send_back", finding_id, user, str(body.get("reason") or ""))
 
 
 @app.post("/api/weeks/{week}/rerun")
 async def api_rerun(request: Request, week: str, user=Depends(require_steward)):
     body = await _json_body(request)
     check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
-    return rerun_week(week, user, request)
+    return await run_in_threadpool(rerun_week, week, user, request)
 
 
 @app.get("/api/runs/{run_id}")
