@@ -34,8 +34,9 @@ def mint(auth_manager):
 
 @pytest.fixture
 def parsed_dags(airflow_db):
-    """weekly_ingest in the metadata DB, as the dag-processor leaves it; the runs a test
-    triggers are deleted afterwards (the session's metadata DB is shared)."""
+    """weekly_ingest in the metadata DB, as the dag-processor leaves it. Yields the run ids
+    that were there before (other tests' dag.test runs share the session's metadata DB); the
+    runs a test triggers are deleted afterwards."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dagrun import DagRun
@@ -50,7 +51,7 @@ def parsed_dags(airflow_db):
                        bundle.name, bundle.version)
     with create_session() as session:
         before = set(session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "weekly_ingest")))
-    yield
+    yield frozenset(before)
     with create_session() as session:
         session.execute(delete(DagRun).where(DagRun.dag_id == "weekly_ingest", DagRun.run_id.not_in(before)))
     pause("weekly_ingest", True)
