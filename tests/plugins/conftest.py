@@ -39,6 +39,7 @@ def parsed_dags(airflow_db):
     runs a test triggers are deleted afterwards."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from sqlalchemy import delete, select
@@ -51,10 +52,11 @@ def parsed_dags(airflow_db):
                        bundle.name, bundle.version)
     with create_session() as session:
         before = set(session.scalars(select(DagRun.run_id).where(DagRun.dag_id == "weekly_ingest")))
+        paused = DagModel.get_current("weekly_ingest", session=session).is_paused
     yield frozenset(before)
     with create_session() as session:
         session.execute(delete(DagRun).where(DagRun.dag_id == "weekly_ingest", DagRun.run_id.not_in(before)))
-    pause("weekly_ingest", True)
+    pause("weekly_ingest", paused)  # as it was: a test may unpause it
 
 
 def pause(dag_id: str, paused: bool) -> None:

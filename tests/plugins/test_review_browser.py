@@ -2,7 +2,8 @@
 
 A steward logs in through Airflow's own login page, opens 数据审核, finds this week's open
 errors for one county, reads one with its source row, waives it with a reason, sees it
-leave the open list, and asks for the week to be run again. Screenshots go to tests/artifacts/ (git-ignored).
+leave the open list, and asks for the week to be run again. Screenshots go to
+tests/artifacts/ (git-ignored).
 """
 from __future__ import annotations
 
