@@ -1,4 +1,4 @@
-"""The four weekly forms (FORMS.md): canonical column names, Chinese headers, types.
+"""The four weekly forms (docs/FORMS.md): canonical column names, Chinese headers, types.
 
 This module is the single contract between the synthetic generator (which writes the
 Chinese headers) and the parser (which maps them back to canonical English names).
@@ -168,6 +168,38 @@ TABLES = {
     ("D", "report"): COUNTY_REPORT,
 }
 LEDGER_SHEETS = {"plan": SHEET_PLAN, "measures": SHEET_MEASURES, "helpers": SHEET_HELPERS}
+
+
+@dataclass(frozen=True)
+class Table:
+    """One parsed table: the form and sheet it comes from, where it lands, what checks it."""
+    form: str                   # "A".."D"
+    sheet: str                  # sheet key as the parser emits it: plan, measures, helpers, report
+    core: str                   # warehouse table, schema-qualified
+    suite: str                  # Great Expectations suite (expectations/)
+    keys: tuple[str, ...]       # columns that identify a row within one unit's submission (none: one row)
+
+    @property
+    def short(self) -> str:
+        """The core table's name without its schema (lake folder, state columns)."""
+        return self.core.split(".", 1)[1]
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return TABLES[(self.form, self.sheet)]
+
+
+# The one registry of the six tables; every list of tables, suites or short names derives from it.
+REGISTRY: dict[tuple[str, str], Table] = {(t.form, t.sheet): t for t in (
+    Table("A", "plan", "core.ledger_households", "form_a_plan", ("household_id",)),
+    Table("A", "measures", "core.ledger_measures", "form_a_measures", ("household_id",)),
+    Table("A", "helpers", "core.ledger_helpers", "form_a_helpers", ("household_id",)),
+    Table("B", "report", "core.village_reports", "form_b_report", ()),
+    Table("C", "report", "core.township_reports", "form_c_report", ("village_code",)),
+    Table("D", "report", "core.county_reports", "form_d_report", ("township_code",)),
+)}
+# Length of the unit code that files each form (村 12, 乡镇 9, 县 6 digits).
+CODE_LENGTH = {FORM_A: 12, FORM_B: 12, FORM_C: 9, FORM_D: 6}
 
 # 八个准: data-quality dimensions every finding is tagged with.
 EIGHT_ACCURACIES = {
