@@ -5,14 +5,9 @@ connection is touched while the file is parsed.
 """
 from __future__ import annotations
 
-import datetime as dt
-import os
-from zoneinfo import ZoneInfo
+from airflow.sdk import Param, dag, task
 
-from airflow.sdk import Asset, Param, dag, task
-
-# The same asset weekly_ingest emits from its consolidate task (extra: {"week", "month"}).
-WEEKLY_LOAD = Asset("huizong-weekly-load", uri="huizong://warehouse/core/weekly_load")
+from pipelines.dag_defaults import DEFAULT_ARGS, START, WEEKLY_LOAD
 
 DOC = """
 ### 月总结（monthly_conclusion）
@@ -28,9 +23,6 @@ DOC = """
 也可随时手工运行任一月份：`huizong report --month 2026-11`。
 """
 
-START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-09T12:00")).replace(
-    tzinfo=ZoneInfo(os.environ.get("HUIZONG_TZ", "Asia/Shanghai")))
-
 
 @dag(
     dag_id="monthly_conclusion",
@@ -41,10 +33,7 @@ START = dt.datetime.fromisoformat(os.environ.get("HUIZONG_START_DATE", "2026-11-
     tags=["huizong", "monthly", "report"],
     doc_md=DOC,
     params={"month": Param("", type="string", description="月份，如 2026-11；留空按触发的周次推算")},
-    # A task that hangs fails after HUIZONG_TASK_TIMEOUT_MINUTES (and is retried) instead of
-    # holding the week (one run at a time) for ever.
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "owner": "huizong",
-                  "execution_timeout": dt.timedelta(minutes=float(os.environ.get("HUIZONG_TASK_TIMEOUT_MINUTES", "120")))},
+    default_args=DEFAULT_ARGS,
 )
 def monthly_conclusion():
     @task

@@ -6,6 +6,8 @@ severity (error: the row is quarantined; warning: the row loads, flagged) and th
 """
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 
 ERROR = "error"
@@ -53,3 +55,12 @@ def findings_frame(rows: list[dict] | pd.DataFrame | None = None) -> pd.DataFram
         if c != "row":
             df[c] = df[c].fillna("").astype(str)
     return df.reset_index(drop=True)
+
+
+def finding_ids(f: pd.DataFrame) -> pd.Series:
+    """Stable identity: week, unit, rule, record and column; the row's position is added
+    only where that is not enough to tell two findings apart (no record, or a repeat)."""
+    where = f["file"] + ":" + f["sheet"] + ":" + f["row"].astype(str)
+    key = f["week"] + "|" + f["unit_code"] + "|" + f["rule"] + "|" + f["record_key"] + "|" + f["column"]
+    key = key.where((f["record_key"] != "") & ~key.duplicated(keep=False), key + "|" + where)
+    return key.map(lambda k: hashlib.sha1(k.encode("utf-8")).hexdigest()[:16])

@@ -49,7 +49,7 @@ class Settings:
     # together: Great Expectations' fixed cost is paid per task, memory grows with it.
     task_files: int = 3_000
     # A re-run of a published week that parses at most this many files (late or corrected
-    # reports, waivers) is applied in one task instead of the mapped ones (pipelines.incremental).
+    # reports, waivers) is applied in one task instead of the mapped ones (pipelines.weekly).
     # Not part of what staging depends on (repr=False): it only picks the way a run goes.
     quick_files: int = field(default=200, repr=False)
     # HMAC key for ID and phone numbers; empty: a random key kept in $HUIZONG_HOME/.pii_key

@@ -64,12 +64,10 @@ def run_pipeline_weeks(weeks: list[str], full: bool = False) -> None:
     """discover → process_group → publish → consolidate for each week, without Airflow;
     with ``full`` also the DAG's last tasks: lifecycle sync, receipts and the weekly mart."""
     from pipelines.consolidate import consolidate
-    from pipelines.ingest import process
+    from tests.week_run import stage_and_publish
 
     for week in weeks:
-        for group in process.discover(week):
-            process.process_group(week, group)
-        process.publish(week, run_id="test")
+        stage_and_publish(week)
         consolidate(week)
         if full:
             from pipelines.mart import refresh_weekly_mart

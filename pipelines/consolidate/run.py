@@ -13,8 +13,8 @@ from pipelines.checkpoints import checkpoint
 from pipelines.consolidate import reconcile as R
 from pipelines.consolidate.history import history_findings
 from pipelines.consolidate.reporting import reporting_status
-from pipelines.findings import ERROR, WARNING, findings_frame
-from pipelines.ingest.process import fact_path, finding_ids
+from pipelines.findings import ERROR, WARNING, finding_ids, findings_frame
+from pipelines.ingest.layout import fact_path
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse
 from pipelines.weeks import shift_week

@@ -19,7 +19,7 @@ The state is trusted only while it matches what it describes:
   publish is a full one;
 - it names the ``core.loads`` row (``loaded_at``) of the publish that wrote it: a warehouse
   restored, rebuilt or loaded by anything else does not match, and the publish is full;
-- it names the code (``_code_fingerprint``): new parsing, validation or publish code
+- it names the code (``plan.code_fingerprint``): new parsing, validation or publish code
   republishes the whole week.
 
 The file lives beside the run manifest under a name starting with ``_`` (dataset readers
@@ -34,11 +34,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from pipelines import storage, vectors
+from pipelines import forms, storage, vectors
 
-TABLE_SHORT = ("ledger_households", "ledger_measures", "ledger_helpers", "village_reports",
-               "township_reports", "county_reports")
-COUNT_COLUMNS = [f"{area}_{t}" for t in TABLE_SHORT for area in ("loaded", "quarantined")]
+COUNT_COLUMNS = [f"{area}_{t.short}" for t in forms.REGISTRY.values() for area in ("loaded", "quarantined")]
 STATE_VERSION = "1"
 
 
@@ -49,7 +47,7 @@ def state_path(root: str, week: str) -> str:
 def fingerprints(pairs: pd.DataFrame, signatures: dict[str, str], current: set[str], rejected: set[str],
                  keys: dict[str, pd.MultiIndex]) -> pd.Series:
     """One fingerprint per row of ``pairs`` (columns submission_id, group): the group's
-    staging base (``signatures``; see process.group_inputs), current or not, rejected or not, and the submission's finding keys
+    staging base (``signatures``; see plan.group_inputs), current or not, rejected or not, and the submission's finding keys
     (``keys``: kind -> (submission, sheet, row) index; quarantine, waived, warning)."""
     frames = [pd.DataFrame({"submission_id": idx.get_level_values(0).astype(str),
                             "key": kind + ":" + idx.get_level_values(1).astype(str) + ":"

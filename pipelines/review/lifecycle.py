@@ -1,7 +1,7 @@
 """The findings lifecycle: open → waived / sent_back → resolved, with an append-only audit.
 
 State lives in ``core.finding_status`` (one row per finding_id; the id is stable across
-runs and resubmissions of a week, see ``pipelines.ingest.process.finding_ids``). Every
+runs and resubmissions of a week, see ``pipelines.findings.finding_ids``). Every
 change appends one row to ``core.finding_audit``; nothing here (or anywhere) updates or
 deletes audit rows.
 

@@ -24,7 +24,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from pipelines.ingest import process
+from tests.week_run import stage_and_publish
 from pipelines.ingest.parse import parse_file
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
@@ -128,11 +128,7 @@ def test_every_file_parses_in_bounded_time_and_memory(items, home, tmp_path):
 
 
 def run_week(week: str = WEEK) -> dict:
-    groups = process.discover(week)
-    results = [process.process_group(week, g) for g in groups]
-    summary = process.publish(week, run_id="test")
-    summary["groups"] = process.group_results(results, summary.pop("staged_groups"))
-    return summary
+    return stage_and_publish(week)
 
 
 def test_corpus_in_the_examples_county_is_reported_file_by_file_and_the_rest_loads(examples_landing, items):

@@ -1,4 +1,4 @@
-"""The week's pipeline functions (discover → process_group → publish), without Airflow."""
+"""The week's first steps (plan → stage → publish: pipelines.ingest), without Airflow."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.ingest import process
+from pipelines.ingest.duplicates import _shared_ids
+from pipelines.ingest.identify import identity_findings
+from pipelines.ingest.plan import group_inputs, plan_week
+from pipelines.ingest.publish import publish
+from pipelines.ingest.stage import stage_groups
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
+from tests.week_run import planned_batches, stage_and_publish
 
 WEEK = "2026-W47"
 TABLES = ["core.ledger_households", "core.ledger_measures", "core.ledger_helpers", "core.village_reports",
@@ -19,11 +24,13 @@ TABLES = ["core.ledger_households", "core.ledger_measures", "core.ledger_helpers
 
 
 def run_week(week: str = WEEK) -> dict:
-    groups = process.discover(week)
-    results = [process.process_group(week, g) for g in groups]
-    summary = process.publish(week, run_id="test")
-    summary["groups"] = process.group_results(results, summary.pop("staged_groups"))
-    return summary
+    return stage_and_publish(week)
+
+
+def route(week: str = WEEK) -> dict:
+    """What the week plan decides about the run's path."""
+    plan = plan_week(week)
+    return {k: plan[k] for k in ("week", "batches", "quick", "to_parse")}
 
 
 def snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
@@ -148,49 +155,49 @@ def test_unchanged_groups_are_reused_and_a_changed_group_is_reprocessed(examples
     assert third == {"扶沟县": False, "西华县": True}
     # Reused groups are not even mapped: discover gives the changed ones only (none: one
     # empty task, so that the week is still published).
-    assert process.discover(WEEK) == [[]]
+    assert planned_batches(WEEK) == [[]]
     (other / "再补报.csv").write_bytes("第三份\n".encode("utf-8"))
-    assert process.discover(WEEK) == [["扶沟县"]]
+    assert planned_batches(WEEK) == [["扶沟县"]]
     wh = Warehouse(get_settings().warehouse_url)
     assert len(wh.query("SELECT * FROM core.ledger_households")) == 44
     f = wh.query("SELECT file FROM core.findings WHERE rule LIKE 'file.%'")
     assert {Path(x).name for x in f["file"]} == {"说明.csv", "补报.csv"}
 
 
-def test_route_week_takes_the_quick_way_only_for_a_small_change_to_a_published_week(examples_landing, monkeypatch):
+def test_the_plan_takes_the_quick_way_only_for_a_small_change_to_a_published_week(examples_landing, monkeypatch):
     folder = examples_landing / WEEK / "西华县" / "逍遥镇"
-    first = process.route_week(WEEK)  # never published: the full way, whatever the size
-    assert first["quick"] is None and first["batches"] == [["西华县"]] and first["to_parse"] == 3
+    first = route()  # never published: the full way, whatever the size
+    assert first["quick"] == [] and first["batches"] == [["西华县"]] and first["to_parse"] == 3
     run_week()
-    assert process.route_week(WEEK) == {"week": WEEK, "batches": [], "quick": [[]], "to_parse": 0}
+    assert route() == {"week": WEEK, "batches": [], "quick": [[]], "to_parse": 0}
     # A late file in the county: only it is parsed (the county only gained a file).
     shutil.copy(folder / "逍遥镇2026年第47周扶贫周报.csv", folder / "逍遥镇2026年第47周扶贫周报(更正).csv")
     with open(folder / "逍遥镇2026年第47周扶贫周报(更正).csv", "ab") as f:
         f.write(b"\n")
-    assert process.route_week(WEEK) == {"week": WEEK, "batches": [], "quick": [["西华县"]], "to_parse": 1}
+    assert route() == {"week": WEEK, "batches": [], "quick": [["西华县"]], "to_parse": 1}
     monkeypatch.setenv("HUIZONG_QUICK_FILES", "0")  # fewer files than that: the full way
-    assert process.route_week(WEEK)["quick"] is None
+    assert route()["quick"] == []
     monkeypatch.delenv("HUIZONG_QUICK_FILES")
     # A file changed in place: the whole county is parsed again.
     (folder / "逍遥镇2026年第47周扶贫周报.csv").write_bytes((folder / "逍遥镇2026年第47周扶贫周报.csv").read_bytes() + b"\n\n")
-    assert process.route_week(WEEK)["to_parse"] == 4
+    assert route()["to_parse"] == 4
     # A publish cut short leaves no state: the full way.
     from pipelines import storage
     from pipelines.ingest import publish_state
 
     lfs, lroot = storage.filesystem(get_settings().lake_url)
     lfs.rm(publish_state.state_path(lroot, WEEK))
-    assert process.route_week(WEEK)["quick"] is None
+    assert route()["quick"] == []
 
 
 def test_publish_refuses_a_week_with_a_group_left_unprocessed(examples_landing):
     other = examples_landing / WEEK / "扶沟县"
     other.mkdir()
     (other / "说明.csv").write_bytes("这不是报表\n".encode("utf-8"))
-    groups = process.discover(WEEK)
-    process.process_group(WEEK, [g for g in groups[0] if g != "扶沟县"] or groups[1])
+    groups = planned_batches(WEEK)
+    stage_groups(WEEK, [g for g in groups[0] if g != "扶沟县"] or groups[1])
     with pytest.raises(RuntimeError, match="扶沟县"):
-        process.publish(WEEK, run_id="test")
+        publish(WEEK, run_id="test")
     wh = Warehouse(get_settings().warehouse_url)
     assert len(wh.query("SELECT * FROM core.ledger_households")) == 0, "nothing published"
 
@@ -236,8 +243,8 @@ def test_shared_ids_are_the_ids_of_more_than_one_household():
     ids = np.array([5, 5, 5, 7, 7, 9, 1, 1, 2**63 + 3, 2**63 + 3], dtype=np.uint64)
     households = np.array([1, 1, 2, 3, 3, 4, 8, 9, 6, 6], dtype=np.uint64)
     # 5: households 1 and 2; 1: 8 and 9; 7 and 2**63+3 repeat one household; 9 is alone
-    assert process._shared_ids(ids, households).tolist() == [1, 5]
-    assert process._shared_ids(ids[:0], households[:0]).tolist() == []
+    assert _shared_ids(ids, households).tolist() == [1, 5]
+    assert _shared_ids(ids[:0], households[:0]).tolist() == []
 
 
 def test_a_file_received_with_microseconds_leaves_the_others_times_as_they_were():
@@ -249,7 +256,7 @@ def test_a_file_received_with_microseconds_leaves_the_others_times_as_they_were(
         files = pd.DataFrame({"submission_id": [f"s{i}" for i in range(len(times))],
                               "landing_path": [f"p{i}" for i in range(len(times))],
                               "received_at": pd.to_datetime(times, utc=True, format="ISO8601")})
-        return process.group_inputs(files, WEEK, settings, None, "", base={"fixed": 1})["files"]
+        return group_inputs(files, WEEK, settings, None, "", base={"fixed": 1})["files"]
 
     whole = inputs(["2026-11-23T08:00:00Z"])
     later = inputs(["2026-11-23T08:00:00Z", "2026-11-24T09:30:00.123456Z"])
@@ -267,7 +274,7 @@ def test_identity_findings_name_late_files_and_unknown_units():
                           "received_at": pd.to_datetime(["2026-11-23T01:00:00Z", "2026-11-23T03:30:00Z",
                                                          "2026-11-23T01:00:00Z", "2026-11-24T01:00:00Z"], utc=True)})
     register = pd.DataFrame({"code": ["411622107201", "411622107"], "name": ["焦东村", "城关镇"]})
-    f = process.identity_findings(ident, files, register, WEEK, settings).set_index("rule")
+    f = identity_findings(ident, files, register, WEEK, settings).set_index("rule")
     # s2 came at 11:30 Shanghai time, after the Monday 10:00 deadline; s4 is no form, never late
     late = f.loc[["submission.late"]]
     assert late["submission_id"].tolist() == ["s2"] and late["value"].tolist() == ["2026-11-23 11:30"]

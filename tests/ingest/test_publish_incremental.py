@@ -13,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines import storage
-from pipelines.ingest.discover import submission_id_of
-from pipelines.ingest import process, publish_state
+from pipelines import forms
+from pipelines.ingest import publish, publish_state, stage
+from pipelines.ingest.landing import submission_id_of
+from tests.week_run import stage_and_publish
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
 from tests.reliability import world as W
@@ -28,10 +30,7 @@ PUBLISHED = ("wh:core.ledger_households", "wh:core.ledger_measures", "wh:core.le
 
 
 def _run(week: str = WEEK) -> dict:
-    groups = process.discover(week)
-    for g in groups:
-        process.process_group(week, g)
-    return process.publish(week, run_id="test")
+    return stage_and_publish(week)
 
 
 def _published(snap: dict) -> dict:
@@ -67,7 +66,7 @@ def test_a_state_that_does_not_describe_the_warehouse_means_a_full_publish(examp
     assert _run()["mode"] == "full"
     assert _run()["mode"] == "incremental"
     # New code: the whole week again.
-    monkeypatch.setattr(process, "_code_fingerprint", lambda: "other code")
+    monkeypatch.setattr(publish, "code_fingerprint", lambda: "other code")
     assert _run()["mode"] == "full"
     # No state (a publish cut short removes it before touching the lake).
     lfs, root = storage.filesystem(s.lake_url)
@@ -126,7 +125,7 @@ def test_incremental_publish_equals_a_full_one(home, monkeypatch):
         return sum(int(wh.scalar(f"SELECT COUNT(*) FROM {t} WHERE submission_id = :s AND source_sheet = :sh "
                                  "AND source_row = :r", {"s": row["submission_id"], "sh": row["sheet"],
                                                          "r": int(row["row"])}))
-                   for t in process.CORE_TABLES.values())
+                   for t in (t.core for t in forms.REGISTRY.values()))
 
     assert loaded(err) == 0
     waive(err["finding_id"], reason="核实无误", by="steward")
@@ -201,13 +200,11 @@ def test_added_files_staged_on_the_earlier_staging_equal_a_cold_week(home, monke
     os.utime(late, (ledger.stat().st_mtime + 7200,) * 2)
 
     calls = []
-    real = process._process_changed
-    monkeypatch.setattr(process, "_process_changed",
+    real = stage._stage_changed
+    monkeypatch.setattr(stage, "_stage_changed",
                         lambda week, todo, *a: calls.append([len(f) for _n, f, _i in todo]) or real(week, todo, *a))
-    groups = process.discover(WEEK)
-    results = [process.process_group(WEEK, g) for g in groups]
-    second = process.publish(WEEK, run_id="test")
-    added = {g["group"]: g.get("added_files") for r in results for g in r.get("groups", [r])}
+    second = stage_and_publish(WEEK)
+    added = {g["group"]: g.get("added_files") for g in second["groups"]}
     assert {g: n for g, n in added.items() if n} == {W.COUNTIES[1]: 2}, added
     assert calls == [[2]], "only the added files are parsed and validated"
     assert second["mode"] == "incremental"

@@ -61,7 +61,7 @@ def test_week_on_postgres_warehouse_equals_duckdb(tmp_path, monkeypatch):
     """A generated week, then a village's corrected report (an incremental publish):
     both warehouses hold the same rows after each."""
     from pipelines.consolidate import consolidate
-    from pipelines.ingest import process
+    from tests.week_run import stage_and_publish
     from pipelines.synth import generate
 
     for var in ("HUIZONG_LANDING_URL", "HUIZONG_LAKE_URL", "HUIZONG_ARCHIVE_URL"):
@@ -81,9 +81,7 @@ def test_week_on_postgres_warehouse_equals_duckdb(tmp_path, monkeypatch):
             # A corrected village report: the week is published again incrementally
             # (only the affected submissions' rows deleted and inserted).
             _resend_one_village_report(home / "landing" / WEEK)
-            for group in process.discover(WEEK):
-                process.process_group(WEEK, group)
-            published = process.publish(WEEK, run_id="test")
+            published = stage_and_publish(WEEK)
             assert published["mode"] == "incremental" and published["rewritten_submissions"] > 0, published
             consolidate(WEEK)
             snaps[f"{name}-resubmitted"] = _snapshot(url)

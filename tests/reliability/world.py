@@ -99,7 +99,7 @@ def add_corrected_village_report(landing: Path, week: str = "2026-W47") -> dict:
     """A village sends a corrected report (one figure changed) after its first one.
 
     Returns the unit code, the old and new submission ids and the file's path."""
-    from pipelines.ingest.discover import submission_id_of
+    from pipelines.ingest.landing import submission_id_of
 
     county = landing / week / COUNTIES[1]
     src = sorted(p for p in county.rglob("*周报*.csv") if "村" in p.name and "镇乡镇" not in p.name
@@ -132,25 +132,24 @@ def add_corrected_village_report(landing: Path, week: str = "2026-W47") -> dict:
 def run_week(week: str, run_id: str = "reliability", stage_hook=None) -> dict:
     """discover → process_group (each group) → publish → consolidate → review (lifecycle)
     → weekly mart, as the weekly_ingest DAG runs them (receipts aside)."""
-    from pipelines.consolidate import consolidate
-    from pipelines.ingest import process
-    from pipelines.mart import refresh_weekly_mart
+    from pipelines import weekly
     from pipelines.review.lifecycle import sync_lifecycle
+    from tests.week_run import planned_batches
 
     hook = stage_hook or (lambda stage: None)
     hook("discover")
-    groups = process.discover(week)
+    run = weekly.Run(week, run_id, planned_batches(week))
     hook("process")
-    results = [process.process_group(week, g) for g in groups]
+    run.staged = weekly.process_group(run)
     hook("publish")
-    published = process.publish(week, run_id=run_id)
-    summaries = process.group_results(results, published.pop("staged_groups"))
+    published = weekly.publish(run)
+    summaries = published.pop("groups")
     hook("consolidate")
-    consolidated = consolidate(week)
+    consolidated = weekly.consolidate(run)
     hook("review")
     lifecycle = sync_lifecycle(week, run_id=run_id)
     hook("mart")
-    mart = refresh_weekly_mart(week)
+    mart = weekly.weekly_summary(run)
     return {"groups": summaries, "published": published, "consolidated": consolidated,
             "lifecycle": lifecycle, "mart": mart}
 

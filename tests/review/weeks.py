@@ -7,10 +7,10 @@ from pathlib import Path
 
 import openpyxl
 
-from pipelines.ingest import process
 from pipelines.review.lifecycle import sync_lifecycle
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
+from tests.week_run import stage_and_publish
 
 WEEK = "2026-W47"
 LEDGER = "焦东村三本账2026第47周.xlsx"
@@ -18,10 +18,7 @@ MANGLED_HH = "4116221072010008"  # its 身份证号码 was turned into 4.1162219
 
 
 def run_week(week: str = WEEK, run_id: str = "test") -> dict:
-    groups = process.discover(week)
-    for g in groups:
-        process.process_group(week, g)
-    summary = process.publish(week, run_id=run_id)
+    summary = stage_and_publish(week, run_id=run_id)
     summary["lifecycle"] = sync_lifecycle(week, run_id=run_id)
     return summary
 

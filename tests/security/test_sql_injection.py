@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ingest import process
+from tests.week_run import stage_and_publish
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse, _ident, _quote_col
 from tests.corpus.make_corpus import XSheet, township_report, village_report, xlsx
@@ -44,9 +44,7 @@ def counts(wh: Warehouse, tables) -> dict[str, int]:
 
 
 def run_week() -> None:
-    for g in process.discover(WEEK):
-        process.process_group(WEEK, g)
-    process.publish(WEEK, run_id="test")
+    stage_and_publish(WEEK)
 
 
 def test_sql_in_cells_sheet_names_and_file_names_loads_as_data(examples_landing):

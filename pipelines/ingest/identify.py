@@ -1,0 +1,89 @@
+"""Which unit, form and week each file is, and which file counts.
+
+A file names its unit (行政区划代码, 填报单位) and its week (填报周次); these are checked
+against the register of regions and the week of the folder it was sent in. Of a unit's
+files of one form in a week, the newest counts; the older ones are superseded by it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines import forms, vectors
+from pipelines.findings import ERROR, WARNING, finding, findings_frame
+from pipelines.settings import Settings
+
+
+def resolve_supersession(ident: pd.DataFrame) -> pd.DataFrame:
+    """Newest file per (form, unit, week) wins; older ones point at it."""
+    ident = ident.copy()
+    ident["superseded_by"] = ""
+    known = ident[(ident["form"] != "") & (ident["unit_code"] != "")]
+    if known.empty:
+        return ident
+    ordered = known.sort_values(["received_at", "landing_path"])
+    latest = ordered.groupby(["form", "unit_code"])["submission_id"].transform("last")
+    sup = latest[latest != ordered["submission_id"]]
+    ident.loc[sup.index, "superseded_by"] = sup
+    return ident
+
+
+def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.DataFrame,
+                      week: str, settings: Settings) -> pd.DataFrame:
+    """Register, level and week checks on each current submission (file level)."""
+    from pipelines.weeks import deadline
+
+    codes = set(register["code"])
+    names = dict(zip(register["code"], register["name"]))
+    out = []
+    cur = ident[ident["superseded_by"] == ""]
+    # Only files that may have something to say are looked at one by one (a few per week).
+    form, unit = cur["form"].astype(str), cur["unit_code"].astype(str)
+    registered = unit.map(names)
+    named = cur["unit_name"].fillna("").astype(str).str.strip()
+    suspect = (form != "") & (
+        (unit == "") | (unit.str.len() != form.map(forms.CODE_LENGTH).fillna(-1)) | ~vectors.member(unit, codes)
+        | ((named != "") & registered.notna() & (named != registered.fillna("")))
+        | ((cur["content_week"].fillna("") != "") & (cur["content_week"] != week)))
+    for r in cur[suspect].itertuples(index=False):
+        base = dict(week=week, submission_id=r.submission_id, file=r.landing_path, unit_code=r.unit_code,
+                    level=forms.FORM_LEVEL.get(r.form, ""), row=0, record_key=f"{r.unit_code}:{r.form}")
+        if not r.form:
+            continue  # the parser already said why the file is not a form
+        if not r.unit_code:
+            out.append(finding(**base, rule="unit.not_found", severity=ERROR, dimension="identification",
+                               message="文件中未找到填报单位的行政区划代码，无法确认是哪个单位的报表，请在表头填写「行政区划代码」后重新报送"))
+        elif len(r.unit_code) != forms.CODE_LENGTH[r.form]:
+            out.append(finding(**base, column="行政区划代码", value=r.unit_code, rule="unit.level_mismatch",
+                               severity=ERROR, dimension="identification",
+                               message=f"{forms.FORM_TITLE[r.form]}应由{forms.FORM_LEVEL[r.form]}级单位填报（{forms.CODE_LENGTH[r.form]}位代码），"
+                                       f"文件中的代码 {r.unit_code} 不符，请核对后重新报送"))
+        elif r.unit_code not in codes:
+            out.append(finding(**base, column="行政区划代码", value=r.unit_code, rule="unit.unknown",
+                               severity=ERROR, dimension="identification",
+                               message=f"单位代码 {r.unit_code}（{r.unit_name or '未填名称'}）不在区划名录中：该文件不予入库，"
+                                       f"请确认代码是否填错；如为新设单位，请先由市扶贫办更新区划名录"))
+        elif r.unit_name and names.get(r.unit_code) and r.unit_name.strip() not in ("", names[r.unit_code]) \
+                and names[r.unit_code] not in r.unit_name:
+            out.append(finding(**base, column="填报单位", value=r.unit_name, rule="unit.name_mismatch",
+                               severity=WARNING, dimension="identification",
+                               message=f"填报单位「{r.unit_name}」与区划名录中代码 {r.unit_code} 的名称「{names[r.unit_code]}」不一致，请核对"))
+        if r.content_week and r.content_week != week:
+            out.append(finding(**base, column="填报周次", value=r.content_week, rule="week.mismatch",
+                               severity=ERROR, dimension="ledger",
+                               message=f"文件内容写明为 {r.content_week} 的报表，却放在 {week} 的文件夹中：该文件不计入 {week}，"
+                                       f"请确认周次后重新报送"))
+    # Late arrivals: a finding (warning) per late current submission.
+    due = pd.Timestamp(deadline(week, settings.tz, settings.deadline_hour))
+    rec = files.drop_duplicates("submission_id").set_index("submission_id")["received_at"]
+    received = pd.to_datetime(cur["submission_id"].map(rec), utc=True)
+    late = (cur["form"] != "") & (received > due)  # a file that is no form is not "late"
+    due_local = due.tz_convert(settings.tz).strftime("%Y-%m-%d %H:%M")
+    lr = cur[late.to_numpy(bool)]  # column-wise: a province's week has about a thousand late files
+    local = received[late.to_numpy(bool)].dt.tz_convert(settings.tz).dt.strftime("%Y-%m-%d %H:%M").to_numpy(object)
+    late_findings = pd.DataFrame({
+        "week": week, "submission_id": lr["submission_id"].to_numpy(object), "file": lr["landing_path"].to_numpy(object),
+        "unit_code": lr["unit_code"].to_numpy(object), "level": lr["form"].map(forms.FORM_LEVEL).fillna("").to_numpy(object),
+        "row": 0, "record_key": (lr["unit_code"] + ":" + lr["form"]).to_numpy(object), "column": "", "value": local,
+        "rule": "submission.late", "severity": WARNING, "dimension": "ledger",
+        "message": "报表于 " + pd.Series(local, dtype=object) + f" 收到，晚于截止时间（{due_local}），记为迟报"})
+    return findings_frame(pd.concat([findings_frame(out), findings_frame(late_findings)], ignore_index=True))

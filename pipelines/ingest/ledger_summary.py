@@ -1,0 +1,60 @@
+"""Per village and submission, what its own ledger (表A) says: households, the week's flows
+(期初, 新识别, 返贫, 脱贫, 注销, 期末, in households and people), and how many poor
+households have a helper and a measure. Consolidation compares it with the village's report."""
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines import forms, vectors
+
+
+def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str) -> pd.DataFrame:
+    """Per village: what its own ledger says, over all rows it submitted (quarantined included)."""
+    plan = tables.get("core.ledger_households", pd.DataFrame())
+    cols = ["week", "unit_code", "submission_id", "households", *forms.FLOW_NAMES,
+            "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
+    if plan.empty:
+        return pd.DataFrame(columns=cols)
+    plan = plan[vectors.member(plan["submission_id"], current)]
+    size = pd.to_numeric(plan["household_size"], errors="coerce").fillna(0).astype("int64")
+    state = plan["state"].astype(str)
+    change = plan["week_change"].astype(str)
+    poor = state.eq("贫困")
+    key = ["unit_code", "submission_id"]
+
+    def has(table: str) -> pd.Series:
+        other = tables.get(table, pd.DataFrame())
+        if other.empty:
+            return pd.Series(False, index=plan.index)
+        keys = vectors.joined(other["submission_id"], other["household_id"])
+        mine = vectors.joined(plan["submission_id"], plan["household_id"])
+        return pd.Series(vectors.member(mine, keys), index=plan.index)
+
+    year = int(week[:4])
+    frame = pd.DataFrame({
+        "unit_code": plan["unit_code"], "submission_id": plan["submission_id"], "households": 1,
+        "hh_close": poor.astype(int), "pp_close": size.where(poor, 0),
+        **{f"hh_{k}": change.eq(v).astype(int) for k, v in (("new", "新识别"), ("return", "返贫"), ("exit", "脱贫"), ("cancel", "注销"))},
+        **{f"pp_{k}": size.where(change.eq(v), 0) for k, v in (("new", "新识别"), ("return", "返贫"), ("exit", "脱贫"), ("cancel", "注销"))},
+        "poor_with_helper": (poor & has("core.ledger_helpers")).astype(int),
+        "poor_with_measure": (poor & has("core.ledger_measures")).astype(int),
+        "planned_exit_this_year": pd.to_numeric(plan["planned_exit_year"], errors="coerce").eq(year).astype(int),
+    })
+    out = frame.groupby(key, as_index=False).sum()
+    for p in ("hh", "pp"):
+        out[f"{p}_open"] = out[f"{p}_close"] - out[f"{p}_new"] - out[f"{p}_return"] + out[f"{p}_exit"] + out[f"{p}_cancel"]
+    out["week"] = week
+    return out[cols]
+
+
+def sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFrame:
+    """One row per (village, submission), whatever groups the rows came from."""
+    frames = [s for s in summaries if len(s)]
+    if not frames:
+        return summaries[0] if summaries else ledger_summary({}, set(), week)
+    out = pd.concat(frames, ignore_index=True)
+    cols = list(out.columns)
+    key = ["week", "unit_code", "submission_id"]
+    if out.duplicated(key).any():  # the same file landed in two folders
+        out = out.groupby(key, as_index=False).sum()[cols]
+    return out

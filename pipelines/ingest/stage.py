@@ -1,0 +1,313 @@
+"""Staging: parse and validate a mapped task's groups, as the week plan says, into the lake.
+
+Each group of a batch is carried out as planned (pipelines.ingest.plan): reused, appended
+to, or restaged. The restaged groups of a task are parsed file by file and validated
+together, one form at a time, so that a task pays Great Expectations' fixed cost per suite
+once, not once per group. Staging touches no warehouse: the mapped tasks run in parallel,
+and the embedded warehouse has a single writer.
+
+What a group stages (layout.staging_path): one Parquet file per core table (rows with
+their provenance and an ``_error`` flag), ``id_keys`` beside the plan rows, ``findings``,
+``identities`` (each file's form, unit and week), and last the group's record (``_done``).
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines import forms, pii, storage
+from pipelines.checkpoints import checkpoint
+from pipelines.findings import findings_frame
+from pipelines.gcpause import paused_gc
+from pipelines.ingest import landing
+from pipelines.ingest.duplicates import id_keys
+from pipelines.ingest.identify import resolve_supersession
+from pipelines.ingest.layout import done_path, fact_path, group_dir, run_manifest_path, staging_path
+from pipelines.ingest.parts import for_parquet
+from pipelines.ingest.plan import APPEND, REUSE, read_done, read_plan
+from pipelines.settings import Settings, get_settings
+from pipelines.weeks import shift_week
+
+IDENTITY_COLUMNS = ["submission_id", "landing_path", "received_at", "form", "unit_code", "unit_name", "content_week"]
+
+
+def stage_groups(week: str, group: str | list[str], settings: Settings | None = None) -> dict:
+    """Carry out the week plan for one mapped task's groups; the summary of each group
+    (``groups``) and of the task."""
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    names = [group] if isinstance(group, str) else list(group)
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    plan = read_plan(lfs, lroot, week)["groups"]
+    manifest = storage.read_parquet(lfs, run_manifest_path(lroot, week))
+    results: dict[str, dict] = {}
+    todo: list[tuple[str, pd.DataFrame, dict]] = []
+    for name in names:
+        step = plan[name]
+        files = manifest[manifest["group"] == name].drop_duplicates("submission_id")
+        if step["action"] == REUSE:
+            results[name] = {**read_done(lfs, lroot, week, name)["summary"], "reused": True}
+        elif step["action"] == APPEND:  # files came, none went: only they are parsed and validated
+            added = files[files["submission_id"].isin(step["added"])]
+            results[name] = _stage_added(week, name, added, files, step["inputs"], settings, lfs, lroot)
+        else:
+            gdir = group_dir(lroot, week, name)
+            if lfs.exists(gdir):
+                lfs.rm(gdir, recursive=True)
+            todo.append((name, files, step["inputs"]))
+    if todo:
+        with paused_gc():  # the parsed files are all alive until validated: see gcpause
+            for summary in _stage_changed(week, todo, settings, lfs, lroot):
+                results[summary["group"]] = summary
+    groups = [results[n] for n in names]
+    if isinstance(group, str):
+        return {**groups[0], "seconds": round(time.perf_counter() - t0, 3)}
+    return {"group": "、".join(names), "groups": groups, "files": sum(g["files"] for g in groups),
+            "findings": sum(g["findings"] for g in groups),
+            "parse_seconds": round(sum(g["parse_seconds"] for g in groups if not g["reused"]), 3),
+            "validate_seconds": round(sum(g["validate_seconds"] for g in groups if not g["reused"]), 3),
+            "reused": all(g["reused"] for g in groups), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _stage_added(week: str, name: str, added: pd.DataFrame, files: pd.DataFrame, inputs: dict,
+                 settings: Settings, lfs, lroot: str) -> dict:
+    """Stage the added files of group ``name`` in a scratch folder, then write each staged
+    part of the group as its earlier rows followed by theirs."""
+    import fsspec
+
+    t0 = time.perf_counter()
+    done = read_done(lfs, lroot, week, name)
+    with tempfile.TemporaryDirectory(prefix="huizong-added-") as tmp:
+        tfs = fsspec.filesystem("file")
+        (part,) = _stage_changed(week, [(name, added, inputs)], settings, tfs, tmp)
+        rows = dict(done["summary"].get("rows", {}))
+        tdir = group_dir(tmp, week, name)
+        for path in sorted(Path(tdir).glob("*.parquet")):
+            target = staging_path(lroot, week, name, path.stem)
+            fresh = pd.read_parquet(path)
+            old = storage.read_parquet(lfs, target) if lfs.exists(target) else None
+            both = fresh if old is None or not len(old) else pd.concat([old, _like(fresh, old)], ignore_index=True)
+            if path.stem == "identities":
+                both = resolve_supersession(both.drop(columns=["superseded_by"], errors="ignore"))
+            storage.write_parquet(lfs, target, for_parquet(both))
+            if path.stem in rows or path.stem in {t.short for t in forms.REGISTRY.values()}:
+                rows[path.stem] = int(len(both))
+    findings = storage.read_parquet(lfs, staging_path(lroot, week, name, "findings"), columns=["rule"])
+    summary = {**done["summary"], "files": int(len(files)), "rows": rows, "findings": int(len(findings)),
+               "parse_seconds": part["parse_seconds"], "validate_seconds": part["validate_seconds"],
+               "seconds": round(time.perf_counter() - t0, 3), "reused": False, "added_files": int(len(added))}
+    _write_done(lfs, lroot, week, name, inputs, summary)
+    return summary
+
+
+@dataclass
+class _Parsed:
+    """The parsed files of a task's changed groups, by submission."""
+    files: dict[str, object] = field(default_factory=dict)       # submission -> ParsedFile
+    paths: dict[str, str] = field(default_factory=dict)          # submission -> landing path
+    group_of: dict[str, str] = field(default_factory=dict)       # submission -> group
+    identities: dict[str, pd.DataFrame] = field(default_factory=dict)  # group -> its files' identities
+    problems: dict[str, list[dict]] = field(default_factory=dict)      # group -> the parser's findings
+
+
+def _stage_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings, lfs,
+                   lroot: str) -> list[dict]:
+    """Parse the files of the ``todo`` groups, validate them form by form, stage each group."""
+    t0 = time.perf_counter()
+    parsed = _parse_files(week, todo, settings)
+    t_parse = time.perf_counter() - t0
+    prev_plan = _previous_plan(settings, week)
+    findings: dict[str, list[pd.DataFrame]] = {n: [findings_frame(parsed.problems[n])] for n, _f, _s in todo}
+    counts: dict[str, dict[str, int]] = {n: {} for n, _f, _s in todo}
+    t_validate = 0.0
+    for form in ("A", "B", "C", "D"):
+        t_validate += _validate_form(week, form, todo, parsed, prev_plan, settings, lfs, lroot, findings, counts)
+    seconds = time.perf_counter() - t0
+    n_files = sum(len(f) for _n, f, _s in todo)
+    summaries = []
+    for name, files, inputs in todo:
+        # From here on no clear ID or phone number: the raw archive is the only place they exist.
+        group_findings = pii.protect_findings(pd.concat(findings[name], ignore_index=True))
+        storage.write_parquet(lfs, staging_path(lroot, week, name, "findings"), group_findings)
+        storage.write_parquet(lfs, staging_path(lroot, week, name, "identities"), parsed.identities[name])
+        share = len(files) / n_files if n_files else 0.0  # timings are shared by the groups of a task
+        summary = {"group": name, "files": int(len(files)), "rows": counts[name], "findings": int(len(group_findings)),
+                   "parse_seconds": round(t_parse * share, 3), "validate_seconds": round(t_validate * share, 3),
+                   "seconds": round(seconds * share, 3), "reused": False}
+        _write_done(lfs, lroot, week, name, inputs, summary)
+        summaries.append(summary)
+    return summaries
+
+
+def _parse_files(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings) -> _Parsed:
+    """Every file of the ``todo`` groups read from the archive and parsed; each group's
+    identities (supersession within the group resolved) and parser findings."""
+    from pipelines.ingest.parse import parse_file
+
+    out = _Parsed()
+    for name, files, _inputs in todo:
+        rows, probs = [], []
+        for rec in files.itertuples(index=False):
+            pf = parse_file(landing.read_archived(settings, rec.archive_path), rec.landing_path)
+            out.files[rec.submission_id] = pf
+            out.paths[rec.submission_id] = rec.landing_path
+            out.group_of.setdefault(rec.submission_id, name)
+            checkpoint("process.parsed")
+            rows.append({
+                "submission_id": rec.submission_id, "landing_path": rec.landing_path,
+                "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
+                "unit_name": pf.unit_name or "", "content_week": pf.week or "",
+            })
+            for p in pf.problems:
+                probs.append({**p, "week": week, "submission_id": rec.submission_id,
+                              "file": p.get("file") or rec.landing_path,
+                              "unit_code": p.get("unit_code") or pf.unit_code or "",
+                              "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
+        out.identities[name] = resolve_supersession(pd.DataFrame(rows, columns=IDENTITY_COLUMNS))
+        out.problems[name] = probs
+    return out
+
+
+def _validate_form(week: str, form: str, todo: list[tuple[str, pd.DataFrame, dict]], parsed: _Parsed,
+                   prev_plan: pd.DataFrame | None, settings: Settings, lfs, lroot: str,
+                   findings: dict[str, list[pd.DataFrame]], counts: dict[str, dict[str, int]]) -> float:
+    """Validate the current files of ``form`` of all ``todo`` groups together, then stage each
+    group's rows of each table; adds to ``findings`` and ``counts``. Returns GX's seconds."""
+    from pipelines.ingest.validate import validate_tables
+
+    # current submissions of this form, group by group (rows of a group stay contiguous)
+    subs = [(n, s) for n, _f, _s in todo
+            for s in parsed.identities[n].loc[(parsed.identities[n]["form"] == form)
+                                              & (parsed.identities[n]["superseded_by"] == ""), "submission_id"]]
+    if not subs:
+        return 0.0
+    tables, raws, totals, owners, total_owners = _join_form(week, form, subs, parsed)
+    if not tables:
+        return 0.0
+    tv = time.perf_counter()
+    res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
+                          totals=totals or None, settings=settings, keep_results=True, run_id=week)
+    seconds = time.perf_counter() - tv
+    fnd = findings_frame(res.findings)
+    fnd_group = fnd["submission_id"].map(parsed.group_of).fillna(todo[0][0])
+    for n, _f, _s in todo:
+        findings[n].append(fnd[(fnd_group == n).to_numpy(bool)])
+    pii_key = pii.pii_key(settings.home)
+    for key, df in tables.items():
+        table = forms.REGISTRY[(form, key)]
+        df = df.copy()
+        df["_error"] = df.index.isin(list(res.error_rows.get(key, [])))
+        if key in totals:
+            tot = totals[key].copy()
+            tot["_error"] = False
+            df["is_total"] = False
+            tot["is_total"] = True
+        elif form in ("C", "D"):
+            df["is_total"] = False
+        for n, _f, _s in todo:
+            part = df[owners[key] == n]
+            if key in totals:
+                part = pd.concat([part, tot[total_owners[key] == n]], ignore_index=True)
+            if not len(part):
+                continue
+            if key == "plan":
+                part = pii.protect_plan(part, pii_key)
+                storage.write_parquet(lfs, staging_path(lroot, week, n, "id_keys"), id_keys(part))
+            elif key == "helpers":
+                part = pii.protect_helpers(part, pii_key)
+            storage.write_parquet(lfs, staging_path(lroot, week, n, table.short), for_parquet(part))
+            counts[n][table.short] = len(part)
+    return seconds
+
+
+def _join_form(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed):
+    """The parsed parts of ``subs`` ((group, submission) pairs) joined into one table per
+    sheet, with provenance: (tables, raw text, 合计 rows, owner group of each row, of each 合计 row)."""
+    from pipelines.ingest.parse import join_columns
+
+    tables, raws, totals, owners, total_owners = {}, {}, {}, {}, {}
+    for key in [t.sheet for t in forms.REGISTRY.values() if t.form == form]:
+        parts, tparts = [], []
+        fsids, tsids, rown, town = [], [], [], []
+        for n, sid in subs:
+            pf = parsed.files[sid]
+            part = pf.parts.get(key)
+            if part is None or not part.n:
+                continue
+            parts.append(part)
+            fsids.append((sid, part.n))
+            rown.append((n, part.n))
+            tot = pf.total_parts.get(key)
+            if tot is not None and tot.n:
+                tparts.append(tot)
+                tsids.append((sid, tot.n))
+                town.append((n, tot.n))
+        if parts:
+            typed, raws[key] = join_columns(parts)
+            tables[key] = _with_provenance(typed, fsids, parsed, week, form)
+            owners[key] = np.repeat([n for n, _ in rown], [k for _, k in rown])
+        if tparts:
+            totals[key] = _with_provenance(join_columns(tparts)[0], tsids, parsed, week, form)
+            total_owners[key] = np.repeat([n for n, _ in town], [k for _, k in town])
+    return tables, raws, totals, owners, total_owners
+
+
+def _previous_plan(settings: Settings, week: str) -> pd.DataFrame | None:
+    """Last week's published plan rows (household and state), for this week's checks."""
+    lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
+    path = fact_path(lroot, "facts", "core.ledger_households", shift_week(week, -1))
+    if not lfs.exists(path):
+        return None
+    import pyarrow.parquet as pq
+
+    with lfs.open(path, "rb") as f:
+        return pq.read_table(f, columns=["household_id", "state"]).to_pandas()
+
+
+def _with_provenance(df: pd.DataFrame, sids: list[tuple[str, int]], parsed: _Parsed, week: str,
+                     form: str) -> pd.DataFrame:
+    """Add submission_id, file, unit_code, week, level to rows concatenated from many files."""
+    ids = np.repeat([s for s, _ in sids], [n for _, n in sids])
+    df["submission_id"] = ids
+    df["file"] = np.repeat([parsed.paths[s] for s, _ in sids], [n for _, n in sids])
+    df["unit_code"] = np.repeat([parsed.files[s].unit_code or "" for s, _ in sids], [n for _, n in sids])
+    df["week"] = week
+    df["level"] = forms.FORM_LEVEL[form]
+    return df
+
+
+def _like(fresh: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """``fresh`` with its empty columns typed as ``old``'s (a few added files leave columns
+    empty that the group's other files fill; concatenated untyped they would become text)."""
+    out = fresh.copy()
+    for c in out.columns.intersection(old.columns):
+        if out[c].dtype != old[c].dtype and out[c].isna().all():
+            try:
+                out[c] = out[c].astype(old[c].dtype)
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def _write_done(lfs, lroot: str, week: str, name: str, inputs: dict, summary: dict) -> None:
+    """The group's staging record; written last: a group counts as staged only once all
+    its parts are there."""
+    record = {"signature": inputs["signature"], "base": inputs["base"], "files": inputs["files"], "summary": summary}
+    storage.write_bytes_atomic(lfs, done_path(lroot, week, name), json.dumps(record).encode())
+
+
+def group_results(results: list[dict], staged: dict[str, dict] | None = None) -> list[dict]:
+    """The per-group summaries of process_group results (one task can hold several), and,
+    from ``staged`` (publish's ``staged_groups``), the groups no task had to process
+    because discover found their staging reusable, marked ``reused``."""
+    out = [g for r in results for g in r.get("groups", [r])]
+    done = {g["group"] for g in out}
+    out += [{**summary, "group": name, "reused": True} for name, summary in sorted((staged or {}).items())
+            if name not in done]
+    return out
