@@ -30,7 +30,7 @@ test: venv sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: venv
-	$(BIN)/huizong bench --scales $(BENCH_SCALES)
+	$(BIN)/python -m huizong_dev.bench --scales $(BENCH_SCALES)
 
 # Debian packages for the review plugin's browser test (headless chromium, CJK fonts).
 sysdeps:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.bench import idle_seconds, max_overlap, render, scaling
+from huizong_dev.bench import idle_seconds, max_overlap, render, scaling
 
 
 def _result(scale: str, k: float, scheduler: dict | None) -> dict:

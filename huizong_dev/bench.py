@@ -1,6 +1,6 @@
 """Benchmark: time and peak memory of each stage, end-to-end through the DAG, and the floor.
 
-`huizong bench` / `make bench` writes bench/results/<stamp>.json and a readable table
+`make bench` (``python -m huizong_dev.bench``) writes bench/results/<stamp>.json and a readable table
 (bench/results/latest.md). Each stage runs in its own process (as Airflow runs tasks),
 so its peak RSS is its own. The floor is reading the same files with the fastest reader
 (python-calamine; csv module) and writing them to Parquet with nothing else.
@@ -8,10 +8,10 @@ so its peak RSS is its own. The floor is reading the same files with the fastest
 Besides the one-process ``dag.test()`` run, each scale also runs the week end to end through
 the real Airflow scheduler, the production shape on a 2-core machine: LocalExecutor with 2
 slots, a throwaway PostgreSQL metadata database, api-server, dag-processor and scheduler as
-separate processes (pipelines/native_airflow.py), on its own HUIZONG_HOME with a copy of the
+separate processes (huizong_dev/native_airflow.py), on its own HUIZONG_HOME with a copy of the
 same landing folder (cold). ``--no-scheduler`` skips it; ``--scales 0.05`` runs a small world;
 ``--out DIR`` writes the results elsewhere. BENCH_SCALES, BENCH_OUT and BENCH_SCHEDULER=0 set
-the same from the environment (``huizong bench`` forwards only --scales).
+the same from the environment.
 """
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def floor(week: str) -> dict:
 
 
 def _child(stage: str, env: dict, group: str | list[str] | None = None) -> dict:
-    cmd = [sys.executable, "-m", "pipelines.bench", "_stage", stage, "--week", WEEK]
+    cmd = [sys.executable, "-m", "huizong_dev.bench", "_stage", stage, "--week", WEEK]
     if group:
         cmd += ["--group", json.dumps(group, ensure_ascii=False)]
     t0 = time.perf_counter()
@@ -236,7 +236,7 @@ def scheduler_run(home: Path, week: str, timeout: float = 7200, slots: int = 2) 
     cost when every group is reused: the floor of any re-run) and ``resubmission`` after one
     village's corrected report arrived.
     """
-    from pipelines.native_airflow import Deployment, throwaway_database
+    from huizong_dev.native_airflow import Deployment, throwaway_database
 
     t0 = time.perf_counter()
     with throwaway_database("meta") as meta_db, Deployment(meta_db, home / "airflow", home, slots) as af:
@@ -387,7 +387,7 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="huizong bench")
+    p = argparse.ArgumentParser(prog="python -m huizong_dev.bench")
     sub = p.add_subparsers(dest="cmd")
     st = sub.add_parser("_stage")
     st.add_argument("stage")
