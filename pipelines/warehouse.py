@@ -321,11 +321,3 @@ def split_sql(text: str) -> list[str]:
     """Split a schema file into statements (no semicolons inside our literals)."""
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def get_warehouse(url: str | None = None) -> Warehouse:
-    if url is None:
-        from pipelines.settings import get_settings
-
-        url = get_settings().warehouse_url
-    return Warehouse(url)
