@@ -48,7 +48,7 @@ def throwaway_database(tag: str) -> Iterator[str]:
 
 
 def landing(home: Path) -> Path:
-    """The shared examples as FORMS.md says files land, arrived before the deadline."""
+    """The shared examples as docs/FORMS.md says files land, arrived before the deadline."""
     from tests.conftest import EXAMPLES
 
     root = home / "landing"
