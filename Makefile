@@ -10,7 +10,7 @@ SEED ?= 20261128
 SCALE ?= zhoukou
 BENCH_SCALES ?= zhoukou,henan
 
-.PHONY: venv demo test bench lock clean sysdeps
+.PHONY: venv demo test lint bench lock clean sysdeps
 
 venv: $(STAMP)
 
@@ -26,11 +26,15 @@ $(STAMP): requirements/requirements.lock pyproject.toml Makefile
 demo: venv
 	$(BIN)/huizong demo --weeks $(WEEKS) --seed $(SEED) --scale $(SCALE)
 
-test: venv sysdeps
+test: venv sysdeps lint
 	$(BIN)/python -m pytest -q
 
+# ruff (pyproject.toml [tool.ruff]; .venv and data excluded there).
+lint: venv
+	$(BIN)/ruff check .
+
 bench: venv
-	$(BIN)/huizong bench --scales $(BENCH_SCALES)
+	$(BIN)/python -m huizong_dev.bench --scales $(BENCH_SCALES)
 
 # Debian packages for the review plugin's browser test (headless chromium, CJK fonts).
 sysdeps:

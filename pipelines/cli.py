@@ -87,17 +87,6 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from pipelines.bench import main as bench_main
-
-    argv = ["--scales", args.scales]
-    if args.out:
-        argv += ["--out", args.out]
-    if args.no_scheduler:
-        argv.append("--no-scheduler")
-    return bench_main(argv)
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     """monthly_conclusion through Airflow for one month; prints where the reports are."""
     from pipelines.mart.calendar import parse_month
@@ -146,12 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("ui", help="启动 Airflow 界面（含数据审核页面），使用内置默认配置")
     u.add_argument("--port", type=int, default=8080)
     u.set_defaults(func=_cmd_ui)
-
-    b = sub.add_parser("bench", help="基准测试：各阶段耗时与峰值内存，端到端与下限对比")
-    b.add_argument("--scales", default="zhoukou,henan", help="如 zhoukou 或 zhoukou,henan")
-    b.add_argument("--out", help="结果目录（默认 bench/results）")
-    b.add_argument("--no-scheduler", action="store_true", help="不测调度器（LocalExecutor 两个并行槽）端到端")
-    b.set_defaults(func=_cmd_bench)
 
     r = sub.add_parser("report", help="通过 Airflow 运行 monthly_conclusion，生成月总结（集市表与报告）")
     r.add_argument("--month", required=True, help="月份，如 2026-11")

@@ -62,11 +62,6 @@ def mask_phone(values: pd.Series) -> pd.Series:
     return (s.str.slice(0, 3) + "****" + s.str.slice(-4)).where(s.str.len() >= 7, s.str.replace(r".", "*", regex=True))
 
 
-def mask_name(values: pd.Series) -> pd.Series:
-    s = values.astype("string").str.strip()
-    return s.str.slice(0, 1) + s.str.slice(1).str.replace(r".", "*", regex=True)
-
-
 def mask_text(values: pd.Series) -> pd.Series:
     """Mask ID numbers, mobile numbers and float-mangled IDs inside free text."""
     s = values.astype("string")

@@ -24,7 +24,7 @@ class Settings:
     warehouse_url: str
     outbox_dir: Path
     tz: str
-    # Domain thresholds (DOMAIN.md / FORMS.md), never literals in code.
+    # Domain thresholds (docs/DOMAIN.md / docs/FORMS.md), never literals in code.
     poverty_line_yuan: float = 3000.0
     microcredit_monthly_target_wan: float = 1000.0
     deadline_weekday: int = 0  # Monday

@@ -108,8 +108,8 @@ class Warehouse:
     def held(self) -> Iterator[None]:
         """Keep the embedded warehouse open for the block: every query and transaction
         still takes a connection of its own, but while one stays open DuckDB keeps the
-        database in the process, and a connection costs ≈0.5 ms instead of opening the
-        file again (≈12 ms at a city's size; a task that runs several steps makes dozens).
+        database in the process, and a new connection does not open and read the file
+        again (which grows with the warehouse; a task that runs several steps makes dozens).
         Other processes wait for the block to end (see _connect_waiting). PostgreSQL: no-op."""
         if self.dialect != "duckdb":
             yield
@@ -267,8 +267,8 @@ class Warehouse:
                where: dict[str, object] | None = None) -> None:
         """Set the other columns of ``df`` on the rows of ``table`` whose ``key`` matches
         (and ``where``), in one set-based UPDATE: the table's rows never pass through Python.
-        Only rows with a value that differs are written: a week's re-publish restates ~9,400
-        submissions of which a handful changed, and DuckDB rewrote every one (0.6 s)."""
+        Only rows with a value that differs are written: a week's re-publish restates every
+        submission of the week, of which a handful changed, and DuckDB would rewrite every one."""
         if df is None or df.empty:
             return
         table = _ident(table)
@@ -321,11 +321,3 @@ def split_sql(text: str) -> list[str]:
     """Split a schema file into statements (no semicolons inside our literals)."""
     lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def get_warehouse(url: str | None = None) -> Warehouse:
-    if url is None:
-        from pipelines.settings import get_settings
-
-        url = get_settings().warehouse_url
-    return Warehouse(url)

@@ -41,16 +41,3 @@ def reporting_status(week: str, register: pd.DataFrame, submissions: pd.DataFram
     cols = ["week", "unit_code", "unit_name", "level", "form", "county_code", "township_code", "expected",
             "received", "on_time", "late", "missing", "submission_id", "received_at"]
     return out[cols].sort_values(["level", "unit_code", "form"]).reset_index(drop=True)
-
-
-def reporting_rates(status: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Expected/received/on-time/late/missing counts and rates grouped by `by`
-    (county_code, township_code or a constant column for the city)."""
-    g = status.groupby(by)
-    out = pd.DataFrame({
-        "expected": g["expected"].sum(), "received": g["received"].sum(), "on_time": g["on_time"].sum(),
-        "late": g["late"].sum(), "missing": g["missing"].sum(),
-    })
-    out["reporting_rate"] = (out["received"] / out["expected"]).round(4)
-    out["on_time_rate"] = (out["on_time"] / out["expected"]).round(4)
-    return out.reset_index()

@@ -235,7 +235,7 @@ def test_apiserver_serves_the_ui_and_the_execution_api(compose, worker_env):
 
 
 def test_scheduler_is_tuned_as_the_benchmarked_stack(worker_env):
-    from pipelines.native_airflow import SCHEDULER_TUNING
+    from huizong_dev.native_airflow import SCHEDULER_TUNING
 
     assert SCHEDULER_TUNING and {k: worker_env.get(k) for k in SCHEDULER_TUNING} == SCHEDULER_TUNING
     assert float(worker_env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"]) < 1  # Airflow's default is 1 s

@@ -1,6 +1,6 @@
 """Helpers for the native tests: throwaway PostgreSQL databases, the examples' landing folder,
 Airflow CLI calls and waiting on processes (ports, processes and metadata queries come from
-pipelines.native_airflow, which the benchmark uses too)."""
+huizong_dev.native_airflow, which the benchmark uses too)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +17,8 @@ from typing import Iterator
 import pytest
 
 # The same helpers the benchmark uses to run Airflow natively.
-from pipelines.native_airflow import PG_HOST, PG_PORT, PG_USER, free_port, pg_url, stop  # noqa: F401
-from pipelines.native_airflow import query as meta  # noqa: F401
+from huizong_dev.native_airflow import PG_HOST, PG_PORT, PG_USER, free_port, pg_url, stop  # noqa: F401
+from huizong_dev.native_airflow import query as meta  # noqa: F401
 
 WEEK = "2026-W47"
 FILES = ("焦东村三本账2026第47周.xlsx", "西华县逍遥镇焦东村第47周周报(改).xlsx", "逍遥镇2026年第47周扶贫周报.csv")
@@ -48,7 +48,7 @@ def throwaway_database(tag: str) -> Iterator[str]:
 
 
 def landing(home: Path) -> Path:
-    """The shared examples as FORMS.md says files land, arrived before the deadline."""
+    """The shared examples as docs/FORMS.md says files land, arrived before the deadline."""
     from tests.conftest import EXAMPLES
 
     root = home / "landing"

@@ -28,8 +28,8 @@ import sys
 
 import pytest
 
-from pipelines.bench import max_overlap
-from pipelines.native_airflow import SCHEDULER_TUNING
+from huizong_dev.bench import max_overlap
+from huizong_dev.native_airflow import SCHEDULER_TUNING
 from tests.conftest import REPO
 from tests.native._support import (PG_HOST, PG_PORT, PG_USER, WEEK, airflow, free_port, landing, meta, pg_url,
                                    stop, tails, throwaway_database, wait)

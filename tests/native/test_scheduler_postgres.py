@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from pipelines.native_airflow import SCHEDULER_TUNING
+from huizong_dev.native_airflow import SCHEDULER_TUNING
 from tests.conftest import REPO
 from tests.native._support import (WEEK, airflow, free_port, landing, meta, pg_url, stop, tails,
                                    throwaway_database, wait)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines.bench import idle_seconds, max_overlap, render, scaling
+from huizong_dev.bench import ab_ratio, idle_seconds, max_overlap, render, render_ab, scaling
 
 
 def _result(scale: str, k: float, scheduler: dict | None) -> dict:
@@ -88,3 +88,22 @@ def test_idle_seconds_is_the_run_time_no_task_covers():
     assert idle_seconds(spans, t(0), t(20)) == 1 + 2 + 6 + 0
     assert idle_seconds([], t(0), t(20)) == 20
     assert idle_seconds([(t(0), t(20))], t(0), t(20)) == 0
+
+
+def test_baseline_ratio_is_of_the_medians_and_the_noise_is_each_trees_spread():
+    r = ab_ratio([10.0, 12.0, 11.0], [20.0, 21.0, 25.0])
+    assert r == {"current": 11.0, "baseline": 21.0, "ratio": round(11 / 21, 3), "spread_current": 1.2,
+                 "spread_baseline": 1.25, "within_noise": False}
+    # 5% slower, but the baseline's own rounds differ by 10%: within noise
+    r = ab_ratio([10.5, 10.5, 10.5], [10.0, 11.0, 10.0])
+    assert (r["ratio"], r["spread_current"], r["spread_baseline"], r["within_noise"]) == (1.05, 1.0, 1.1, True)
+    assert ab_ratio([9.0], [10.0])["within_noise"] is False  # one round each: no noise measured, any change counts
+    assert ab_ratio([10.0], [10.0])["within_noise"] is True
+
+
+def test_baseline_table_has_a_row_per_scale_and_measure():
+    result = {"scale": "0.05", "rounds": 3, "measures": {"dag": ab_ratio([10.0, 11.0, 12.0], [10.0, 10.0, 10.0])}}
+    md = render_ab([result], "835bd0a", cpus=2, when="x")
+    assert "| scale | measure | current s | baseline s | current/baseline | spread current | spread baseline " in md
+    assert "| 0.05 | dag | 11 | 10 | 1.100 | 1.200 | 1.000 | yes |" in md
+    assert "medians of 3 rounds" in md

@@ -7,8 +7,9 @@ task processes they supervise). Airflow 3 runs tasks through the api-server's ex
 API, so the workers need its URL and the JWT secret; the secrets here are random and live
 only as long as the deployment.
 
-The same shape as tests/native/test_scheduler_postgres.py (which has its own copy: test
-code and pipeline code do not import each other).
+``repo`` is the source tree whose dags, plugins and pipelines the services run (this
+checkout by default; the benchmark's ``--baseline`` passes an extracted revision).
+tests/native uses the same helpers.
 """
 from __future__ import annotations
 
@@ -33,11 +34,10 @@ PG_USER = os.environ.get("HUIZONG_BENCH_PG_USER", "postgres")
 SERVICES = ("api-server", "dag-processor", "scheduler")
 # The scheduler sleeps this long after a loop in which nothing happened (Airflow's default
 # is 1 s). A finished task is noticed, and its successor queued, only in the next loop, so
-# the weekly DAG's seven tasks in a row waited about half the sleep each time: 2.8-4.2 s
-# of a Zhoukou week at 1 s, most of a re-run's time that was not work. Shorter costs CPU
-# while idle, taken from the tasks during the week's long parse (measured, scheduler and
-# its executor workers: 2.9% of a core at 1 s, 4.9% at 0.5 s, 12.6% at 0.2 s, where a 10×
-# week's parse was measurably slower). docker-compose.yml sets the same
+# each of the weekly DAG's tasks in a row waits about half the sleep: with the default that
+# was most of a re-run's time that was not work. A shorter sleep costs CPU while idle, taken
+# from the tasks during the week's long parse: a fifth of the default made the 10x week's
+# parse slower, half of it did not (docs/measurements.md). docker-compose.yml sets the same
 # (tests/deploy/test_compose.py checks).
 SCHEDULER_TUNING = {"AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5"}
 
@@ -98,10 +98,12 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
         pass
 
 
-def airflow_env(meta_db: str, af_home: Path, home: Path, port: int, parallelism: int) -> dict[str, str]:
-    """Environment of every Airflow process: LocalExecutor with `parallelism` slots, PostgreSQL metadata."""
+def airflow_env(meta_db: str, af_home: Path, home: Path, port: int, parallelism: int,
+                repo: Path = REPO) -> dict[str, str]:
+    """Environment of every Airflow process: LocalExecutor with `parallelism` slots, PostgreSQL metadata,
+    the code of the tree `repo`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "HUIZONG_"))}
-    py_path = os.pathsep.join(p for p in (str(REPO), base.get("PYTHONPATH", "")) if p)
+    py_path = os.pathsep.join(p for p in (str(repo), base.get("PYTHONPATH", "")) if p)
     return {
         **base,
         "LANG": base.get("LANG", "C.UTF-8"),
@@ -111,8 +113,8 @@ def airflow_env(meta_db: str, af_home: Path, home: Path, port: int, parallelism:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": pg_url(meta_db, "psycopg_async"),
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
@@ -132,9 +134,9 @@ def airflow_env(meta_db: str, af_home: Path, home: Path, port: int, parallelism:
     }
 
 
-def airflow_cli(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def airflow_cli(env: dict, *args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(f"airflow {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return proc
@@ -190,13 +192,14 @@ def _hwm_mb(pid: int) -> float:
 class Deployment:
     """Metadata DB migrated, the three services running; `run_dag` triggers and waits."""
 
-    def __init__(self, meta_db: str, af_home: Path, home: Path, parallelism: int = 2):
+    def __init__(self, meta_db: str, af_home: Path, home: Path, parallelism: int = 2, repo: Path = REPO):
+        self.repo = repo
         self.meta_db = meta_db
         self.af_home = af_home
         self.logs = af_home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.env = airflow_env(meta_db, af_home, home, self.port, parallelism)
+        self.env = airflow_env(meta_db, af_home, home, self.port, parallelism, repo)
         self.procs: dict[str, subprocess.Popen] = {}
         self._handles: list = []
         self.memory: MemorySampler | None = None
@@ -204,13 +207,13 @@ class Deployment:
     def start(self, timeout: float = 300) -> None:
         import httpx
 
-        airflow_cli(self.env, "db", "migrate")
+        airflow_cli(self.env, "db", "migrate", cwd=self.repo)
         for name in SERVICES:
             args = ["api-server", "--port", str(self.port)] if name == "api-server" else [name]
             log = open(self.logs / f"{name}.log", "w")
             self._handles.append(log)
             self.procs[name] = subprocess.Popen([sys.executable, "-m", "airflow", *args], env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+                                                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.repo)
         self.memory = MemorySampler(self.procs)
 
         def api_up() -> bool:
@@ -220,8 +223,8 @@ class Deployment:
                 return False
 
         self.wait("the api-server", api_up, timeout)
-        # The task execution API builds its versioned routes on its first request (7 s on a
-        # slow machine): make it here, as the compose file's health check does, not in the
+        # The task execution API builds its versioned routes on its first request: make that
+        # request here, as the compose file's health check does, not in the
         # first task of a run.
         httpx.get(f"http://127.0.0.1:{self.port}/execution/health", timeout=120).raise_for_status()
 
@@ -265,8 +268,8 @@ class Deployment:
         """Wait until `dag_id` is parsed, unpause it, trigger `run_id` with `conf`; return the final state."""
         self.wait(f"{dag_id} to be parsed",
                   lambda: self.query("SELECT 1 FROM serialized_dag WHERE dag_id = %s", (dag_id,)), 300)
-        airflow_cli(self.env, "dags", "unpause", dag_id)
-        airflow_cli(self.env, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf))
+        airflow_cli(self.env, "dags", "unpause", dag_id, cwd=self.repo)
+        airflow_cli(self.env, "dags", "trigger", dag_id, "--run-id", run_id, "--conf", json.dumps(conf), cwd=self.repo)
 
         def finished():
             rows = self.query("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", (dag_id, run_id))

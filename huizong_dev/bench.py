@@ -1,6 +1,6 @@
 """Benchmark: time and peak memory of each stage, end-to-end through the DAG, and the floor.
 
-`huizong bench` / `make bench` writes bench/results/<stamp>.json and a readable table
+`make bench` (``python -m huizong_dev.bench``) writes bench/results/<stamp>.json and a readable table
 (bench/results/latest.md). Each stage runs in its own process (as Airflow runs tasks),
 so its peak RSS is its own. The floor is reading the same files with the fastest reader
 (python-calamine; csv module) and writing them to Parquet with nothing else.
@@ -8,10 +8,19 @@ so its peak RSS is its own. The floor is reading the same files with the fastest
 Besides the one-process ``dag.test()`` run, each scale also runs the week end to end through
 the real Airflow scheduler, the production shape on a 2-core machine: LocalExecutor with 2
 slots, a throwaway PostgreSQL metadata database, api-server, dag-processor and scheduler as
-separate processes (pipelines/native_airflow.py), on its own HUIZONG_HOME with a copy of the
+separate processes (huizong_dev/native_airflow.py), on its own HUIZONG_HOME with a copy of the
 same landing folder (cold). ``--no-scheduler`` skips it; ``--scales 0.05`` runs a small world;
 ``--out DIR`` writes the results elsewhere. BENCH_SCALES, BENCH_OUT and BENCH_SCHEDULER=0 set
-the same from the environment (``huizong bench`` forwards only --scales).
+the same from the environment.
+
+``--baseline REV`` compares this tree with revision REV instead: REV is extracted with
+``git archive`` into a temporary folder, and the week-level commands (the floor, the DAG in
+one process, the resubmission, and the scheduler's full run, unchanged re-run and
+resubmission) run on a fresh copy of the same generated world with either tree's code
+(PYTHONPATH and cwd that tree), the trees alternating round by round (``--rounds``). The
+per-stage processes are left out there: they call the package's internals, which differ
+between revisions. It reports per measure the ratio current/baseline of the medians and each
+tree's spread (max/min over its rounds), the machine's noise.
 """
 from __future__ import annotations
 
@@ -21,8 +30,10 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,12 +149,13 @@ def floor(week: str) -> dict:
     return {"files": n}
 
 
-def _child(stage: str, env: dict, group: str | list[str] | None = None) -> dict:
-    cmd = [sys.executable, "-m", "pipelines.bench", "_stage", stage, "--week", WEEK]
+def _child(stage: str, env: dict, group: str | list[str] | None = None, tree: Path = REPO) -> dict:
+    """One stage in its own process, with the code of `tree` (this file drives it, whatever the tree)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_stage", stage, "--week", WEEK]
     if group:
         cmd += ["--group", json.dumps(group, ensure_ascii=False)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env={**env, "PYTHONPATH": str(tree)}, cwd=tree, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"stage {stage} failed:\n{proc.stderr[-4000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -159,10 +171,7 @@ def bench_scale(scale: str, base: Path, seed: int = 7, scheduler: bool = True,
     sched_home = base / f"{scale}-scheduler"
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(sched_home, ignore_errors=True)
-    env = {**os.environ, "HUIZONG_HOME": str(home), "GX_ANALYTICS_ENABLED": "False"}
-    for k in ("HUIZONG_LANDING_URL", "HUIZONG_LAKE_URL", "HUIZONG_ARCHIVE_URL", "HUIZONG_WAREHOUSE_URL", "AIRFLOW_HOME",
-              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        env.pop(k, None)
+    env = _bench_env(home)
     t0 = time.perf_counter()
     gen = generate(out=str(home / "landing"), weeks=WEEK, scale=scale, faults="default", seed=seed)
     r: dict = {"scale": scale, "files": gen.files, "generate_seconds": round(time.perf_counter() - t0, 1),
@@ -202,6 +211,15 @@ def bench_scale(scale: str, base: Path, seed: int = 7, scheduler: bool = True,
     return r
 
 
+def _bench_env(home: Path) -> dict:
+    """The environment of a stage process: everything under `home`, nothing from the caller's settings."""
+    env = {**os.environ, "HUIZONG_HOME": str(home), "GX_ANALYTICS_ENABLED": "False"}
+    for k in ("HUIZONG_LANDING_URL", "HUIZONG_LAKE_URL", "HUIZONG_ARCHIVE_URL", "HUIZONG_WAREHOUSE_URL", "AIRFLOW_HOME",
+              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        env.pop(k, None)
+    return env
+
+
 def max_overlap(spans: list[tuple]) -> int:
     """The most (start, end) intervals running at one moment (an end frees its slot before a start)."""
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
@@ -225,7 +243,7 @@ def idle_seconds(spans: list[tuple], start, end) -> float:
     return max(0.0, (end - start).total_seconds() - busy)
 
 
-def scheduler_run(home: Path, week: str, timeout: float = 7200, slots: int = 2) -> dict:
+def scheduler_run(home: Path, week: str, timeout: float = 7200, slots: int = 2, tree: Path = REPO) -> dict:
     """weekly_ingest for `week` through the real scheduler (LocalExecutor, `slots` at a time), cold.
 
     ``seconds`` is the run's dag_run start_date → end_date in the metadata DB; ``tasks`` the
@@ -236,10 +254,10 @@ def scheduler_run(home: Path, week: str, timeout: float = 7200, slots: int = 2) 
     cost when every group is reused: the floor of any re-run) and ``resubmission`` after one
     village's corrected report arrived.
     """
-    from pipelines.native_airflow import Deployment, throwaway_database
+    from huizong_dev.native_airflow import Deployment, throwaway_database
 
     t0 = time.perf_counter()
-    with throwaway_database("meta") as meta_db, Deployment(meta_db, home / "airflow", home, slots) as af:
+    with throwaway_database("meta") as meta_db, Deployment(meta_db, home / "airflow", home, slots, tree) as af:
         startup = time.perf_counter() - t0
         out = {"slots": slots, **_scheduled_run(af, week, f"bench_{week}", timeout, home)}
         out["startup_seconds"] = round(startup, 1)
@@ -284,9 +302,9 @@ def _correct_one_village(week_dir: Path) -> Path:
     return corrected
 
 
-def _resubmit_one_village(home: Path, env: dict) -> dict:
+def _resubmit_one_village(home: Path, env: dict, tree: Path = REPO) -> dict:
     corrected = _correct_one_village(home / "landing" / WEEK)
-    r = _child("dag", env)
+    r = _child("dag", env, tree=tree)
     r["file"] = str(corrected.relative_to(home / "landing"))
     return r
 
@@ -372,7 +390,7 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
             lines.append(f"| {scale} | {name} | " + " | ".join(_fmt(tasks.get(t)) for t in names)
                          + f" | {sum(tasks.values()):.1f} |")
     lines += ["", "Stage times are seconds inside each task's own process (parse and validate are parts of the "
-              "per-county tasks; each process pays its imports, GX's ≈6 s included); DAG end-to-end is one cold "
+              "per-county tasks; each process pays its imports, Great Expectations' included); DAG end-to-end is one cold "
               "`dag.test()` run in one process (tasks one after another); scheduler (2 slots) is the same week, cold, "
               "on its own copy of the landing folder, through `airflow scheduler` with the LocalExecutor and "
               "parallelism 2 (PostgreSQL metadata, api-server and dag-processor running): the dag_run's "
@@ -386,8 +404,94 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
     return "\n".join(lines) + "\n"
 
 
+# ---- --baseline: this tree against another revision, alternating ----------------------
+AB_MEASURES = ("floor", "dag", "resubmission", "scheduler", "scheduler_rerun", "scheduler_resubmission")
+
+
+def ab_ratio(current: list[float], baseline: list[float]) -> dict:
+    """One measure's rounds of both trees: the ratio current/baseline of the medians, and the noise,
+    each tree's spread max/min over its rounds. A ratio inside [1/noise, noise], noise being the
+    larger spread, is within the machine's noise."""
+    cur, base = statistics.median(current), statistics.median(baseline)
+    spread_current, spread_baseline = max(current) / min(current), max(baseline) / min(baseline)
+    noise = max(spread_current, spread_baseline)
+    ratio = cur / base
+    return {"current": round(cur, 3), "baseline": round(base, 3), "ratio": round(ratio, 3),
+            "spread_current": round(spread_current, 3), "spread_baseline": round(spread_baseline, 3),
+            "within_noise": 1 / noise <= ratio <= noise}
+
+
+def extract_revision(rev: str, dest: Path) -> str:
+    """`git archive REV | tar -x` into `dest`; returns REV's short commit id."""
+    sha = subprocess.run(["git", "rev-parse", "--short", f"{rev}^{{commit}}"], cwd=REPO, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.Popen(["git", "archive", sha], cwd=REPO, stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {rev} failed")
+    return sha
+
+
+def _ab_round(landing: Path, home: Path, tree: Path, scheduler: bool, timeout: float) -> dict[str, float]:
+    """The week-level commands once with `tree`'s code, each on a fresh copy of the world."""
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(landing, home / "landing")
+    env = _bench_env(home)
+    out = {"floor": _child("floor", env, tree=tree)["wall"], "dag": _child("dag", env, tree=tree)["wall"]}
+    out["resubmission"] = _resubmit_one_village(home, env, tree)["wall"]
+    if scheduler:
+        sched_home = home.with_name(home.name + "-scheduler")
+        shutil.rmtree(sched_home, ignore_errors=True)
+        shutil.copytree(landing, sched_home / "landing")
+        sch = scheduler_run(sched_home, WEEK, timeout=timeout, tree=tree)
+        out |= {"scheduler": sch["seconds"], "scheduler_rerun": sch["rerun"]["seconds"],
+                "scheduler_resubmission": sch["resubmission"]["seconds"]}
+    return out
+
+
+def compare_scale(scale: str, base: Path, baseline: Path, rounds: int, seed: int = 7, scheduler: bool = True,
+                  scheduler_timeout: float = 7200) -> dict:
+    """`rounds` rounds of this tree and `baseline` on one generated world; the order flips each round."""
+    from pipelines.synth import generate
+
+    landing = base / f"{scale}-world" / "landing"
+    shutil.rmtree(landing.parent, ignore_errors=True)
+    gen = generate(out=str(landing), weeks=WEEK, scale=scale, faults="default", seed=seed)
+    trees = {"current": REPO, "baseline": baseline}
+    runs: dict[str, list[dict]] = {"current": [], "baseline": []}
+    for i in range(rounds):
+        for label in (("current", "baseline") if i % 2 == 0 else ("baseline", "current")):
+            print(f"{scale} round {i + 1}/{rounds}: {label}", file=sys.stderr, flush=True)
+            runs[label].append(_ab_round(landing, base / f"{scale}-{label}", trees[label], scheduler,
+                                         scheduler_timeout))
+    measures = {m: ab_ratio([r[m] for r in runs["current"]], [r[m] for r in runs["baseline"]])
+                for m in AB_MEASURES if m in runs["current"][0]}
+    return {"scale": scale, "files": gen.files, "rounds": rounds, "runs": runs, "measures": measures}
+
+
+def render_ab(results: list[dict], rev: str, cpus: int | None = None, when: str | None = None) -> str:
+    cpus = cpus or os.cpu_count()
+    when = when or dt.datetime.now().isoformat(timespec="seconds")
+    lines = ["# Huizong benchmark: this tree against " + rev, "", f"机器：{cpus} 核；时间：{when}", "",
+             "| scale | measure | current s | baseline s | current/baseline | spread current | spread baseline "
+             "| within noise |", "|" + "---|" * 8]
+    for r in results:
+        for m, v in r["measures"].items():
+            lines.append(f"| {r['scale']} | {m} | {v['current']:g} | {v['baseline']:g} | {v['ratio']:.3f} | "
+                         f"{v['spread_current']:.3f} | {v['spread_baseline']:.3f} | "
+                         f"{'yes' if v['within_noise'] else 'no'} |")
+    lines += ["", f"Seconds are medians of {results[0]['rounds'] if results else 0} rounds per tree, the trees "
+              "alternating (the order flips each round), each run on a fresh copy of the same generated world. "
+              "Spread is max/min of one tree's rounds: the machine's noise; a ratio within [1/noise, noise] "
+              "(noise: the larger spread) is within noise. The floor runs no product code: its ratio shows the "
+              "machine's drift between the trees' turns."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="huizong bench")
+    p = argparse.ArgumentParser(prog="python -m huizong_dev.bench")
     sub = p.add_subparsers(dest="cmd")
     st = sub.add_parser("_stage")
     st.add_argument("stage")
@@ -401,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=os.environ.get("BENCH_SCHEDULER", "1").lower() not in ("0", "false", "no"),
                    help="skip the run through the real Airflow scheduler (LocalExecutor, PostgreSQL metadata)")
     p.add_argument("--scheduler-timeout", type=float, default=7200, help="seconds to wait for the scheduler run")
+    p.add_argument("--baseline", metavar="REV", help="compare with git revision REV, alternating (week-level measures)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of each tree with --baseline")
     args = p.parse_args(argv)
     if args.cmd == "_stage":
         print(json.dumps(_stage(args.stage, args.week, json.loads(args.group) if args.group else None),
@@ -409,11 +515,22 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.settings import get_settings
 
     base = get_settings().home / "bench"
-    results = [bench_scale(s.strip(), base, scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout)
-               for s in args.scales.split(",") if s.strip()]
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    if args.baseline:
+        with tempfile.TemporaryDirectory(prefix="huizong-baseline-") as tmp:
+            sha = extract_revision(args.baseline, Path(tmp))
+            ab = [compare_scale(s, base / "ab", Path(tmp), args.rounds, scheduler=args.scheduler,
+                                scheduler_timeout=args.scheduler_timeout) for s in scales]
+        (out / f"ab-{stamp}-vs-{sha}.json").write_text(json.dumps(ab, ensure_ascii=False, indent=1), encoding="utf-8")
+        table = render_ab(ab, sha)
+        (out / f"ab-{stamp}-vs-{sha}.md").write_text(table, encoding="utf-8")
+        print(table)
+        return 0
+    results = [bench_scale(s, base, scheduler=args.scheduler, scheduler_timeout=args.scheduler_timeout)
+               for s in scales]
     (out / f"bench-{stamp}.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     table = render(results)
     (out / "latest.md").write_text(table, encoding="utf-8")
