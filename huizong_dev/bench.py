@@ -61,15 +61,16 @@ def _stage(name: str, week: str, group: str | list[str] | None) -> dict:
     if name == "floor":
         out = floor(week)
     elif name == "discover":
-        from pipelines.ingest.process import discover
+        from pipelines import weekly
 
-        out = {"groups": discover(week)}
+        plan = weekly.discover(week)
+        out = {"groups": plan["batches"] or plan["quick"]}
     elif name == "group":
-        from pipelines.ingest.process import process_group
+        from pipelines.ingest.stage import stage_groups
 
-        out = process_group(week, group)
+        out = stage_groups(week, group)
     elif name == "publish":
-        from pipelines.ingest.process import publish
+        from pipelines.ingest.publish import publish
 
         r = publish(week)
         out = {"files": r["files"], "findings": r["findings"]}

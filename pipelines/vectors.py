@@ -12,9 +12,13 @@ own ``is_in`` does the rest. The same answers as ``isin``; a missing value is ne
 from __future__ import annotations
 
 from collections.abc import Iterable, KeysView
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _arrow_text(values) -> bool:

@@ -82,21 +82,21 @@ def _five_sheet(book: _Book, name: str, fc: FiveCharts) -> None:
     r = 2
     blocks = []
     d = fc.distribution
-    f, l = book.table(ws, r, 0, [fc.part_label, "贫困户（户）", "贫困人口（人）"],
+    f, last = book.table(ws, r, 0, [fc.part_label, "贫困户（户）", "贫困人口（人）"],
                       d[["name", "households", "people"]].values.tolist(), ["text", "int", "int"])
-    blocks.append(_chart(book, "column", f"{fc.unit_name}贫困对象分布图", name, (f, 0, l, 0),
-                         [("贫困户（户）", (f, 1, l, 1), PALETTE[0]), ("贫困人口（人）", (f, 2, l, 2), PALETTE[1])], y_title="户/人"))
-    r = l + 3
+    blocks.append(_chart(book, "column", f"{fc.unit_name}贫困对象分布图", name, (f, 0, last, 0),
+                         [("贫困户（户）", (f, 1, last, 1), PALETTE[0]), ("贫困人口（人）", (f, 2, last, 2), PALETTE[1])], y_title="户/人"))
+    r = last + 3
     p = fc.progress
-    f, l = book.table(ws, r, 0, ["单位", "计划今年脱贫（户）", "其中已脱贫（户）"],
+    f, last = book.table(ws, r, 0, ["单位", "计划今年脱贫（户）", "其中已脱贫（户）"],
                       p[["name", "planned", "done"]].values.tolist(), ["text", "int", "int"])
-    blocks.append(_chart(book, "bar", f"{fc.unit_name}任务进度分解图（{fc.year}年）", name, (f, 0, l, 0),
-                         [("计划今年脱贫（户）", (f, 1, l, 1), "#AAB7B8"), ("其中已脱贫（户）", (f, 2, l, 2), PALETTE[2])]))
-    r = l + 3
+    blocks.append(_chart(book, "bar", f"{fc.unit_name}任务进度分解图（{fc.year}年）", name, (f, 0, last, 0),
+                         [("计划今年脱贫（户）", (f, 1, last, 1), "#AAB7B8"), ("其中已脱贫（户）", (f, 2, last, 2), PALETTE[2])]))
+    r = last + 3
     c = fc.causes
-    f, l = book.table(ws, r, 0, ["主要致贫原因", "贫困户（户）"], c[["cause", "households"]].values.tolist(), ["text", "int"])
+    f, last = book.table(ws, r, 0, ["主要致贫原因", "贫困户（户）"], c[["cause", "households"]].values.tolist(), ["text", "int"])
     pie = book.wb.add_chart({"type": "pie"})
-    pie.add_series({"name": "致贫原因", "categories": [name, f, 0, l, 0], "values": [name, f, 1, l, 1],
+    pie.add_series({"name": "致贫原因", "categories": [name, f, 0, last, 0], "values": [name, f, 1, last, 1],
                     "data_labels": {"percentage": True, "category": True, "leader_lines": True,
                                     "font": {"name": FONT}},
                     "points": [{"fill": {"color": PALETTE[i % len(PALETTE)]}} for i in range(len(c))]})
@@ -104,20 +104,20 @@ def _five_sheet(book: _Book, name: str, fc: FiveCharts) -> None:
     pie.set_legend({"position": "right", "font": {"name": FONT}})
     pie.set_size({"width": 620, "height": 320})
     blocks.append(pie)
-    r = l + 3
+    r = last + 3
     m = fc.measures
-    f, l = book.table(ws, r, 0, ["措施类别", "计划", "实施中", "已完成"], m[["kind", "计划", "实施中", "已完成"]].values.tolist(),
+    f, last = book.table(ws, r, 0, ["措施类别", "计划", "实施中", "已完成"], m[["kind", "计划", "实施中", "已完成"]].values.tolist(),
                       ["text", "int", "int", "int"])
-    blocks.append(_chart(book, "column", f"{fc.unit_name}计划措施细则图（项）", name, (f, 0, l, 0),
-                         [(s, (f, j, l, j), col) for j, (s, col) in enumerate(
+    blocks.append(_chart(book, "column", f"{fc.unit_name}计划措施细则图（项）", name, (f, 0, last, 0),
+                         [(s, (f, j, last, j), col) for j, (s, col) in enumerate(
                              [("计划", "#F5B041"), ("实施中", PALETTE[1]), ("已完成", PALETTE[2])], start=1)],
                          subtype="stacked", y_title="项"))
-    r = l + 3
+    r = last + 3
     e = fc.entries_exits
-    f, l = book.table(ws, r, 0, ["年度", "识别进入（户）", "脱贫退出（户）"],
+    f, last = book.table(ws, r, 0, ["年度", "识别进入（户）", "脱贫退出（户）"],
                       [[str(y), a, b] for y, a, b in e[["year", "entries", "exits"]].values.tolist()], ["text", "int", "int"])
-    blocks.append(_chart(book, "column", f"{fc.unit_name}年度进出动态图", name, (f, 0, l, 0),
-                         [("识别进入（户）", (f, 1, l, 1), PALETTE[0]), ("脱贫退出（户）", (f, 2, l, 2), PALETTE[2])], y_title="户"))
+    blocks.append(_chart(book, "column", f"{fc.unit_name}年度进出动态图", name, (f, 0, last, 0),
+                         [("识别进入（户）", (f, 1, last, 1), PALETTE[0]), ("脱贫退出（户）", (f, 2, last, 2), PALETTE[2])], y_title="户"))
     for i, ch in enumerate(blocks):
         ws.insert_chart(2 + 17 * i, 5, ch)
 
@@ -195,11 +195,11 @@ def write_xlsx(d: MonthData, path: Path) -> Path:
              c["reporting_rate"], c["on_time_rate"], c["accuracy_overall"], c["findings_open_month_end"]]
             for _, c in rows.iterrows()]
     ws.write_string(0, 0, plain("各县（市、区）排名" if is_city else "各乡镇情况"), book.title)
-    f, l = book.table(ws, 2, 0, heads, data, ["int", "text", "text", "pct", "int", "int", "int", "pct", "dec", "dec", "text",
+    f, last = book.table(ws, 2, 0, heads, data, ["int", "text", "text", "pct", "int", "int", "int", "pct", "dec", "dec", "text",
                                               "pct", "pct", "pct2", "int"])
-    ws.insert_chart(l + 3, 0, _chart(book, "bar", "综合得分", "排名", (f, 1, l, 1), [("综合得分", (f, 3, l, 3), PALETTE[1])]))
-    ws.insert_chart(l + 3, 8, _chart(book, "column", "扶贫小额信贷：本月发放与任务（万元）", "排名", (f, 1, l, 1),
-                                     [("本月发放", (f, 8, l, 8), PALETTE[0]), ("月度任务", (f, 9, l, 9), "#AAB7B8")],
+    ws.insert_chart(last + 3, 0, _chart(book, "bar", "综合得分", "排名", (f, 1, last, 1), [("综合得分", (f, 3, last, 3), PALETTE[1])]))
+    ws.insert_chart(last + 3, 8, _chart(book, "column", "扶贫小额信贷：本月发放与任务（万元）", "排名", (f, 1, last, 1),
+                                     [("本月发放", (f, 8, last, 8), PALETTE[0]), ("月度任务", (f, 9, last, 9), "#AAB7B8")],
                                      y_title="万元"))
     # 周趋势
     ws = book.wb.add_worksheet("周趋势")
@@ -211,11 +211,11 @@ def write_xlsx(d: MonthData, path: Path) -> Path:
              w["microcredit_wan"], w["funds_to_village_wan"], w["training_persons"], w["reporting_rate"], w["on_time_rate"],
              w["findings_errors"], w["findings_warnings"], w["discrepancies"]] for _, w in t.iterrows()]
     ws.write_string(0, 0, "本月各周走势", book.title)
-    f, l = book.table(ws, 2, 0, heads, data, ["text", *["int"] * 7, "dec", "dec", "int", "pct", "pct", "int", "int", "int"])
-    ws.insert_chart(l + 3, 0, _chart(book, "line", "各周期末贫困户数", "周趋势", (f, 0, l, 0),
-                                     [("期末贫困户", (f, 6, l, 6), PALETTE[0])], y_title="户"))
-    ws.insert_chart(l + 3, 8, _chart(book, "column", "各周贫困户进出（户）", "周趋势", (f, 0, l, 0),
-                                     [(n, (f, j, l, j), col) for n, j, col in
+    f, last = book.table(ws, 2, 0, heads, data, ["text", *["int"] * 7, "dec", "dec", "int", "pct", "pct", "int", "int", "int"])
+    ws.insert_chart(last + 3, 0, _chart(book, "line", "各周期末贫困户数", "周趋势", (f, 0, last, 0),
+                                     [("期末贫困户", (f, 6, last, 6), PALETTE[0])], y_title="户"))
+    ws.insert_chart(last + 3, 8, _chart(book, "column", "各周贫困户进出（户）", "周趋势", (f, 0, last, 0),
+                                     [(n, (f, j, last, j), col) for n, j, col in
                                       [("新识别", 2, PALETTE[3]), ("返贫", 3, PALETTE[4]), ("脱贫", 4, PALETTE[2]), ("注销", 5, PALETTE[7])]],
                                      y_title="户"))
     # 八个准与问题
@@ -225,13 +225,13 @@ def write_xlsx(d: MonthData, path: Path) -> Path:
     ws.set_column(4, 4, 90)
     a = d.accuracy
     ws.write_string(0, 0, "数据质量（八个准）", book.title)
-    f, l = book.table(ws, 2, 0, ["维度", "已报记录（条）", "有错误的记录（条）", "准确率"],
+    f, last = book.table(ws, 2, 0, ["维度", "已报记录（条）", "有错误的记录（条）", "准确率"],
                       a[["dimension_label", "records", "error_records", "accuracy"]].values.tolist(), ["text", "int", "int", "pct2"])
-    ch = _chart(book, "bar", "八个准：无错误记录所占比例", "八个准与问题", (f, 0, l, 0), [("准确率", (f, 3, l, 3), PALETTE[2])])
+    ch = _chart(book, "bar", "八个准：无错误记录所占比例", "八个准与问题", (f, 0, last, 0), [("准确率", (f, 3, last, 3), PALETTE[2])])
     ch.set_x_axis({"num_format": "0.0%", "num_font": {"name": FONT}, "min": max(0.0, float(a["accuracy"].min() or 0) - 0.01)
                    if len(a) and a["accuracy"].notna().any() else 0})
     ws.insert_chart(2, 6, ch)
-    r0 = l + 3
+    r0 = last + 3
     ws.write_string(r0, 0, plain(f"待处理问题最多的规则（截至 {r['last_week']}）"), book.title)
     iss = d.issues_by_rule
     book.table(ws, r0 + 2, 0, ["规则", "八个准维度", "严重程度", "条数", "示例"],

@@ -17,7 +17,7 @@ import pandas as pd
 from pipelines import forms
 from pipelines.synth import names as nm
 from pipelines.synth.figures import C_SUM, D_SUM, build_c, build_d, totals
-from pipelines.synth.world import CANCEL, EXIT, EXITED, NONE, POOR, World
+from pipelines.synth.world import EXIT, EXITED, NONE, POOR, World
 
 KINDS = (
     "id_invalid_checksum", "id_scientific", "id_duplicate_across_villages", "household_size_out_of_range",

@@ -423,8 +423,9 @@ def _expected(world, week, records, manifest) -> dict:
     wrong_week = {e["file"] for e in manifest if e["kind"] == "wrong_week"}
     per_form = Counter(r["form"] for r in final)
     files_per_form = Counter(r["form"] for r in records)
-    s = lambda form, key, only_ok=False: sum(r["counts"].get(key, 0) for r in final if r["form"] == form
-                                             and (not only_ok or r["path"] not in wrong_week))
+    def s(form, key, only_ok=False):
+        return sum(r["counts"].get(key, 0) for r in final if r["form"] == form
+                   and (not only_ok or r["path"] not in wrong_week))
     return dict(
         week=week,
         world=dict(scale=t.scale, counties=len(nm.COUNTIES),

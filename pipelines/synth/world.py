@@ -325,7 +325,6 @@ def build_world(seed: int, scale: float, first_week_start: dt.date) -> World:
     villages["first_secretary"] = np.where(poor_v | (rng.random(nv) < 0.3), nm.person_names(rng, nv), "")
     villages["team_size"] = np.where(poor_v, rng.choice([3, 3, 4, 4, 5], nv), (rng.random(nv) < 0.12).astype(int))
     villages["base_hh"] = np.where(rng.random(nv) < 0.35, rng.integers(1, 30, nv), 0)
-    key = villages["county_code"].map({c: k for c, _, k, _ in nm.COUNTIES}).to_numpy()
     cf = {c: (rng.uniform(0.8, 1.3) if k else rng.uniform(0.15, 0.45)) for c, _, k, _ in nm.COUNTIES}
     per_county = villages.groupby("county_code")["code"].transform("size").to_numpy()
     # Expected weekly micro-credit per village (万元): a key county lends about 1000万元 a month.

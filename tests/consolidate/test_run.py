@@ -4,10 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-import pandas as pd
 import pytest
 
-from pipelines.consolidate import consolidate
 from pipelines.synth.score import CROSS_LEVEL, score
 from tests.conftest import run_pipeline_weeks, warehouse_of
 

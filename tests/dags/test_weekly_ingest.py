@@ -5,7 +5,6 @@ and the rows the run produced.
 """
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -121,7 +121,6 @@ def test_backfill_out_of_order_converges(landing, in_order, tmp_path, monkeypatc
 
     # Lifecycle: identical for every current finding; the extra rows are resolved history.
     fs_ref, fs_final = ref["wh:core.finding_status"], final["wh:core.finding_status"]
-    fid = fs_final.columns.index("finding_id")
     current = {r[final["wh:core.findings"].columns.index("finding_id")] for r in final["wh:core.findings"].rows}
     now = fs_final.where(finding_id=current)
     d = W.diff({"s": fs_ref}, {"s": now})

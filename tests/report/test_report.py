@@ -11,7 +11,6 @@ import numpy as np
 import openpyxl
 import pytest
 
-from pipelines import forms
 from pipelines.mart import refresh_month
 from pipelines.report import week_overview  # the CLI's overview still lives in the package
 from pipelines.report.data import five_charts

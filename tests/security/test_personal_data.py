@@ -5,7 +5,6 @@ receipt of a generated world (with faults, so IDs also appear in findings)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq

@@ -1,8 +1,6 @@
 """Generated files read back: calibration, balance, continuity, faults where the manifest says."""
-import datetime as dt
 import json
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

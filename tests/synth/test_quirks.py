@@ -3,7 +3,6 @@ import csv
 import io
 import os
 import re
-from pathlib import Path
 
 import openpyxl
 import pytest

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 from stdnum.cn import ric
 
-from pipelines import forms
 from pipelines.register import read_register, write_register
 from pipelines.synth.figures import village_figures
 from pipelines.synth.world import EXIT, POOR, build_world, evolve, id_check_chars, village_flows
