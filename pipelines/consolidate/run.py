@@ -4,6 +4,7 @@ core.discrepancies, core.reporting_status and the consolidation findings."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,10 @@ from pipelines.weeks import shift_week
 FLOWS = list(forms.FLOW_NAMES)
 VALUE_COLUMNS = [*FLOWS, "microcredit_wan", "funds_to_village_wan", "training_persons", "base_driven_hh",
                  "poor_with_helper", "poor_with_measure", "planned_exit_this_year"]
+# The figures a township's or county's 合计 row must equal the sum of its rows in.
+TOTALLED = FLOWS + ["microcredit_wan", "training_sessions", "training_persons", "poor_village_count",
+                    "demo_bases_cum", "base_driven_hh", "base_driven_pp", "fiscal_funds_wan", "team_members",
+                    "inspections"]
 HEADER = {c.name: c.header for cols in (forms.VILLAGE_REPORT, forms.TOWNSHIP_REPORT, forms.COUNTY_REPORT)
           for c in cols}
 
@@ -111,7 +116,33 @@ def roll_up(villages: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class _Reports:
+    """One week's current village, township and county reports, rows and 合计 rows apart."""
+    villages: pd.DataFrame
+    townships: pd.DataFrame
+    township_totals: pd.DataFrame
+    counties: pd.DataFrame
+    county_totals: pd.DataFrame
+
+
+def _current_reports(settings: Settings, week: str, current: set[str] | None = None) -> _Reports:
+    """The week's reports (of the ``current`` submissions only, when given)."""
+    frames = [_report_rows(settings, t, week) for t in ("core.village_reports", "core.township_reports",
+                                                        "core.county_reports")]
+    if current is not None:
+        frames = [df[vectors.member(df["submission_id"], current)] if len(df) else df for df in frames]
+    vr, tr, cr = frames
+
+    def split(df: pd.DataFrame, total: bool) -> pd.DataFrame:
+        return df[df["is_total"].astype(bool) == total] if len(df) else df
+
+    return _Reports(vr, split(tr, False), split(tr, True), split(cr, False), split(cr, True))
+
+
 def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | None = None) -> dict:
+    """Consolidate ``week`` bottom-up (三本账 → 村 → 乡镇 → 县 → 市), reconcile every level,
+    and record the figures, discrepancies, reporting status and findings; a summary."""
     settings = settings or get_settings()
     wh = wh or Warehouse(settings.warehouse_url)
     wh.apply_schema()
@@ -119,72 +150,16 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     register = wh.query("SELECT * FROM core.regions WHERE week = :w", {"w": week})
     submissions = wh.query("SELECT * FROM core.submissions WHERE week = :w", {"w": week})
     ledger = wh.query("SELECT * FROM core.ledger_summary WHERE week = :w", {"w": week})
-    tol_c, tol_m = settings.tolerance_count, settings.tolerance_money_wan
-
-    vr = _report_rows(settings, "core.village_reports", week)
-    tr = _report_rows(settings, "core.township_reports", week)
-    cr = _report_rows(settings, "core.county_reports", week)
     current = set(submissions.loc[submissions["status"].isin(["loaded", "partial"]), "submission_id"])
-    vr, tr, cr = (df[vectors.member(df["submission_id"], current)] if len(df) else df for df in (vr, tr, cr))
-    trows = tr[~tr["is_total"].astype(bool)] if len(tr) else tr
-    ttot = tr[tr["is_total"].astype(bool)] if len(tr) else tr
-    crows = cr[~cr["is_total"].astype(bool)] if len(cr) else cr
-    ctot = cr[cr["is_total"].astype(bool)] if len(cr) else cr
+    rep = _current_reports(settings, week, current)
 
     # Bottom-up figures.
-    villages = village_figures(register, ledger, vr, trows)
+    villages = village_figures(register, ledger, rep.villages, rep.townships)
     upper = roll_up(villages, register)
     cons = pd.concat([villages, upper], ignore_index=True)
     cons["week"] = week
 
-    # Reconciliation.
-    d = []
-    if len(vr):
-        d.append(R.compare(vr, ledger, "unit_code", FLOWS, rule="village_vs_ledger", level=forms.LEVEL_VILLAGE,
-                           week=week, tol_count=tol_c, tol_money=tol_m))
-        d.append(R.balance(vr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
-    for rows, key, level in ((trows, "village_code", forms.LEVEL_TOWNSHIP), (ttot, "unit_code", forms.LEVEL_TOWNSHIP),
-                             (crows, "township_code", forms.LEVEL_COUNTY), (ctot, "unit_code", forms.LEVEL_COUNTY)):
-        if len(rows):
-            d.append(R.balance(rows, key, level, week, tol_c))
-    prev = shift_week(week, -1)
-    pvr = _report_rows(settings, "core.village_reports", prev)
-    ptr = _report_rows(settings, "core.township_reports", prev)
-    pcr = _report_rows(settings, "core.county_reports", prev)
-    if len(vr) and len(pvr):
-        d.append(R.continuity(vr, pvr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
-    if len(ttot) and len(ptr):
-        d.append(R.continuity(ttot, ptr[ptr["is_total"].astype(bool)], "unit_code", forms.LEVEL_TOWNSHIP, week, tol_c))
-    if len(ctot) and len(pcr):
-        d.append(R.continuity(ctot, pcr[pcr["is_total"].astype(bool)], "unit_code", forms.LEVEL_COUNTY, week, tol_c))
-    money = FLOWS + ["microcredit_wan", "training_persons"]
-    if len(trows) and len(vr):
-        d.append(R.compare(trows, vr.rename(columns={"unit_code": "village_code"}), "village_code", money,
-                           rule="township_vs_village", level=forms.LEVEL_TOWNSHIP, week=week,
-                           tol_count=tol_c, tol_money=tol_m))
-    numeric = FLOWS + ["microcredit_wan", "training_sessions", "training_persons", "poor_village_count",
-                       "demo_bases_cum", "base_driven_hh", "base_driven_pp", "fiscal_funds_wan", "team_members",
-                       "inspections"]
-    for rows, tot, level in ((trows, ttot, forms.LEVEL_TOWNSHIP), (crows, ctot, forms.LEVEL_COUNTY)):
-        if len(rows) and len(tot):
-            sums = R.sum_rows(rows, "submission_id", numeric)
-            d.append(R.compare(tot, sums, "submission_id", numeric, rule="total_vs_rows", level=level, week=week,
-                               tol_count=tol_c, tol_money=tol_m))
-    if len(ttot):
-        d.append(R.compare(ttot, upper[upper["level"] == forms.LEVEL_TOWNSHIP], "unit_code", FLOWS + ["microcredit_wan"],
-                           rule="township_total_vs_villages", level=forms.LEVEL_TOWNSHIP, week=week,
-                           tol_count=tol_c, tol_money=tol_m))
-    if len(crows) and len(ttot):
-        d.append(R.compare(crows, ttot.rename(columns={"unit_code": "township_code"}),
-                           "township_code", FLOWS + ["microcredit_wan"], rule="county_vs_township",
-                           level=forms.LEVEL_COUNTY, week=week, tol_count=tol_c, tol_money=tol_m))
-    if len(ctot):
-        d.append(R.compare(ctot, upper[upper["level"] == forms.LEVEL_COUNTY], "unit_code", FLOWS + ["microcredit_wan"],
-                           rule="county_total_vs_townships", level=forms.LEVEL_COUNTY, week=week,
-                           tol_count=tol_c, tol_money=tol_m))
-    d = [x for x in d if len(x)]
-    disc = pd.concat(d, ignore_index=True) if d else pd.DataFrame(columns=R.DISCREPANCY_COLUMNS)
-
+    disc = _reconcile(rep, _current_reports(settings, shift_week(week, -1)), ledger, upper, week, settings)
     status = reporting_status(week, register, submissions, settings.tz, settings.deadline_hour)
     history = wh.query("SELECT week, unit_code, level, hh_new, hh_exit, hh_cancel FROM core.consolidated "
                        "WHERE level = :lv AND week < :w", {"lv": forms.LEVEL_VILLAGE, "w": week})
@@ -209,6 +184,49 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
             "reporting_rate": round(float(status["received"].mean()), 4) if len(status) else 1.0,
             "city_hh_close": int(city["hh_close"]), "city_pp_close": int(city["pp_close"]),
             "findings": int(len(fnd)), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _reconcile(rep: _Reports, prev: _Reports, ledger: pd.DataFrame, upper: pd.DataFrame, week: str,
+               settings: Settings) -> pd.DataFrame:
+    """Every level checked against itself (balance), last week (continuity), the level
+    below (village vs ledger, township vs villages, county vs townships) and its own 合计."""
+    tol_c, tol_m = settings.tolerance_count, settings.tolerance_money_wan
+    vr, trows, ttot, crows, ctot = rep.villages, rep.townships, rep.township_totals, rep.counties, rep.county_totals
+    d = []
+    if len(vr):
+        d.append(R.compare(vr, ledger, "unit_code", FLOWS, rule="village_vs_ledger", level=forms.LEVEL_VILLAGE,
+                           week=week, tol_count=tol_c, tol_money=tol_m))
+        d.append(R.balance(vr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
+    for rows, key, level in ((trows, "village_code", forms.LEVEL_TOWNSHIP), (ttot, "unit_code", forms.LEVEL_TOWNSHIP),
+                             (crows, "township_code", forms.LEVEL_COUNTY), (ctot, "unit_code", forms.LEVEL_COUNTY)):
+        if len(rows):
+            d.append(R.balance(rows, key, level, week, tol_c))
+    for now, before, level in ((vr, prev.villages, forms.LEVEL_VILLAGE), (ttot, prev.township_totals, forms.LEVEL_TOWNSHIP),
+                               (ctot, prev.county_totals, forms.LEVEL_COUNTY)):
+        if len(now) and len(before):
+            d.append(R.continuity(now, before, "unit_code", level, week, tol_c))
+    money = FLOWS + ["microcredit_wan", "training_persons"]
+    if len(trows) and len(vr):
+        d.append(R.compare(trows, vr.rename(columns={"unit_code": "village_code"}), "village_code", money,
+                           rule="township_vs_village", level=forms.LEVEL_TOWNSHIP, week=week,
+                           tol_count=tol_c, tol_money=tol_m))
+    for rows, tot, level in ((trows, ttot, forms.LEVEL_TOWNSHIP), (crows, ctot, forms.LEVEL_COUNTY)):
+        if len(rows) and len(tot):
+            sums = R.sum_rows(rows, "submission_id", TOTALLED)
+            d.append(R.compare(tot, sums, "submission_id", TOTALLED, rule="total_vs_rows", level=level, week=week,
+                               tol_count=tol_c, tol_money=tol_m))
+    for rows, below, key, rule, level, when in (
+            (ttot, upper[upper["level"] == forms.LEVEL_TOWNSHIP], "unit_code", "township_total_vs_villages",
+             forms.LEVEL_TOWNSHIP, len(ttot)),
+            (crows, ttot.rename(columns={"unit_code": "township_code"}), "township_code", "county_vs_township",
+             forms.LEVEL_COUNTY, len(crows) and len(ttot)),
+            (ctot, upper[upper["level"] == forms.LEVEL_COUNTY], "unit_code", "county_total_vs_townships",
+             forms.LEVEL_COUNTY, len(ctot))):
+        if when:
+            d.append(R.compare(rows, below, key, FLOWS + ["microcredit_wan"], rule=rule, level=level, week=week,
+                               tol_count=tol_c, tol_money=tol_m))
+    d = [x for x in d if len(x)]
+    return pd.concat(d, ignore_index=True) if d else pd.DataFrame(columns=R.DISCREPANCY_COLUMNS)
 
 
 def discrepancy_findings(disc: pd.DataFrame, submissions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
