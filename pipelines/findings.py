@@ -31,6 +31,10 @@ FINDING_COLUMNS = (
 )
 
 
+# The steps of a week as a person reads them (in findings on an unexpected failure).
+STEP_LABELS = {"parse": "读取解析", "validate": "校验", "stage": "暂存", "summary": "台账汇总"}
+
+
 def finding(**kw) -> dict:
     """One finding as a dict with every column present (missing ones empty)."""
     row = {c: "" for c in FINDING_COLUMNS}
@@ -39,6 +43,16 @@ def finding(**kw) -> dict:
     row["value"] = "" if row["value"] is None else str(row["value"])
     row["row"] = int(row["row"] or 0)
     return row
+
+
+def internal_error(step: str, where: dict, exc: BaseException) -> dict:
+    """The finding on a file whose data made a step fail unexpectedly: its rows are held
+    back (quarantined), the rest of the week goes on, and the office's technical staff
+    see it on the review page. ``where``: the finding's unit, file, sheet and row."""
+    return finding(**where, rule="file.internal_error", severity=ERROR, dimension="ledger",
+                   value=type(exc).__name__,
+                   message=f"系统在「{STEP_LABELS[step]}」步骤处理该文件时出错，该文件的数据暂不入库（其他文件不受影响）；"
+                           f"市扶贫办已在审核页面看到此问题并将处理，处理前无需重新报送")
 
 
 def findings_frame(rows: list[dict] | pd.DataFrame | None = None) -> pd.DataFrame:

@@ -12,15 +12,53 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
-ID_PATTERN = r"(?<![0-9])([1-9][0-9]{5})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])"
-PHONE_PATTERN = r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])"
+# Runs of digits as a clerk may write an ID or phone number: half- or full-width digits in
+# groups of three or more, joined by single spaces, dashes or dots (411622 19720915 5340,
+# 137-3235-5596, ４１１６…); an ID may end in X. Each run is looked at in Python (few per text).
+_DIGIT = "[0-9\uff10-\uff19]"
+_SEPARATOR = "[ \u00a0\u3000\\-\uff0d\u2010\u2011\u2013\u2014.\uff0e\u00b7]"
+NUMBER_RUN = re.compile(f"(?<![0-9\uff10-\uff19]){_DIGIT}{{3,}}(?:{_SEPARATOR}{_DIGIT}{{3,}})*[Xx\uff38\uff58]?"
+                        f"(?![0-9\uff10-\uff19])")
+_SPLIT = re.compile(f"({_SEPARATOR})")
+ID_DIGITS = re.compile(r"[1-9][0-9]{16}[0-9X]")
+PHONE_DIGITS = re.compile(r"1[3-9][0-9]{9}")
 # An ID that Excel turned into a float still carries most of its digits.
 SCI_PATTERN = r"(?<![0-9])([1-9])\.([0-9]{3})[0-9]{6,}(?:[eE]\+?1[5-7])"
+
+
+def _masked(digits: str) -> str | None:
+    """The masked display form of an ID or mobile number written without separators, or None."""
+    if ID_DIGITS.fullmatch(digits.upper()):
+        return digits[:6] + "********" + digits[-4:]
+    if PHONE_DIGITS.fullmatch(digits):
+        return digits[:3] + "****" + digits[-4:]
+    return None
+
+
+def _mask_run(match: re.Match) -> str:
+    """A run of digit groups with every ID or phone number in it masked: from left to right,
+    the longest stretch of consecutive groups that reads as one (separators between kept)."""
+    parts = _SPLIT.split(match.group(0))  # groups at even places, their separators between
+    groups, seps = parts[::2], parts[1::2]
+    out, i, found = [], 0, False
+    while i < len(groups):
+        for j in range(len(groups), i, -1):
+            masked = _masked(unicodedata.normalize("NFKC", "".join(groups[i:j])))
+            if masked:
+                break
+        else:
+            masked, j = groups[i], i + 1
+        found = found or masked != groups[i]
+        out.append(masked + (seps[j - 1] if j - 1 < len(seps) else ""))
+        i = j
+    return "".join(out) if found else match.group(0)
 
 
 def pii_key(home: Path | None = None) -> bytes:
@@ -38,9 +76,18 @@ def pii_key(home: Path | None = None) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def number_text(values: pd.Series) -> pd.Series:
+    """ID or phone numbers as digits only: full-width forms made half-width, spaces,
+    dashes and dots between digit groups removed; other text left as it is."""
+    s = values.astype("string").str.strip()
+    s = s.str.normalize("NFKC")
+    joined = s.str.replace(_SPLIT, "", regex=True)
+    return joined.where(joined.str.fullmatch(r"[0-9]+[Xx]?").fillna(False), s)
+
+
 def keyed_hash(values: pd.Series, key: bytes) -> pd.Series:
     """HMAC-SHA256 (first 32 hex digits) of each non-empty value; NA stays NA."""
-    norm = values.astype("string").str.strip().str.upper()
+    norm = number_text(values).str.upper()
     keyed = hmac.new(key, digestmod=hashlib.sha256)  # the key is mixed in once; each value copies it
 
     def digest(v: str) -> str:
@@ -53,20 +100,20 @@ def keyed_hash(values: pd.Series, key: bytes) -> pd.Series:
 
 
 def mask_id(values: pd.Series) -> pd.Series:
-    s = values.astype("string").str.strip()
+    s = number_text(values)
     return (s.str.slice(0, 6) + "********" + s.str.slice(-4)).where(s.str.len() >= 10, s.str.replace(r".", "*", regex=True))
 
 
 def mask_phone(values: pd.Series) -> pd.Series:
-    s = values.astype("string").str.strip()
+    s = number_text(values)
     return (s.str.slice(0, 3) + "****" + s.str.slice(-4)).where(s.str.len() >= 7, s.str.replace(r".", "*", regex=True))
 
 
 def mask_text(values: pd.Series) -> pd.Series:
-    """Mask ID numbers, mobile numbers and float-mangled IDs inside free text."""
+    """Mask ID numbers and mobile numbers inside free text, however they are written (with
+    spaces, dashes or dots, in full-width digits), and IDs that Excel turned into floats."""
     s = values.astype("string")
-    s = s.str.replace(ID_PATTERN, r"\1********\2", regex=True)
-    s = s.str.replace(PHONE_PATTERN, r"\1****\2", regex=True)
+    s = s.str.replace(NUMBER_RUN, _mask_run, regex=True)
     return s.str.replace(SCI_PATTERN, r"\1.\2*********e+17", regex=True)
 
 

@@ -38,7 +38,7 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
         **{f"pp_{k}": size.where(change.eq(v), 0) for k, v in (("new", "新识别"), ("return", "返贫"), ("exit", "脱贫"), ("cancel", "注销"))},
         "poor_with_helper": (poor & has("core.ledger_helpers")).astype(int),
         "poor_with_measure": (poor & has("core.ledger_measures")).astype(int),
-        "planned_exit_this_year": pd.to_numeric(plan["planned_exit_year"], errors="coerce").eq(year).astype(int),
+        "planned_exit_this_year": pd.to_numeric(plan["planned_exit_year"], errors="coerce").eq(year).fillna(False).astype(int),
     })
     out = frame.groupby(key, as_index=False).sum()
     for p in ("hh", "pp"):

@@ -33,7 +33,7 @@ from pipelines.ingest import landing, publish_state
 from pipelines.ingest.duplicates import duplicate_id_findings
 from pipelines.ingest.identify import identity_findings, resolve_supersession
 from pipelines.ingest.layout import fact_path, run_manifest_path, staging_cache_path, staging_path
-from pipelines.ingest.ledger_summary import ledger_summary, sum_ledger_summaries
+from pipelines.ingest.ledger_summary import sum_ledger_summaries
 from pipelines.ingest.parts import LakeParts
 from pipelines.ingest.plan import code_fingerprint, read_done
 from pipelines.settings import Settings, get_settings
@@ -182,7 +182,10 @@ def _write_lake(lfs, lroot: str, week: str, staged: _Staged, keys: _Keys, fnd: p
     for g in split_groups:  # one group's rows in memory at a time
         frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
         frames = {t: df[vectors.member(df["submission_id"], member)] for t, df in frames.items()}
-        summaries.append(ledger_summary(frames, member, week))
+        staged_summary = staging_path(lroot, week, g, "ledger_summary")
+        if lfs.exists(staged_summary):
+            summary = storage.read_parquet(lfs, staged_summary)
+            summaries.append(summary[vectors.member(summary["submission_id"], member)])
         for table, df in frames.items():
             row = _row_text(df["submission_id"], df["source_sheet"], df["source_row"])
             bad = (df["_error"].astype(bool).to_numpy(bool) & ~vectors.member(row, waived_text)) \

@@ -13,6 +13,7 @@ their provenance and an ``_error`` flag), ``id_keys`` beside the plan rows, ``fi
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,16 +24,19 @@ import pandas as pd
 
 from pipelines import forms, pii, storage
 from pipelines.checkpoints import checkpoint
-from pipelines.findings import findings_frame
+from pipelines.findings import findings_frame, internal_error
 from pipelines.gcpause import paused_gc
 from pipelines.ingest import landing
 from pipelines.ingest.duplicates import id_keys
 from pipelines.ingest.identify import resolve_supersession
+from pipelines.ingest.ledger_summary import ledger_summary, sum_ledger_summaries
 from pipelines.ingest.layout import done_path, fact_path, group_dir, run_manifest_path, staging_path
 from pipelines.ingest.parts import for_parquet
 from pipelines.ingest.plan import APPEND, REUSE, read_done, read_plan
 from pipelines.settings import Settings, get_settings
 from pipelines.weeks import shift_week
+
+log = logging.getLogger(__name__)
 
 IDENTITY_COLUMNS = ["submission_id", "landing_path", "received_at", "form", "unit_code", "unit_name", "content_week"]
 
@@ -115,6 +119,12 @@ class _Parsed:
     identities: dict[str, pd.DataFrame] = field(default_factory=dict)  # group -> its files' identities
     problems: dict[str, list[dict]] = field(default_factory=dict)      # group -> the parser's findings
 
+    def problem_base(self, sid: str, week: str) -> dict:
+        """Where a finding on the whole of file ``sid`` points."""
+        pf = self.files[sid]
+        return {"week": week, "submission_id": sid, "file": self.paths[sid], "unit_code": pf.unit_code or "",
+                "level": forms.FORM_LEVEL.get(pf.form or "", ""), "record_key": f"{pf.unit_code or ''}:{pf.form or ''}"}
+
 
 def _stage_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings, lfs,
                    lroot: str) -> list[dict]:
@@ -178,52 +188,121 @@ def _validate_form(week: str, form: str, todo: list[tuple[str, pd.DataFrame, dic
                    prev_plan: pd.DataFrame | None, settings: Settings, lfs, lroot: str,
                    findings: dict[str, list[pd.DataFrame]], counts: dict[str, dict[str, int]]) -> float:
     """Validate the current files of ``form`` of all ``todo`` groups together, then stage each
-    group's rows of each table; adds to ``findings`` and ``counts``. Returns GX's seconds."""
-    from pipelines.ingest.validate import validate_tables
+    group's rows of each table; adds to ``findings`` and ``counts``. Returns GX's seconds.
 
+    One file's data never stops the others: if the checks fail unexpectedly, each file is
+    checked alone; a file whose checks fail gets an error finding (step 校验) and its rows
+    are staged quarantined, and the other files are checked together again."""
     # current submissions of this form, group by group (rows of a group stay contiguous)
     subs = [(n, s) for n, _f, _s in todo
             for s in parsed.identities[n].loc[(parsed.identities[n]["form"] == form)
                                               & (parsed.identities[n]["superseded_by"] == ""), "submission_id"]]
     if not subs:
         return 0.0
-    tables, raws, totals, owners, total_owners = _join_form(week, form, subs, parsed)
-    if not tables:
-        return 0.0
     tv = time.perf_counter()
-    res = validate_tables(form, tables, raws, prev_plan=prev_plan if form == "A" else None,
-                          totals=totals or None, settings=settings, keep_results=True, run_id=week)
+    prev = prev_plan if form == "A" else None
+    try:
+        fnd, parts = _check(week, form, subs, parsed, prev, settings)
+    except Exception as exc:  # noqa: BLE001 - a file's data broke a check: find which file
+        log.exception("week %s: checking form %s of %d files failed; checking each file alone", week, form, len(subs))
+        broken = {sid: err for n, sid in subs if (err := _failure(week, form, [(n, sid)], parsed, prev, settings))}
+        broken = broken or {sid: exc for _n, sid in subs}  # only together: none is trusted
+        good = [x for x in subs if x[1] not in broken]
+        fnd, parts = _check(week, form, good, parsed, prev, settings) if good else (findings_frame(), {})
+        _f, held = _check(week, form, [x for x in subs if x[1] in broken], parsed, prev, settings, validate=False)
+        for key, frame in held.items():
+            parts[key] = pd.concat([parts[key], frame], ignore_index=True) if key in parts else frame
+        fnd = pd.concat([fnd, findings_frame([internal_error("validate", parsed.problem_base(sid, week), err)
+                                              for sid, err in broken.items()])], ignore_index=True)
     seconds = time.perf_counter() - tv
-    fnd = findings_frame(res.findings)
+    if form == "A":
+        fnd = pd.concat([fnd, _stage_ledger_summaries(week, parts, parsed, lfs, lroot)], ignore_index=True)
     fnd_group = fnd["submission_id"].map(parsed.group_of).fillna(todo[0][0])
     for n, _f, _s in todo:
         findings[n].append(fnd[(fnd_group == n).to_numpy(bool)])
     pii_key = pii.pii_key(settings.home)
-    for key, df in tables.items():
+    for (n, key), part in parts.items():
         table = forms.REGISTRY[(form, key)]
+        if key == "plan":
+            part = pii.protect_plan(part, pii_key)
+            storage.write_parquet(lfs, staging_path(lroot, week, n, "id_keys"), id_keys(part))
+        elif key == "helpers":
+            part = pii.protect_helpers(part, pii_key)
+        storage.write_parquet(lfs, staging_path(lroot, week, n, table.short), for_parquet(part))
+        counts[n][table.short] = len(part)
+    return seconds
+
+
+def _stage_ledger_summaries(week: str, parts: dict[tuple[str, str], pd.DataFrame], parsed: _Parsed, lfs,
+                            lroot: str) -> pd.DataFrame:
+    """Each group's ledger summary (per submission) staged beside its rows. A file whose
+    rows cannot be summed gets an error finding (step 台账汇总) and its rows are held back
+    (flagged ``_error`` in ``parts``); the group's other files are summed without it."""
+    problems = []
+    for n in dict.fromkeys(g for g, _key in parts):
+        frames = {forms.REGISTRY[("A", key)].core: part for (g, key), part in parts.items() if g == n}
+        sids = set(frames.get("core.ledger_households", pd.DataFrame(columns=["submission_id"]))["submission_id"])
+        try:
+            summary = ledger_summary(frames, sids, week)
+        except Exception:  # noqa: BLE001 - one file's rows must not cost the group's
+            log.exception("week %s: the ledger summary of group %s failed; summing each file alone", week, n)
+            done, failed = [], {}
+            for sid in sorted(sids):
+                try:
+                    done.append(ledger_summary(frames, {sid}, week))
+                except Exception as exc:  # noqa: BLE001
+                    failed[sid] = exc
+            summary = sum_ledger_summaries(done, week)
+            for (g, key), part in parts.items():
+                if g == n and failed:
+                    part["_error"] = part["_error"].to_numpy(bool) | part["submission_id"].isin(list(failed)).to_numpy(bool)
+            problems += [internal_error("summary", parsed.problem_base(sid, week), exc) for sid, exc in failed.items()]
+        storage.write_parquet(lfs, staging_path(lroot, week, n, "ledger_summary"), summary)
+    return findings_frame(problems)
+
+
+def _failure(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, prev_plan, settings) -> Exception | None:
+    """The error checking ``subs`` alone raises, or None."""
+    try:
+        _check(week, form, subs, parsed, prev_plan, settings, keep_results=False)
+    except Exception as exc:  # noqa: BLE001
+        return exc
+    return None
+
+
+def _check(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, prev_plan, settings: Settings,
+           validate: bool = True, keep_results: bool = True) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame]]:
+    """Validate the tables of ``subs`` (unless not ``validate``: then every row is an error);
+    the findings and each (group, sheet)'s rows to stage, flagged ``_error`` and ``is_total``."""
+    from pipelines.ingest.validate import validate_tables
+
+    tables, raws, totals, owners, total_owners = _join_form(week, form, subs, parsed)
+    if not tables:
+        return findings_frame(), {}
+    if validate:
+        res = validate_tables(form, tables, raws, prev_plan=prev_plan, totals=totals or None, settings=settings,
+                              keep_results=keep_results, run_id=week)
+        fnd, error_rows = findings_frame(res.findings), res.error_rows
+    else:
+        fnd, error_rows = findings_frame(), {key: df.index for key, df in tables.items()}
+    parts: dict[tuple[str, str], pd.DataFrame] = {}
+    for key, df in tables.items():
         df = df.copy()
-        df["_error"] = df.index.isin(list(res.error_rows.get(key, [])))
+        df["_error"] = df.index.isin(list(error_rows.get(key, [])))
         if key in totals:
             tot = totals[key].copy()
-            tot["_error"] = False
+            tot["_error"] = not validate
             df["is_total"] = False
             tot["is_total"] = True
         elif form in ("C", "D"):
             df["is_total"] = False
-        for n, _f, _s in todo:
+        for n in dict.fromkeys(n for n, _sid in subs):
             part = df[owners[key] == n]
             if key in totals:
                 part = pd.concat([part, tot[total_owners[key] == n]], ignore_index=True)
-            if not len(part):
-                continue
-            if key == "plan":
-                part = pii.protect_plan(part, pii_key)
-                storage.write_parquet(lfs, staging_path(lroot, week, n, "id_keys"), id_keys(part))
-            elif key == "helpers":
-                part = pii.protect_helpers(part, pii_key)
-            storage.write_parquet(lfs, staging_path(lroot, week, n, table.short), for_parquet(part))
-            counts[n][table.short] = len(part)
-    return seconds
+            if len(part):
+                parts[(n, key)] = part
+    return fnd, parts
 
 
 def _join_form(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed):
