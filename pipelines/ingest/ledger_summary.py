@@ -48,13 +48,8 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
 
 
 def sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFrame:
-    """One row per (village, submission), whatever groups the rows came from."""
+    """The summaries of several groups (or files) as one frame."""
     frames = [s for s in summaries if len(s)]
     if not frames:
         return summaries[0] if summaries else ledger_summary({}, set(), week)
-    out = pd.concat(frames, ignore_index=True)
-    cols = list(out.columns)
-    key = ["week", "unit_code", "submission_id"]
-    if out.duplicated(key).any():  # the same file landed in two folders
-        out = out.groupby(key, as_index=False).sum()[cols]
-    return out
+    return pd.concat(frames, ignore_index=True)

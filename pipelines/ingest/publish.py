@@ -56,6 +56,7 @@ class _Staged:
     ident: pd.DataFrame          # every file's identity, supersession resolved city-wide
     current: set[str]            # the submissions that count
     tables: dict[str, list[tuple[str, str]]]  # core table -> (group, staged file) pairs
+    home: pd.Series              # submission -> the group whose staging of it is loaded (see _home_groups)
 
 
 @dataclass
@@ -108,7 +109,8 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
 def _read_staged(lfs, lroot: str, week: str) -> _Staged:
     """Step 1: the week's staging, every group of the manifest staged (else this raises)."""
     # The manifest's columns that publish needs (it has one row per file of the week).
-    files = storage.read_parquet(lfs, run_manifest_path(lroot, week), columns=["group", "submission_id", "received_at"])
+    files = storage.read_parquet(lfs, run_manifest_path(lroot, week),
+                                 columns=["group", "submission_id", "received_at", "landing_path"])
     groups = sorted(files["group"].unique().tolist()) if len(files) else []
     records = {g: read_done(lfs, lroot, week, g) for g in groups}
     missing = [g for g, r in records.items() if r is None]
@@ -121,7 +123,15 @@ def _read_staged(lfs, lroot: str, week: str) -> _Staged:
     current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
     tables = {t: [(g, staging_path(lroot, week, g, t.split(".", 1)[1])) for g in groups] for t in CORE_TABLES}
     tables = {t: [(g, p) for g, p in pairs if lfs.exists(p)] for t, pairs in tables.items()}
-    return _Staged(files, groups, records, ident, current, tables)
+    return _Staged(files, groups, records, ident, current, tables, _home_groups(files))
+
+
+def _home_groups(files: pd.DataFrame) -> pd.Series:
+    """The group each submission's rows are loaded from. The same bytes sent twice (under two
+    names, in two folders) are one submission, staged by each group it landed in: its rows
+    are loaded once, from the group of its first arrival (as core.submissions records it)."""
+    first = files.sort_values(["received_at", "landing_path"]).drop_duplicates("submission_id")
+    return pd.Series(first["group"].to_numpy(object), index=first["submission_id"].to_numpy(object))
 
 
 def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.DataFrame,
@@ -178,14 +188,16 @@ def _write_lake(lfs, lroot: str, week: str, staged: _Staged, keys: _Keys, fnd: p
     err_text, waived_text, warn_text = (_row_text(*(k.get_level_values(i) for i in range(3)))
                                         for k in (keys.errors, keys.waived, keys.warnings))
     by_group = {g: {t: p for t, tparts in staged.tables.items() for g2, p in tparts if g2 == g} for g in split_groups}
+    homes = {g: set(sids) for g, sids in staged.home.groupby(staged.home.to_numpy(object)).groups.items()}
     summaries, counts = [], []
     for g in split_groups:  # one group's rows in memory at a time
         frames = {t: storage.read_parquet(lfs, p) for t, p in by_group[g].items()}
-        frames = {t: df[vectors.member(df["submission_id"], member)] for t, df in frames.items()}
+        mine = member & homes.get(g, set())  # the submissions loaded from this group
+        frames = {t: df[vectors.member(df["submission_id"], mine)] for t, df in frames.items()}
         staged_summary = staging_path(lroot, week, g, "ledger_summary")
         if lfs.exists(staged_summary):
             summary = storage.read_parquet(lfs, staged_summary)
-            summaries.append(summary[vectors.member(summary["submission_id"], member)])
+            summaries.append(summary[vectors.member(summary["submission_id"], mine)])
         for table, df in frames.items():
             row = _row_text(df["submission_id"], df["source_sheet"], df["source_row"])
             bad = (df["_error"].astype(bool).to_numpy(bool) & ~vectors.member(row, waived_text)) \

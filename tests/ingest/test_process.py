@@ -282,3 +282,29 @@ def test_identity_findings_name_late_files_and_unknown_units():
     assert (late["level"].iloc[0], late["record_key"].iloc[0], late["severity"].iloc[0]) == ("村", "411622999999:B", "warning")
     assert f.loc["unit.unknown", "submission_id"] == "s2" and f.loc["week.mismatch", "submission_id"] == "s3"
     assert "s1" not in set(f["submission_id"])
+
+
+def test_the_same_file_sent_twice_in_two_folders_is_loaded_once(examples_landing):
+    """Every example file (ledger, village and township reports) also sent, an hour later and
+    under another name, into another county's folder: one submission each, and every fact
+    table holds each (submission, sheet, source row) once, as with one copy."""
+    once = run_week()
+    wh = Warehouse(get_settings().warehouse_url)
+    before = snapshot(wh)
+    other = examples_landing / WEEK / "扶沟县" / "城关镇"
+    other.mkdir(parents=True)
+    for src in (examples_landing / WEEK / "西华县" / "逍遥镇").iterdir():
+        copy = other / f"再次报送_{src.name}"
+        shutil.copy2(src, copy)
+        os.utime(copy, (src.stat().st_mtime + 3600,) * 2)
+    twice = run_week()
+    assert twice["loaded"] == once["loaded"] and twice["quarantined"] == once["quarantined"]
+    for table in ("core.ledger_households", "core.ledger_measures", "core.ledger_helpers", "core.village_reports",
+                  "core.township_reports"):
+        keys = wh.query(f"SELECT submission_id, source_sheet, source_row FROM {table}")
+        assert len(keys) and not keys.duplicated().any(), table
+        assert len(keys) == len(before[table]), table
+    summary = wh.query("SELECT * FROM core.ledger_summary")
+    assert len(summary) == 1 and int(summary["households"].iloc[0]) == 45
+    subs = wh.query("SELECT DISTINCT submission_id FROM core.submissions")
+    assert len(subs) == 3
