@@ -5,9 +5,9 @@ Airflow imports ``airflow_local_settings`` when any of its processes starts, fro
 a task process is forked: from a LocalExecutor worker, itself forked from the scheduler, or
 from a Celery pool process, forked from the Celery worker. A library imported here, in the
 scheduler or the Celery worker, is inherited by every task forked from it, so a task does
-not import Great Expectations, pandas and pyarrow again (≈6 s of every validating task on
-the development machine; the preforking parents pay it once, ≈250 MB shared between the
-forks).
+not import Great Expectations, pandas and pyarrow again: the forking parent pays for the
+import once, and its pages are shared between the forks (docs/measurements-private-api.md
+has the measurement).
 
 Only third-party libraries are imported: they change only with a new environment (and a
 restart), while ``pipelines`` is imported by each task, so a task always runs the code on
@@ -27,7 +27,7 @@ import time
 FORKING_COMMANDS = (("scheduler",), ("celery", "worker"))
 # Great Expectations last: the guard at the bottom of this file looks for it. The smaller
 # ones (the DuckDB SQLAlchemy dialect, fsspec, Arrow datasets, the receipts' xlsx writer,
-# the PostgreSQL driver) cost a task 0.01-0.1 s each.
+# the PostgreSQL driver) are there because tasks import them too.
 LIBRARIES = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "pyarrow.dataset", "python_calamine", "duckdb",
              "sqlalchemy", "duckdb_engine", "psycopg", "fsspec", "xlsxwriter", "great_expectations")
 

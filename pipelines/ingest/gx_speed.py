@@ -1,13 +1,13 @@
-"""Faster kwargs lookups for Great Expectations 1.24's expectations (same results).
+"""Faster kwargs lookups for Great Expectations 1.24.1's expectations (same results).
 
 GX rebuilds ``Expectation.configuration`` (a pydantic ``dict()`` with deep copies) each
 time it is read, and its kwargs helpers read it once *per key*: ``_get_domain_kwargs``
 and ``_get_success_kwargs`` once per domain or success key, ``_get_success_kwarg`` twice.
 They run for every metric of every expectation while the validation graph is built, so a
-suite of ~130 expectations cost ~19,000 rebuilds per validation — most of GX's fixed cost
-per task, independent of the rows. The replacements below read the configuration once per
-call and otherwise do what GX's own methods do (``tests/ingest/test_gx_speed.py`` checks
-the results are identical).
+suite of ~130 expectations rebuilds the configuration ~19,000 times per validation,
+whatever the number of rows. The replacements below read the configuration once per call
+and otherwise do what GX's own methods do (``tests/ingest/test_gx_speed.py`` checks the
+results are identical).
 
 Each metric configuration also gets an id (``IDDict.to_id``) from GX's generic
 ``convert_to_json_serializable``, which runs a dozen isinstance and numpy dtype checks on
@@ -15,14 +15,10 @@ every value (``None`` goes through all of them). ``plain_json`` returns the same
 the plain values metric kwargs hold (str, int, bool, float, None, and dicts, lists and
 tuples of them) and hands anything else to GX's function.
 
-GX also fingerprints every in-memory pandas batch below ``HASH_THRESHOLD`` bytes (an md5
-of ``pd.util.hash_pandas_object`` over every row, about 5% of a validating task), only to
-note it among the batch's markers; a larger frame gets no fingerprint. Nothing reads it
-here (a batch is validated once, from a frame made in the same task), so every batch is
-treated as large: ``apply()`` sets the threshold to 0 and the marker is left out.
-
-Applied once per process by ``apply()``, only to the GX version they were written for;
-any other version keeps GX's own methods.
+Both replace GX internals, so they are written for one GX version only: ``apply()``
+raises ``GXVersionError`` on any other version (the pin in requirements/requirements.in
+and this module move together; docs/measurements-private-api.md has what each patch was
+measured to save).
 """
 from __future__ import annotations
 
@@ -31,8 +27,21 @@ from typing import Any
 
 PATCHED_VERSION = "1.24.1"
 HELPERS = ("_get_domain_kwargs", "_get_success_kwargs", "_get_success_kwarg", "_get_runtime_kwargs")
-ORIGINALS: dict = {}  # what apply() replaced: the four Expectation helpers, id_dict's serialiser, the hash threshold
+ORIGINALS: dict = {}  # what apply() replaced: the four Expectation helpers and id_dict's serialiser
 log = logging.getLogger(__name__)
+
+
+class GXVersionError(RuntimeError):
+    """The installed Great Expectations is not the version these patches were written for."""
+
+
+def check_version(version: str) -> None:
+    """Raise GXVersionError unless ``version`` is PATCHED_VERSION."""
+    if version != PATCHED_VERSION:
+        raise GXVersionError(
+            f"pipelines.ingest.gx_speed patches Great Expectations {PATCHED_VERSION} internals, "
+            f"but {version} is installed: check the patches against the new version (and "
+            f"tests/ingest/test_gx_speed.py), then update PATCHED_VERSION")
 
 
 def _field_default(self, key: str, default: Any = None) -> Any:
@@ -97,23 +106,18 @@ def plain_json(data: Any) -> Any:
     return ORIGINALS["convert_to_json_serializable"](data)
 
 
-def apply() -> bool:
-    """Install the faster helpers on ``Expectation`` (idempotent); False if GX's version differs."""
+def apply() -> None:
+    """Install the faster helpers on ``Expectation`` (idempotent); raises GXVersionError
+    when the installed GX is not PATCHED_VERSION."""
     import great_expectations as gx
     from great_expectations.core import id_dict
-    from great_expectations.execution_engine import pandas_execution_engine
     from great_expectations.expectations.expectation import Expectation
 
+    check_version(gx.__version__)
     if ORIGINALS:
-        return True
-    if gx.__version__ != PATCHED_VERSION:
-        log.info("GX %s: keeping its own kwargs helpers (written for %s)", gx.__version__, PATCHED_VERSION)
-        return False
+        return
     for name in HELPERS:
         ORIGINALS[name] = Expectation.__dict__[name]
         setattr(Expectation, name, globals()[name])
     ORIGINALS["convert_to_json_serializable"] = id_dict.convert_to_json_serializable
     id_dict.convert_to_json_serializable = plain_json  # what IDDict.to_id calls
-    ORIGINALS["HASH_THRESHOLD"] = pandas_execution_engine.HASH_THRESHOLD
-    pandas_execution_engine.HASH_THRESHOLD = 0  # no batch fingerprint (see above)
-    return True

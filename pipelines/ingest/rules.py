@@ -31,15 +31,6 @@ from pipelines.findings import ERROR, WARNING
 PLAUSIBLE_YEAR_MIN = 1980
 PLAUSIBLE_EXIT_YEARS_AHEAD = 10
 
-SUITE_NAMES = {
-    ("A", "plan"): "form_a_plan",
-    ("A", "measures"): "form_a_measures",
-    ("A", "helpers"): "form_a_helpers",
-    ("B", "report"): "form_b_report",
-    ("C", "report"): "form_c_report",
-    ("D", "report"): "form_d_report",
-}
-
 # Column pointing GX back at the failing rows (positional row number of the frame).
 ROW_ID = "_row"
 
@@ -125,10 +116,9 @@ def _household_id_rules(*, known: bool) -> list[Rule]:
     return rules
 
 
-_SECURITY_HEADERS = {c.name: c.header for c in forms.LEDGER_PLAN if c.name in forms.SECURITY_COLUMNS}
-
-
 def plan_rules() -> list[Rule]:
+    """The plan sheet's rules: a table, one rule per entry, kept in one list so a suite's
+    order (and its committed JSON) reads as the rules do."""
     rules = _household_id_rules(known=False)
     rules += [
         Rule("household_id.duplicate", ERROR, "ledger", "household_id",
@@ -262,30 +252,24 @@ def _report_rules(columns: tuple[forms.Column, ...], code_col: str | None,
 
 
 def report_rules(form: str) -> list[Rule]:
-    cols = forms.TABLES[(form, "report")]
-    if form == "B":
-        return _report_rules(cols, None, None, None)
-    if form == "C":
-        return _report_rules(cols, "village_code", 12, "乡镇")
-    return _report_rules(cols, "township_code", 9, "县")
+    """Forms B-D; the rows of C and D are villages and townships, coded one level below
+    the filing unit."""
+    table = forms.REGISTRY[(form, "report")]
+    if not table.keys:
+        return _report_rules(table.columns, None, None, None)
+    child = {"C": "B", "D": "C"}[form]  # the form the rows' units file
+    return _report_rules(table.columns, table.keys[0], forms.CODE_LENGTH[child], forms.FORM_LEVEL[form])
+
+
+_SHEET_RULES = {"plan": plan_rules, "measures": measures_rules, "helpers": helpers_rules}
 
 
 def suite_rules() -> dict[str, list[Rule]]:
-    return {
-        "form_a_plan": plan_rules(),
-        "form_a_measures": measures_rules(),
-        "form_a_helpers": helpers_rules(),
-        "form_b_report": report_rules("B"),
-        "form_c_report": report_rules("C"),
-        "form_d_report": report_rules("D"),
-    }
-
-
-# Rules computed in pandas outside GX (documented here so every code is listed once).
-PANDAS_RULES = {
-    "total.mismatch": (ERROR, "ledger", "合计行不等于各行之和 (Forms C/D)"),
-    # validate.duplicate_ids() (city-wide pass) reports "id_number.duplicate" like the suite.
-}
+    """Suite name -> its rules, for each table of pipelines.forms.REGISTRY. (Two rules are
+    computed in pandas outside GX: total.mismatch, 合计 rows of Forms C/D, and the
+    city-wide id_number.duplicate pass of validate.duplicate_ids.)"""
+    return {t.suite: _SHEET_RULES[t.sheet]() if t.form == "A" else report_rules(t.form)
+            for t in forms.REGISTRY.values()}
 
 
 # ---- GX suite JSON -----------------------------------------------------------------------

@@ -4,11 +4,7 @@ Every parser takes one cell as python-calamine returns it (str, float, int, bool
 datetime.date, datetime.datetime, datetime.time, timedelta; '' for an empty cell) or as
 the csv reader returns it (str), and never raises.
 
-Column converters (`convert_column`) turn one column of cells into a typed pandas array
-plus a list of bad cells (row position, kind) for the caller to turn into findings.
-They take fast paths when a column is already homogeneous (all floats from Excel), and
-fall back to a per-cell parse only for the cells that need one; data blocks are small
-(tens to a few hundred rows), where this beats pandas string methods by far.
+Whole columns are converted by pipelines.ingest.converters.
 
 Typed output (the contract with validate.py and the warehouse):
 - code / str / id18 -> pandas StringDtype (python storage; == "string"), NA when empty
@@ -55,13 +51,11 @@ _WEEK_RE = re.compile(r"(\d{4})\s*年?\s*[第]\s*(\d{1,2})\s*周")
 _WEEK_ISO_RE = re.compile(r"(\d{4})\s*-?\s*W(\d{1,2})\b", re.IGNORECASE)
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
-_ORDINAL_1970 = dt.date(1970, 1, 1).toordinal()
 # Serial numbers accepted as dates: 1950-01-01 .. 2100-12-31 (other numbers in a date
 # column are much more likely something else, e.g. a year or an amount).
 _SERIAL_MIN = (dt.date(1950, 1, 1) - _EXCEL_EPOCH).days
 _SERIAL_MAX = (dt.date(2100, 12, 31) - _EXCEL_EPOCH).days
 
-_YES_NO_SET = frozenset({"是", "否"})
 YES_WORDS = frozenset({"是", "Y", "YES", "√", "✓", "✔", "☑", "有"})
 NO_WORDS = frozenset({"否", "N", "NO", "×", "✗", "✘", "X", "无"})
 
@@ -73,29 +67,13 @@ FLOAT_SAFE_LIMIT = 1e15
 
 
 def string_array(values: np.ndarray):
-    """A pandas string array (python storage) over an object ndarray of str / pd.NA.
+    """A pandas string array (python storage) over an object ndarray of str / pd.NA
+    (None and NaN become pd.NA; the array is not copied).
 
     The dtype must be given: pandas 3.1's bare StringArray(...) claims pyarrow storage
     and then breaks .str methods.
     """
-    if type(values) is np.ndarray and values.dtype == object and values.ndim == 1 and _SIMPLE_NEW:
-        # StringArray.__init__'s own checks (only str or NA; None/NaN become pd.NA)
-        # without the constructor's overhead: this runs for every text column of every file
-        if len(values) and not _is_string_array(values, skipna=True):
-            raise ValueError("StringArray requires a sequence of strings or pandas.NA")
-        _convert_nans_to_NA(values)
-        return _StringArray._simple_new(values, STRING_DTYPE)
     return pd.arrays.StringArray(values, dtype=STRING_DTYPE)
-
-
-_StringArray = pd.arrays.StringArray
-try:  # pandas internals; the public constructor is used when they move
-    from pandas._libs.lib import convert_nans_to_NA as _convert_nans_to_NA
-    from pandas._libs.lib import is_string_array as _is_string_array
-
-    _SIMPLE_NEW = callable(getattr(_StringArray, "_simple_new", None))
-except ImportError:  # pragma: no cover
-    _SIMPLE_NEW = False
 
 
 def halfwidth(s: str) -> str:
@@ -225,11 +203,11 @@ def parse_date(v: object) -> tuple[dt.date | None, bool]:
         if isinstance(v, dt.date):
             return v, True
         return None, False
-    return _date_text(v)
+    return date_text(v)
 
 
 @functools.lru_cache(maxsize=16384)
-def _date_text(v: str) -> tuple[dt.date | None, bool]:
+def date_text(v: str) -> tuple[dt.date | None, bool]:
     s = v.strip()
     if not s.isascii():
         s = halfwidth(s).strip()
@@ -313,11 +291,6 @@ def parse_yesno(v: object) -> str | None:
     return s
 
 
-def parse_str(v: object) -> str | None:
-    s = clean_text(v)
-    return s or None
-
-
 # ---- weeks ---------------------------------------------------------------------------
 
 def find_week(text: str) -> str | None:
@@ -337,199 +310,3 @@ def find_week(text: str) -> str | None:
     except ValueError:
         return None
     return f"{y}-W{n:02d}"
-
-
-# ---- column converters ---------------------------------------------------------------
-
-BAD_NUMBER = "not_number"
-BAD_INTEGER = "not_integer"
-BAD_DATE = "not_date"
-SCIENTIFIC = "scientific"
-
-
-def convert_column(values: list, dtype: str, zero_fill: bool = True):
-    """One column of cells -> (pandas array, [(position, kind), ...] of bad cells)."""
-    n = len(values)
-    bad: list[tuple[int, str]] = []
-    if dtype == "int" or dtype == "float":
-        types = set(map(type, values))
-        if types == {float}:
-            arr = np.array(values, dtype="float64")
-            finite = np.isfinite(arr)
-            mask = ~finite
-            if dtype == "int":
-                ok = finite & (np.abs(np.where(finite, arr, 0)) < INT_LIMIT) & (
-                    arr == np.floor(np.where(finite, arr, 0)))
-                if ok.all():
-                    return pd.arrays.IntegerArray(arr.astype("int64"), ~ok), bad
-                for i in np.flatnonzero(~ok & finite):
-                    bad.append((int(i), BAD_INTEGER))
-                for i in np.flatnonzero(~finite):
-                    bad.append((int(i), BAD_NUMBER))
-                mask = ~ok
-                out = np.where(ok, arr, 0).astype("int64")
-                return pd.arrays.IntegerArray(out, mask), bad
-            if mask.any():
-                for i in np.flatnonzero(mask):
-                    bad.append((int(i), BAD_NUMBER))
-                arr = np.where(mask, 0.0, arr)
-            return pd.arrays.FloatingArray(arr, mask), bad
-        if n <= 8:
-            return _convert_small_number(values, dtype, zero_fill)
-        # (python lists filled per cell, then one array each: cheaper than setting
-        # numpy elements one by one)
-        out_l = [0.0] * n
-        mask_l = [False] * n
-        for i, v in enumerate(values):
-            if type(v) is float and v == v:
-                out_l[i] = v
-                continue
-            f, ok = parse_number(v, zero_fill)
-            if f is None:
-                mask_l[i] = True
-                if not ok:
-                    bad.append((i, BAD_NUMBER))
-            else:
-                out_l[i] = f
-        out = np.array(out_l, dtype="float64")
-        mask = np.array(mask_l, dtype=bool)
-        if dtype == "int":
-            frac = ~mask & ((out != np.floor(out)) | (np.abs(out) >= INT_LIMIT))
-            if frac.any():
-                for i in np.flatnonzero(frac):
-                    bad.append((int(i), BAD_INTEGER))
-                mask |= frac
-            return pd.arrays.IntegerArray(np.where(mask, 0, out).astype("int64"), mask), bad
-        return pd.arrays.FloatingArray(out, mask), bad
-    if dtype == "code" or dtype == "id18":
-        joined = "".join(values) if types_all_str(values) else None
-        if joined is not None and joined.isascii() and (
-                joined.isdigit() or not joined
-                or (joined.isalnum() and "e" not in joined and "E" not in joined
-                    and "x" not in joined)):
-            # plain digit strings (the usual case): kept as they are
-            out_o = np.array(values, dtype=object)
-            if "" in values:
-                out_o[out_o == ""] = pd.NA
-            return string_array(out_o), bad
-        out_o = np.empty(n, dtype=object)
-        for i, v in enumerate(values):
-            s, status = parse_code(v)
-            out_o[i] = s if s is not None else pd.NA
-            if status == "scientific":
-                bad.append((i, SCIENTIFIC))
-        return string_array(out_o), bad
-    if dtype == "date":
-        if n and types_all_str(values):
-            return _convert_date_texts(values)
-        days = np.zeros(n, dtype="int64")
-        mask = np.zeros(n, dtype=bool)
-        cache: dict = {}
-        for i, v in enumerate(values):
-            if type(v) is dt.date:
-                days[i] = v.toordinal()
-                continue
-            key = (type(v), v)
-            hit = cache.get(key)
-            if hit is None:
-                hit = cache[key] = parse_date(v)
-            d, ok = hit
-            if d is None:
-                mask[i] = True
-                if not ok:
-                    bad.append((i, BAD_DATE))
-            else:
-                days[i] = d.toordinal()
-        out_d = (days - _ORDINAL_1970).astype("datetime64[D]").astype(DATE_DTYPE)
-        out_d[mask] = np.datetime64("NaT")
-        return out_d, bad
-    if dtype == "yesno":
-        if set(values) <= _YES_NO_SET:
-            return string_array(np.array(values, dtype=object)), bad
-        out_o = np.array([parse_yesno(v) for v in values] + [None], dtype=object)[:-1]
-        out_o[pd.isna(out_o)] = pd.NA
-        return string_array(out_o), bad
-    # str
-    if types_all_str(values):
-        stripped = list(map(str.strip, values))
-        joined = "".join(stripped)
-        if joined.isascii() or ("\u3000" not in joined and "\u00a0" not in joined):
-            if "" in stripped:
-                stripped = [s or _NA for s in stripped]
-            return string_array(np.array(stripped, dtype=object)), bad
-    out_o = np.empty(n, dtype=object)
-    for i, v in enumerate(values):
-        s = clean_text(v)
-        out_o[i] = s if s else pd.NA
-    return string_array(out_o), bad
-
-
-_NA = pd.NA
-_NAT = np.datetime64("NaT")
-
-
-def _convert_date_texts(values: list):
-    """convert_column for a date column of texts: each distinct text parsed once."""
-    info = {}
-    failed = False
-    for v in set(values):
-        d, ok = _date_text(v)
-        info[v] = d.toordinal() if d is not None else None
-        if not ok:
-            failed = True
-    bad: list[tuple[int, str]] = []
-    if failed:
-        for i, v in enumerate(values):
-            if info[v] is None and not _date_text(v)[1]:
-                bad.append((i, BAD_DATE))
-    days = [info[v] for v in values]
-    nulls = None in days
-    if nulls:
-        mask = np.array([d is None for d in days], dtype=bool)
-        days = [0 if d is None else d for d in days]
-    out_d = (np.array(days, dtype="int64") - _ORDINAL_1970).astype("datetime64[D]").astype(DATE_DTYPE)
-    if nulls:
-        out_d[mask] = _NAT
-    return out_d, bad
-
-
-def _convert_small_number(values: list, dtype: str, zero_fill: bool):
-    """convert_column for a handful of cells (Form B's single row): plain Python."""
-    bad: list[tuple[int, str]] = []
-    out: list = []
-    mask: list = []
-    is_int = dtype == "int"
-    for i, v in enumerate(values):
-        f, ok = parse_number(v, zero_fill)
-        if f is None:
-            out.append(0)
-            mask.append(True)
-            if not ok:
-                bad.append((i, BAD_NUMBER))
-        elif is_int and (abs(f) >= INT_LIMIT or f != int(f)):
-            out.append(0)
-            mask.append(True)
-            bad.append((i, BAD_INTEGER))
-        else:
-            out.append(f)
-            mask.append(False)
-    m = np.array(mask, dtype=bool)
-    if is_int:
-        return pd.arrays.IntegerArray(np.array(out, dtype="float64").astype("int64"), m), bad
-    return pd.arrays.FloatingArray(np.array(out, dtype="float64"), m), bad
-
-
-def types_all_str(values: list) -> bool:
-    return set(map(type, values)) == {str} if values else True
-
-
-def raw_texts(values: list) -> list[str]:
-    """cell_text for a whole column, with fast paths for all-str and all-float columns."""
-    types = set(map(type, values))
-    if types == {str} or not values:
-        return values
-    if types == {float}:
-        arr = np.array(values, dtype="float64")
-        if np.isfinite(arr).all() and (np.abs(arr) < 1e15).all() and (arr == np.floor(arr)).all():
-            return list(map(str, arr.astype("int64").tolist()))
-    return [v if type(v) is str else cell_text(v) for v in values]

@@ -520,11 +520,11 @@ def test_empty_workbook():
 
 
 def test_internal_bug_never_raises(monkeypatch):
-    from pipelines.ingest import parse as P
+    from pipelines.ingest import headers
 
     def boom(*a, **k):
         raise RuntimeError("bug")
-    monkeypatch.setattr(P, "find_layout", boom)
+    monkeypatch.setattr(headers, "find_layout", boom)
     pf = parse_file((EXAMPLES / VILLAGE).read_bytes(), "x.xlsx")
     assert [p["rule"] for p in pf.problems] == ["file.parse_error"]
 
@@ -641,7 +641,8 @@ def test_header_labels_in_their_own_cells():
 def test_join_columns_is_concat_of_the_files_frames(ledger, village):
     """process_group joins many files' tables column by column: the same frame (values,
     dtypes, order) as concatenating each file's frame, for every kind of column."""
-    from pipelines.ingest.parse import Columns, join_columns
+    from pipelines.ingest.frames import Columns
+    from pipelines.ingest.parse import join_columns
 
     other = _parse_example(LEDGER)
     for table in ("plan", "measures", "helpers"):

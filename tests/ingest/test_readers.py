@@ -8,7 +8,9 @@ import openpyxl
 import pytest
 import xlwt
 
-from pipelines.ingest.readers import OLE_MAGIC, ReadError, decode_text, read_book, sniff_format
+from pipelines.ingest.readers import read_book, sniff_format
+from pipelines.ingest.readers.book import OLE_MAGIC, ReadError
+from pipelines.ingest.readers.text import decode_text
 
 CSV_TEXT = "逍遥镇精准扶贫周报（2026年第47周）\n村代码,村名\n411622107201,焦东村\n"
 

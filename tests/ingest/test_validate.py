@@ -16,8 +16,12 @@ from stdnum.cn import ric
 from pipelines import forms
 from pipelines.findings import ERROR, FINDING_COLUMNS, WARNING
 from pipelines.ingest import rules as R
-from pipelines.ingest.validate import (ValidationResult, build_suites, duplicate_ids,
-                                       get_runtime, validate_tables)
+from pipelines.ingest.validate import (
+    ValidationResult,
+    duplicate_ids,
+    get_runtime,
+    validate_tables,
+)
 from pipelines.settings import get_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -654,13 +658,13 @@ def test_error_rows_are_exactly_the_rows_with_errors():
 
 
 def test_committed_suites_match_build_suites():
-    files = build_suites(write=False)
+    files = R.build_suites(write=False)
     root = get_settings().gx_root
     assert root == REPO / "expectations"
     for rel, text in files.items():
         assert (root / rel).read_text(encoding="utf-8") == text, f"{rel} is stale: run python -m pipelines.ingest.rules"
     names = {json.loads(t)["name"] for r, t in files.items() if r.endswith(".json")}
-    assert names == set(R.SUITE_NAMES.values())
+    assert names == set({t.suite for t in forms.REGISTRY.values()})
 
 
 def test_suites_load_by_name_from_the_file_context():
@@ -672,7 +676,7 @@ def test_suites_load_by_name_from_the_file_context():
         assert len(suite.expectations) == len(rules)
         metas = {(e.meta["rule"], e.meta["column"]) for e in suite.expectations}
         assert metas == {r.key for r in rules}
-    types = {e.expectation_type for s in R.SUITE_NAMES.values()
+    types = {e.expectation_type for s in {t.suite for t in forms.REGISTRY.values()}
              for e in rt.context.suites.get(s).expectations}
     assert {"expect_column_values_to_be_in_set", "expect_column_values_to_be_between",
             "expect_column_values_to_match_regex", "expect_column_values_to_not_be_null",

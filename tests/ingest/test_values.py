@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines import forms
+from pipelines.ingest import converters as C
 from pipelines.ingest import values as V
-from pipelines.ingest.parse import LOOKUPS, norm
+from pipelines.ingest.headers import LOOKUPS, norm
 
 FULL = str.maketrans("0123456789.,", "０１２３４５６７８９．，")
 
@@ -193,49 +194,49 @@ def test_header_without_unit_bracket_matches():
 # ---- column converters ---------------------------------------------------------------
 
 def test_convert_int_column_mixed():
-    arr, bad = V.convert_column([38.0, "１２６", "—", "", "abc", "3.5", "2,000"], "int")
+    arr, bad = C.convert_column([38.0, "１２６", "—", "", "abc", "3.5", "2,000"], "int")
     assert arr.dtype == "Int64"
     assert list(arr[:4]) == [38, 126, 0, 0]
     assert pd.isna(arr[4]) and pd.isna(arr[5])
     assert arr[6] == 2000
-    assert sorted(bad) == [(4, V.BAD_NUMBER), (5, V.BAD_INTEGER)]
+    assert sorted(bad) == [(4, C.BAD_NUMBER), (5, C.BAD_INTEGER)]
 
 
 def test_convert_int_column_all_float_fast_path():
-    arr, bad = V.convert_column([1.0, 2.0, 2.5], "int")
-    assert list(arr[:2]) == [1, 2] and pd.isna(arr[2]) and bad == [(2, V.BAD_INTEGER)]
+    arr, bad = C.convert_column([1.0, 2.0, 2.5], "int")
+    assert list(arr[:2]) == [1, 2] and pd.isna(arr[2]) and bad == [(2, C.BAD_INTEGER)]
 
 
 def test_convert_int_no_zero_fill_keeps_na():
-    arr, bad = V.convert_column(["", "—", 3.0], "int", zero_fill=False)
+    arr, bad = C.convert_column(["", "—", 3.0], "int", zero_fill=False)
     assert pd.isna(arr[0]) and pd.isna(arr[1]) and arr[2] == 3 and bad == []
 
 
 def test_convert_float_column():
-    arr, bad = V.convert_column(["2,760", 2146.0, "x"], "float")
+    arr, bad = C.convert_column(["2,760", 2146.0, "x"], "float")
     assert arr.dtype == "Float64" and arr[0] == 2760.0 and arr[1] == 2146.0 and pd.isna(arr[2])
-    assert bad == [(2, V.BAD_NUMBER)]
+    assert bad == [(2, C.BAD_NUMBER)]
 
 
 def test_convert_code_and_id_columns():
-    arr, bad = V.convert_column(["4116221072010001", 411622107201.0, 4.1e17, ""], "code")
+    arr, bad = C.convert_column(["4116221072010001", 411622107201.0, 4.1e17, ""], "code")
     assert arr.dtype == "string"
     assert list(arr[:2]) == ["4116221072010001", "411622107201"]
-    assert pd.isna(arr[2]) and pd.isna(arr[3]) and bad == [(2, V.SCIENTIFIC)]
+    assert pd.isna(arr[2]) and pd.isna(arr[3]) and bad == [(2, C.SCIENTIFIC)]
 
 
 def test_convert_date_column():
-    arr, bad = V.convert_column([46348.0, "2026.11.23", dt.date(2026, 1, 2), "", "坏日期"], "date")
+    arr, bad = C.convert_column([46348.0, "2026.11.23", dt.date(2026, 1, 2), "", "坏日期"], "date")
     assert arr.dtype == "datetime64[ns]"
     assert list(arr[:3]) == [pd.Timestamp("2026-11-22"), pd.Timestamp("2026-11-23"),
                              pd.Timestamp("2026-01-02")]
-    assert pd.isna(arr[3]) and pd.isna(arr[4]) and bad == [(4, V.BAD_DATE)]
+    assert pd.isna(arr[3]) and pd.isna(arr[4]) and bad == [(4, C.BAD_DATE)]
 
 
 def test_convert_str_and_yesno_columns():
-    arr, _ = V.convert_column([" 郭春生 ", "", 13699028848.0, "\u3000王五"], "str")
+    arr, _ = C.convert_column([" 郭春生 ", "", 13699028848.0, "\u3000王五"], "str")
     assert list(arr[[0, 2, 3]]) == ["郭春生", "13699028848", "王五"] and pd.isna(arr[1])
-    yn, _ = V.convert_column(["是", "Y", "否", ""], "yesno")
+    yn, _ = C.convert_column(["是", "Y", "否", ""], "yesno")
     assert yn.dtype == "string" and list(yn[:3]) == ["是", "是", "否"] and pd.isna(yn[3])
 
 
@@ -243,7 +244,7 @@ def test_convert_str_and_yesno_columns():
 @given(st.lists(st.one_of(st.integers(0, 10**6).map(float), st.integers(0, 10**6).map(str),
                           st.just(""), st.just("—")), min_size=1, max_size=30))
 def test_convert_int_matches_scalar_parser(cells):
-    arr, bad = V.convert_column(cells, "int")
+    arr, bad = C.convert_column(cells, "int")
     assert bad == []
     expected = [V.parse_int(c)[0] for c in cells]
     assert [None if pd.isna(x) else int(x) for x in arr] == expected
@@ -252,15 +253,15 @@ def test_convert_int_matches_scalar_parser(cells):
 
 @pytest.mark.parametrize("cells", [[1e300], [1e300] * 20, ["1e300"], ["1e300", 1.0] * 10])
 def test_huge_numbers_in_int_columns_are_not_counts(cells):
-    arr, bad = V.convert_column(cells, "int")
+    arr, bad = C.convert_column(cells, "int")
     assert arr.dtype == "Int64"
-    assert pd.isna(arr[0]) and bad[0] == (0, V.BAD_INTEGER)
+    assert pd.isna(arr[0]) and bad[0] == (0, C.BAD_INTEGER)
 
 
 @pytest.mark.parametrize("n", [1, 5, 30])
 def test_small_and_large_columns_agree(n):
     cells = (["１２", "—", "", "abc", 3.0, "2.5", "1,000"] * 5)[:n]
-    arr, bad = V.convert_column(cells, "int")
+    arr, bad = C.convert_column(cells, "int")
     for i, c in enumerate(cells):
         v, ok = V.parse_int(c)
         assert (pd.isna(arr[i]) if v is None else arr[i] == v)

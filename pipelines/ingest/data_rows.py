@@ -1,0 +1,195 @@
+"""The data block of a sheet: which rows under the header are data, 合计 or text, and
+the data rows as typed columns.
+
+``split_rows`` keeps column numbering and unit rows, blank rows, notes, units lines and
+footers (填表人：... and what follows) out of the data and sets 合计 rows apart;
+``convert_rows`` turns the chosen rows into typed column arrays (pipelines.ingest.values)
+and each cell that did not convert into a finding naming the row and the header.
+"""
+from __future__ import annotations
+
+import operator
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pipelines import forms
+from pipelines.findings import ERROR, WARNING, finding
+from pipelines.ingest import converters as C
+from pipelines.ingest import values as V
+from pipelines.ingest.frames import Columns, na_array
+from pipelines.ingest.headers import SPECS, Layout, norm
+
+if TYPE_CHECKING:
+    from pipelines.ingest.parse import ParsedFile
+
+
+# Numeric columns where an empty cell or "—" means zero. Elsewhere (household size,
+# years, per-capita income) an empty cell stays NA for validation to report.
+NO_ZERO_FILL = frozenset({"household_size", "identified_year", "planned_exit_year",
+                          "income_per_capita_yuan"})
+
+# Columns that identify a row (record_key): the tables' key columns.
+KEY_COLUMNS = tuple(dict.fromkeys(k for t in forms.REGISTRY.values() for k in t.keys))
+
+TABLE_DIMENSION = {"plan": "household", "measures": "measures", "helpers": "measures",
+                   "report": "ledger"}
+
+_FOOTER_RE = re.compile(
+    r"^\s*(填表人|填报人|制表人|审核人|审核|专职副书记|专职常委|填报日期|填表日期|报送日期|"
+    r"单位负责人|负责人|主管领导|分管领导|联系人|备注|说明|注)\s*[:：]")
+_UNITS_RE = re.compile(r"^\s*(计量)?单位\s*[:：]")
+TOTAL_WORDS = frozenset({"合计", "总计", "合计数", "全村合计", "全镇合计", "全乡合计", "全县合计"})
+
+
+_UNIT_CELL_RE = re.compile(r"^[（(]?\s*(户|人|万元|元|个|次|人次|期|名|岁|年|%)\s*[)）]?$")
+
+
+def _is_decoration_row(row) -> bool:
+    """A row right under the header that numbers the columns (1, 2, 3 ...) or names
+    their units ((户) (人) (万元)); not data."""
+    vals = [v for v in row if v != "" and v is not None]
+    if vals and all(type(v) is str and _UNIT_CELL_RE.match(v.strip()) for v in vals):
+        return True
+    return _is_numbering_row(vals)
+
+
+def _is_numbering_row(row) -> bool:
+    vals = [v for v in row if v != "" and v is not None]
+    if len(vals) < 3:
+        return False
+    try:
+        nums = [int(float(v)) if type(v) is not str else int(v.strip()) for v in vals]
+    except (TypeError, ValueError):
+        return False
+    return nums == list(range(nums[0], nums[0] + len(nums))) and nums[0] in (0, 1)
+
+
+def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
+    """(data row indices, total row indices, header/footer row indices)."""
+    rows = layout.sheet.rows
+    cols = sorted(layout.mapping.values())
+    ncols = len(cols)
+    pick = operator.itemgetter(*cols) if ncols > 1 else (lambda r: (r[cols[0]],))
+    # 合计 is written in the code or the name column (the first text columns)
+    text_cols = sorted(layout.mapping[c.name] for c in forms.TABLES[layout.table]
+                       if c.name in layout.mapping and c.dtype in ("code", "str"))[:2]
+    start = layout.header_row + layout.n_header_rows
+    data, totals, extra = [], [], []
+    first = True
+    for i in range(start, len(rows)):
+        row = rows[i]
+        try:
+            cells = pick(row)
+        except IndexError:   # a ragged row (csv): pad it
+            row = rows[i] = row + [""] * (max(cols) + 1 - len(row))
+            cells = pick(row)
+        if cells.count("") + cells.count(None) == ncols:
+            if row.count("") + row.count(None) != len(row):
+                extra.append(i)   # text outside the table, e.g. a note or a label
+            continue
+        first_text = ""
+        for v in row:
+            if v != "" and v is not None:
+                if type(v) is str:
+                    first_text = v
+                break
+        if ":" in first_text or "：" in first_text:
+            if _FOOTER_RE.match(first_text):
+                extra.extend(range(i, len(rows)))
+                break
+            if _UNITS_RE.match(first_text):
+                extra.append(i)
+                continue
+        if first:
+            first = False
+            if _is_decoration_row(cells):
+                continue
+        is_total = False
+        if "计" in first_text:
+            k = norm(first_text)
+            is_total = k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6)
+        for j in text_cols if not is_total else ():
+            v = row[j]
+            if type(v) is str and "计" in v:
+                k = norm(v)
+                if k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6):
+                    is_total = True
+                    break
+        (totals if is_total else data).append(i)
+    return data, totals, extra
+
+
+def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_total: bool) -> Columns:
+    """The rows `idx` of a sheet as typed columns and texts; their bad cells' findings."""
+    spec = forms.TABLES[layout.table]
+    sheet = layout.sheet
+    rows = sheet.rows
+    n = len(idx)
+    # The row as Excel/WPS shows it. For csv this is the record number, which is the
+    # line number unless a quoted cell holds a line break (Sheet.line_numbers has those).
+    src_rows = np.array(idx, dtype="int64") + 1
+    cols_t = list(zip(*[rows[i] for i in idx])) if n else []
+    typed: dict = {}
+    raw: dict = {}
+    bad_cells: list[tuple[str, int, str]] = []
+    for c in spec:
+        j = layout.mapping.get(c.name)
+        if j is None or not n:
+            typed[c.name] = na_array(c.dtype, n)
+            raw[c.name] = [""] * n
+            continue
+        values = list(cols_t[j])
+        arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
+        typed[c.name] = arr
+        raw[c.name] = C.raw_texts(values)
+        for pos, kind in bad:
+            bad_cells.append((c.name, pos, kind))
+    typed["source_sheet"] = V.string_array(np.full(n, sheet.name, dtype=object))
+    typed["source_row"] = src_rows
+    if not is_total:
+        key_col = next((k for k in KEY_COLUMNS if k in typed), None)
+        if key_col:
+            pf._keys[table] = typed[key_col]
+    if bad_cells:
+        key_col = next((k for k in KEY_COLUMNS if k in typed), None)
+        for name, pos, kind in bad_cells:
+            record_key = "合计" if is_total else ""
+            if key_col and not is_total:
+                kv = typed[key_col][pos]
+                record_key = raw[key_col][pos].strip() if kv is pd.NA else str(kv)
+            pf.problems.append(_value_finding(pf, layout, table, name, int(src_rows[pos]),
+                                              raw[name][pos], kind, record_key))
+    return Columns(layout.table, typed, [raw[c.name] for c in spec], n)
+
+
+def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dict:
+    header = pf.column_headers.get(table, {}).get(name) or SPECS[layout.table][name].header
+    dim = TABLE_DIMENSION.get(table, "ledger")
+    where = f"第{row}行「{header}」"
+    if kind == C.SCIENTIFIC:
+        what = "身份证号" if name == "id_number" else "编号" if name == "household_id" else "代码"
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule=f"{name}.scientific", severity=ERROR,
+                       dimension="identification", record_key=record_key,
+                       message=f"{where}为 {value}：Excel 已将{what}转为科学计数法，末位数字丢失，"
+                               f"请以文本格式重新填报")
+    if kind == C.BAD_DATE:
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule="value.not_date", severity=WARNING, dimension=dim,
+                       record_key=record_key,
+                       message=f"{where}的值「{value}」不是可识别的日期，已按空值处理；"
+                               f"请按 2026-11-23 或 2026年11月23日 的格式填写")
+    if kind == C.BAD_INTEGER:
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule="value.not_integer", severity=ERROR, dimension=dim,
+                       record_key=record_key,
+                       message=f"{where}的值「{value}」不是整数，该栏应填写整数，请更正后重新报送")
+    return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                   value=value, rule="value.not_number", severity=ERROR, dimension=dim,
+                   record_key=record_key,
+                   message=f"{where}的值「{value}」不是有效数字，请只填写数字"
+                           f"（不要带单位或文字，零可填 0 或留空），更正后重新报送")
+
