@@ -166,13 +166,14 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
                 "data_docs", "weekly_summary"} <= {t for t, *_ in tis}
         assert all(s == "success" and n == 1 for t, _, s, n, *_ in tis + gen_tis if t != "apply_changes"), tis + gen_tis
         assert [s for t, _, s, *_ in tis + gen_tis if t == "apply_changes"] == ["skipped"] * 2, tis + gen_tis
-        # The correction: discover and apply_changes ran, the full path's tasks were skipped.
+        # The correction: discover chose the quick path, the full path's tasks were skipped.
         assert {t: s for t, _, s, *_ in fix_tis} == {
-            "discover": "success", "apply_changes": "success", **{t: "skipped" for t in (
+            "discover": "success", "choose_path": "success", "apply_changes": "success", **{t: "skipped" for t in (
                 "process_group", "data_docs", "publish", "consolidate", "review", "weekly_summary")}}, fix_tis
         # The steward's run: created as the steward, applied in one task (nothing to parse).
         assert rerun_state == "success" and rerun_by == [("manual", "admin")], (rerun_state, rerun_tis)
-        assert {t: s for t, s in rerun_tis if s == "success"} == {"discover": "success", "apply_changes": "success"}
+        assert {t: s for t, s in rerun_tis if s == "success"} == {
+            "discover": "success", "choose_path": "success", "apply_changes": "success"}
         assert [m for t, m, *_ in tis if t == "process_group"] == [0]  # one county folder
         mapped = [(start, end) for t, _m, _s, _n, start, end in gen_tis if t == "process_group"]
         assert len(mapped) >= 10, gen_tis

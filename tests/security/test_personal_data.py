@@ -26,8 +26,9 @@ def _clear(text: str) -> bool:
     """Whether ``text`` holds an ID or phone number in clear, however it is written."""
     if SCI_RE.search(text):
         return True
-    joined = SEPARATED.sub("", unicodedata.normalize("NFKC", text))
-    return bool(ID_RE.search(joined) or PHONE_RE.search(joined))
+    normalized = unicodedata.normalize("NFKC", text)
+    joined = SEPARATED.sub("", normalized)
+    return any(ID_RE.search(t) or PHONE_RE.search(t) for t in (normalized, joined))
 
 
 def _hits(values: pd.Series) -> list[str]:
