@@ -16,7 +16,12 @@
 --   bi_reader may connect and SELECT what is in schema mart, now and later (default
 --   privileges for tables the owner creates); nothing in core (it holds personal data),
 --   nothing in public, no writes anywhere; its sessions in this database default to
---   read-only transactions.
+--   read-only transactions, in Beijing time (timezone Asia/Shanghai: a report received at
+--   14:24 reads 14:24, not 06:24 UTC).
+--   bi_reader connects to this database only: every other database of the cluster that
+--   exists when this runs (Airflow's metadata database among them) loses PUBLIC's CONNECT,
+--   which is given back to its owner. PostgreSQL grants CONNECT to PUBLIC on every new
+--   database: one created later needs the same REVOKE (run this script again).
 \set ON_ERROR_STOP on
 
 \set wh_db huizong
@@ -41,6 +46,12 @@ REVOKE ALL ON DATABASE :"wh_db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"wh_db" TO :"wh_user";
 GRANT CONNECT ON DATABASE :"wh_db" TO bi_reader;
 ALTER ROLE bi_reader IN DATABASE :"wh_db" SET default_transaction_read_only = on;
+ALTER ROLE bi_reader SET timezone = 'Asia/Shanghai';
+
+-- Every other database: no CONNECT through PUBLIC (its owner keeps it).
+SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC', datname),
+       format('GRANT CONNECT ON DATABASE %I TO %I', datname, pg_get_userbyid(datdba))
+  FROM pg_database WHERE datallowconn AND datname NOT IN (:'wh_db', 'template1') \gexec
 
 \connect :"wh_db"
 \set ON_ERROR_STOP on

@@ -20,6 +20,7 @@ from tests.deploy._compose import MINIO_INIT_SCRIPT, PG_INIT_DIR, load_compose, 
 PG_HOST, PG_PORT, PG_SUPERUSER = "127.0.0.1", 5432, "postgres"
 TEST_DB = f"huizong_compose_test_{os.getpid()}"
 TEST_OWNER = f"huizong_compose_owner_{os.getpid()}"
+OTHER_DB = f"huizong_compose_airflow_{os.getpid()}"  # stands for Airflow's metadata database
 
 
 # ---- PostgreSQL ----------------------------------------------------------------------
@@ -53,11 +54,14 @@ def warehouse_db():
     bi_reader_existed = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'bi_reader'").fetchone() is not None
     admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     admin.execute(f'DROP ROLE IF EXISTS "{TEST_OWNER}"')
+    admin.execute(f'DROP DATABASE IF EXISTS "{OTHER_DB}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{OTHER_DB}"')  # PUBLIC may connect, as on any new database
     try:
         first, second = _run_init_sql(), _run_init_sql()  # the second run proves idempotence
         yield {"runs": (first, second), "bi_reader_existed": bi_reader_existed}
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{OTHER_DB}" WITH (FORCE)')
         admin.execute(f'DROP ROLE IF EXISTS "{TEST_OWNER}"')
         if not bi_reader_existed:
             try:
@@ -114,6 +118,18 @@ def test_bi_reader_selects_mart_but_not_core_and_never_writes(warehouse_db):
                 bi.execute(sql)
     with _connect(TEST_OWNER, TEST_DB) as owner:
         assert owner.execute("SELECT count(*) FROM mart.bi_probe").fetchone() == (1,)
+
+
+def test_bi_reader_reads_beijing_time_and_reaches_no_other_database(warehouse_db):
+    import psycopg
+
+    with _connect("bi_reader", TEST_DB, password="bi-pw", autocommit=True) as bi:
+        assert bi.execute("SHOW timezone").fetchone() == ("Asia/Shanghai",)
+        received = bi.execute("SELECT to_char(TIMESTAMPTZ '2026-11-23 06:24:00+00', 'HH24:MI')").fetchone()
+        assert received == ("14:24",)
+    for other in (OTHER_DB, "postgres"):
+        with pytest.raises(psycopg.OperationalError, match="permission denied"):
+            _connect("bi_reader", other, password="bi-pw").close()
 
 
 def test_public_cannot_connect_to_the_warehouse(warehouse_db):
