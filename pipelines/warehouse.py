@@ -51,6 +51,13 @@ def _quote_col(name: str) -> str:
     return f'"{name}"'
 
 
+# The embedded warehouse is written in the storage format of DuckDB 1.0, which every
+# DuckDB client since 1.0 opens (the CLI from PyPI, DBeaver's JDBC driver, the Python and
+# R packages): DuckDB 2 would otherwise write a format that no 1.x client can read. The
+# setting applies when a file is created; a file keeps its format after.
+DUCKDB_STORAGE_VERSION = "v1.0.0"
+
+
 class Warehouse:
     def __init__(self, url: str, lock_wait: float | None = None):
         """``lock_wait``: seconds to wait for another process's hold on a DuckDB file
@@ -94,12 +101,16 @@ class Warehouse:
     def _connect_args(self, url: str) -> dict:
         """DuckDB's buffer pool is bounded (HUIZONG_DUCKDB_MEMORY_LIMIT, or memory_limit
         in the URL): by default it may take most of the machine's memory, and a week's
-        load in one transaction would keep growing it with the size of the week."""
-        if self.dialect != "duckdb" or "memory_limit" in sa.engine.make_url(url).query:
+        load in one transaction would keep growing it with the size of the week. A new
+        file is written in the storage format of DUCKDB_STORAGE_VERSION (see there)."""
+        if self.dialect != "duckdb":
             return {}
-        from pipelines.settings import duckdb_memory_limit
+        config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION}
+        if "memory_limit" not in sa.engine.make_url(url).query:
+            from pipelines.settings import duckdb_memory_limit
 
-        return {"config": {"memory_limit": duckdb_memory_limit()}}
+            config["memory_limit"] = duckdb_memory_limit()
+        return {"config": config}
 
     def dispose(self) -> None:
         self.engine.dispose()
