@@ -109,6 +109,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _cmd_migrate(args) -> int:
+    from pipelines.settings import get_settings
+    from pipelines.warehouse import Warehouse
+
+    wh = Warehouse(get_settings().warehouse_url)
+    revisions = wh.apply_schema()
+    if revisions is None:
+        print("数据仓库结构已是当前版本，无需升级")
+    else:
+        before, after = revisions
+        print(f"已新建数据仓库，结构版本 {after}" if before is None else f"数据仓库结构已升级：版本 {before} → {after}")
+    wh.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huizong", description="汇总：扶贫周报汇总流水线")
     sub = p.add_subparsers(dest="command", required=True)
@@ -139,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="通过 Airflow 运行 monthly_conclusion，生成月总结（集市表与报告）")
     r.add_argument("--month", required=True, help="月份，如 2026-11")
     r.set_defaults(func=_cmd_report)
+
+    m = sub.add_parser("migrate", help="将数据仓库结构升级到当前版本（每周入库的第一个任务也会执行）")
+    m.set_defaults(func=_cmd_migrate)
 
     from pipelines.review.commands import add_parsers as add_review_parsers
 

@@ -129,22 +129,31 @@ class Warehouse:
             yield
 
     # ---- schema --------------------------------------------------------------------
-    def apply_schema(self, schema_dir: Path = SCHEMA_DIR) -> None:
-        """Create what the schema files define (every statement may run again). Every task
-        calls this first; the ≈250 statements are run only when the files differ from those
-        last applied (their digest is kept in core.schema_applied, defined in 001_core.sql),
-        which saves each task most of a tenth of a second."""
+    def apply_schema(self, schema_dir: Path = SCHEMA_DIR) -> tuple[str | None, str] | None:
+        """Bring the warehouse to this release's schema (pipelines/migrations.py: the
+        revisions after the warehouse's own, then the schema files, whose statements may all
+        run again). Every task calls this first; nothing runs while the schema files and
+        revisions are those last applied (their digest is kept in core.schema_applied,
+        defined in 001_core.sql), which saves each task most of a tenth of a second.
+        Returns the revision before and after, None when nothing had to run."""
+        from pipelines import migrations
+
         scripts = [(path.name, path.read_text(encoding="utf-8")) for path in sorted(schema_dir.glob("*.sql"))]
-        digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in scripts).encode("utf-8")).hexdigest()
+        digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in [*scripts, *migrations.files_text()])
+                                .encode("utf-8")).hexdigest()
         if self.schema_digest() == digest:
-            return
+            return None
         with self.engine.begin() as conn:
-            for _name, text in scripts:
-                for stmt in split_sql(text):
-                    conn.exec_driver_sql(stmt)
+            def create() -> None:
+                for _name, text in scripts:
+                    for stmt in split_sql(text):
+                        conn.exec_driver_sql(stmt)
+
+            revisions = migrations.migrate(conn, create)
             conn.execute(sa.text("DELETE FROM core.schema_applied"))
             conn.execute(sa.text("INSERT INTO core.schema_applied (digest, applied_at) VALUES (:d, CURRENT_TIMESTAMP)"),
                          {"d": digest})
+        return revisions
 
     def schema_digest(self) -> str | None:
         """The digest of the schema files last applied, None if never."""
