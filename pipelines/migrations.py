@@ -7,7 +7,10 @@ Two sources, one job each:
   missing, on a new warehouse everything.
 - ``warehouse/migrations/versions/`` (Alembic revisions, forward only) carry what those
   files cannot: a change to a table that exists (a column added, a type changed, rows
-  moved). A change to the schema files that alters an existing table comes with a revision.
+  moved). A change to the schema files that alters an existing table comes with a revision:
+  a new file in ``versions/`` whose ``revision`` is the next number and ``down_revision``
+  the newest one's, with an ``upgrade()`` of plain SQL (``op.execute``) that runs on DuckDB
+  and PostgreSQL alike. tests/pipelines/test_migrations.py proves the two sources agree.
 
 ``migrate`` runs in the caller's transaction: a warehouse created before migrations existed
 (it has ``core.submissions`` but no revision) is stamped BASELINE; then the revisions after
