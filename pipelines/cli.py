@@ -114,6 +114,8 @@ def _cmd_migrate(args) -> int:
     from pipelines.warehouse import Warehouse
 
     wh = Warehouse(get_settings().warehouse_url)
+    if wh.rewrite_for_older_clients():
+        print("内置数据仓库已改写为 DuckDB 1.0 存储格式（DuckDB 1.0 及以后的客户端均可打开）")
     revisions = wh.apply_schema()
     if revisions is None:
         print("数据仓库结构已是当前版本，无需升级")

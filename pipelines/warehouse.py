@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import os
 import re
 import time
 import warnings
@@ -154,6 +155,34 @@ class Warehouse:
             conn.execute(sa.text("INSERT INTO core.schema_applied (digest, applied_at) VALUES (:d, CURRENT_TIMESTAMP)"),
                          {"d": digest})
         return revisions
+
+    def rewrite_for_older_clients(self) -> bool:
+        """An embedded warehouse that an earlier release wrote in DuckDB 2's own storage
+        format is copied whole (tables, views, keys, comments) into a new file in
+        DUCKDB_STORAGE_VERSION's format, which then takes its place; True if it was. Run by
+        `huizong migrate` while nothing else has the warehouse open."""
+        db = sa.engine.make_url(self.url).database
+        if self.dialect != "duckdb" or not db or db == ":memory:" or not Path(db).exists():
+            return False
+        import duckdb
+
+        wanted = f"{DUCKDB_STORAGE_VERSION}+"
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute("ATTACH ? AS old", [db])
+            tags = con.execute("SELECT tags FROM duckdb_databases() WHERE database_name = 'old'").fetchone()[0]
+            if tags.get("storage_version") == wanted:
+                return False
+            new = f"{db}.rewrite"
+            Path(new).unlink(missing_ok=True)
+            con.execute(f"ATTACH ? AS new (STORAGE_VERSION '{DUCKDB_STORAGE_VERSION}')", [new])
+            con.execute("COPY FROM DATABASE old TO new")
+            con.execute("DETACH old")
+            con.execute("DETACH new")
+        finally:
+            con.close()
+        os.replace(new, db)
+        return True
 
     def schema_digest(self) -> str | None:
         """The digest of the schema files last applied, None if never."""

@@ -331,7 +331,7 @@ def readme() -> str:
         "- 内置仓库 `data/warehouse.duckdb` 以 DuckDB 1.0 的存储格式写入，DuckDB 1.0 及以后的各客户端均可打开："
         "PyPI 上的命令行客户端 `duckdb-cli`（1.5.6 已验证，`make test` 安装并用它打开仓库）、DBeaver 的 DuckDB JDBC 驱动、"
         "Python 与 R 的 duckdb 包。只读打开，不影响入库：`duckdb -readonly data/warehouse.duckdb`。"
-        "DuckDB 1.0 之前的客户端无法打开。",
+        "DuckDB 1.0 之前的客户端无法打开。早期版本建立的仓库文件（DuckDB 2 自有格式）：运行一次 `huizong migrate` 即改写为该格式。",
         "- PostgreSQL 仓库：以只读角色 `bi_reader` 连接 `huizong` 库，只能读取 `mart`；会话时区为北京时间（Asia/Shanghai），"
         "不能连接同一集群中的其他数据库。",
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -97,8 +98,9 @@ def test_a_new_revision_runs_once_on_an_existing_warehouse(tmp_path, monkeypatch
 
 @pytest.mark.slow
 def test_a_week_loaded_by_the_release_before_is_kept_and_the_next_loads(tmp_path):
-    """The release before loads W45 in its home; this release migrates it (`huizong migrate`)
-    and loads W46 there; the schema equals a new warehouse's, W45's rows are all kept."""
+    """The release before loads W45 in its home (DuckDB 2's own storage format); this
+    release migrates it (`huizong migrate`) and loads W46 there; the schema equals a new
+    warehouse's, W45's rows are all kept, and the DuckDB CLI opens the file."""
     before = tree_at(RELEASE_BEFORE, tmp_path / "before-src")
     landing = make_landing(REPO, tmp_path / "world" / "landing")
     home = tmp_path / "home"
@@ -111,7 +113,14 @@ def test_a_week_loaded_by_the_release_before_is_kept_and_the_next_loads(tmp_path
             for t in tables if "week" in wh.columns(f"core.{t}")}
     wh.dispose()
     assert kept["submissions"] > 100 and kept["ledger_households"] > 1000
-    assert "数据仓库结构已升级" in huizong(REPO, home, "migrate")
+    said = huizong(REPO, home, "migrate")
+    assert "数据仓库结构已升级" in said and "DuckDB 1.0 存储格式" in said, said
+    # Rewritten in a format the DuckDB CLI from PyPI (a 1.x build) opens.
+    cli = subprocess.run([str(Path(sys.executable).with_name("duckdb")), "-readonly", "-csv", "-noheader",
+                          str(home / "warehouse.duckdb"), "-c",
+                          "SELECT count(*) FROM core.submissions WHERE week = '2026-W45'"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and int(cli.stdout) == kept["submissions"], cli.stderr
     huizong(REPO, home, "ingest", "--weeks", "2026-W46")
     wh = Warehouse(f"duckdb:///{home / 'warehouse.duckdb'}")
     fresh = Warehouse(f"duckdb:///{tmp_path / 'fresh.duckdb'}")
