@@ -36,10 +36,12 @@ lint: venv
 bench: venv
 	$(BIN)/python -m huizong_dev.bench --scales $(BENCH_SCALES)
 
-# Debian packages for the review plugin's browser test (headless chromium, CJK fonts).
+# Debian packages the tests use: headless chromium and CJK fonts for the review plugin's
+# browser test, psql for the warehouse's clients (the DuckDB CLI comes from the lock file).
 sysdeps:
-	command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || \
-	    { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-cjk; }
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v psql >/dev/null && \
+	    fc-list :lang=zh | grep -q . || \
+	    { apt-get update -q && apt-get install -y -q chromium chromium-driver fonts-noto-cjk postgresql-client; }
 
 # Re-resolve the lock file after editing requirements/requirements.in.
 lock: venv

@@ -13,6 +13,9 @@ from pipelines.forms import EIGHT_ACCURACIES
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "warehouse" / "README.md"
+# Questions a leader asks, as SQL that runs unchanged in psql (bi_reader) and the DuckDB CLI;
+# the first line of each file is a comment with the question.
+QUESTIONS = REPO / "warehouse" / "questions"
 COMMENTS_SQL = REPO / "warehouse" / "schema" / "011_mart_comments.sql"
 
 HH, PP, WAN, N, SHARE, TXT, BOOL, DATE, TS = "户", "人", "万元", "个", "比例(0–1)", "—", "是/否", "日期", "时间"
@@ -308,6 +311,24 @@ def comments_sql() -> str:
     return "\n".join(out)
 
 
+def questions() -> list[tuple[str, str]]:
+    """(question, SQL) of every file in warehouse/questions/, in file order."""
+    out = []
+    for path in sorted(QUESTIONS.glob("*.sql")):
+        first, _, sql = path.read_text(encoding="utf-8").partition("\n")
+        out.append((first.removeprefix("--").strip(), sql))
+    return out
+
+
+def _questions_section() -> list[str]:
+    out = ["## 常用查询", "",
+           "以下查询在 psql（以 `bi_reader` 连接 PostgreSQL 仓库）与 DuckDB 命令行客户端（打开内置仓库）中原样运行，"
+           "结果相同（`warehouse/questions/`，测试用两种客户端逐一核对）。", ""]
+    for title, sql in questions():
+        out += [f"### {title}", "", "```sql", sql.strip(), "```", ""]
+    return out
+
+
 def readme() -> str:
     out = [
         "# 数据仓库 · 数据字典（Huizong warehouse）",
@@ -336,6 +357,7 @@ def readme() -> str:
         "不能连接同一集群中的其他数据库。",
         "",
     ]
+    out += _questions_section()
     for table, t in TABLES.items():
         out += [f"## `{table}` — {t['label']}", "", t["about"], "",
                 "| 列 | 中文名 | 单位 | 含义 |", "| --- | --- | --- | --- |"]

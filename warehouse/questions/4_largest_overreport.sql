@@ -1,0 +1,8 @@
+-- 各指标虚报差异最大的一条（上报数大于汇总数）
+SELECT metric AS "指标", week AS "周次", unit_code AS "单位代码", unit_name AS "单位",
+       CAST(reported AS NUMERIC(18, 2)) AS "上报数", CAST(consolidated AS NUMERIC(18, 2)) AS "汇总数",
+       CAST(abs_difference AS NUMERIC(18, 2)) AS "差异"
+FROM (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY metric ORDER BY abs_difference DESC, week, unit_code, source_row) AS n
+      FROM mart.discrepancies d WHERE direction = '虚报') ranked
+WHERE n = 1
+ORDER BY metric;
