@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from pipelines import forms
 from pipelines.checkpoints import checkpoint
-from pipelines.mart.calendar import months_to_date, week_row, weeks_of_month
+from pipelines.mart.calendar import month_bounds, month_row, months_to_date, week_row, weeks_of_month, weeks_of_years
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse, _ident
-from pipelines.weeks import month_of_week
+from pipelines.weeks import month_of_week, week_end, week_start
 
 LV_CITY, LV_COUNTY, LV_TOWNSHIP, LV_VILLAGE = forms.LEVEL_CITY, forms.LEVEL_COUNTY, forms.LEVEL_TOWNSHIP, forms.LEVEL_VILLAGE
 FLOWS = list(forms.FLOW_NAMES)  # hh_open, pp_open, ... hh_close, pp_close
@@ -38,6 +38,7 @@ WEEKLY_COLUMNS = [
     "reports_expected", "reports_received", "reports_on_time", "reports_late", "reports_missing",
     "reporting_rate", "on_time_rate", "findings_errors", "findings_warnings", "findings_open",
     "discrepancies", "discrepancy_abs_hh", "discrepancy_abs_pp", "discrepancy_abs_wan", "refreshed_at",
+    "week_start", "week_end",
 ]
 STOCK = ["hh_open", "pp_open", "hh_close", "pp_close"]
 MONTH_FLOWS = [c for c in FLOWS if c not in STOCK]
@@ -51,7 +52,8 @@ MONTHLY_COLUMNS = [
     "demo_driven_pp", "helper_coverage", "measure_coverage", "reports_expected", "reports_received",
     "reports_on_time", "reporting_rate", "on_time_rate", *ACC_COLUMNS, "accuracy_overall",
     "findings_errors", "findings_warnings", "findings_open_month_end", "discrepancies", "discrepancy_abs_hh",
-    "discrepancy_abs_wan", "score", "rank_in_parent", "refreshed_at",
+    "discrepancy_abs_wan", "score", "rank_in_parent", "refreshed_at", "township_code", "month_start", "month_end",
+    "reports_late", "reports_missing", "discrepancy_abs_pp",
 ]
 
 
@@ -94,7 +96,7 @@ anc AS (
 
 # ---------------------------------------------------------------- dimensions
 def refresh_dimensions(wh: Warehouse, conn: sa.Connection) -> None:
-    """dim_region (latest register), dim_week (every week of every month touched), dim_accuracy."""
+    """dim_region (latest register), dim_week and dim_month (calendars of the years touched), dim_accuracy."""
     conn.execute(sa.text("DELETE FROM mart.dim_region"))
     conn.execute(sa.text("""
         INSERT INTO mart.dim_region (region_code, region_name, level, level_order, parent_code, county_code,
@@ -121,14 +123,20 @@ def refresh_dimensions(wh: Warehouse, conn: sa.Connection) -> None:
 
     loads = wh_query(conn, "SELECT week, MAX(loaded_at) AS loaded_at FROM core.loads GROUP BY week")
     seen = set(loads["week"]) | set(wh_query(conn, "SELECT DISTINCT week FROM mart.weekly_summary")["week"])
-    months = sorted({month_of_week(w) for w in seen})
-    weeks = sorted({w for m in months for w in weeks_of_month(m)} | seen)
+    # Calendars, not lists of what was loaded: every ISO week and month of the years touched
+    # (a week's month may fall in the next ISO year: 2026-W53 belongs to 2027-01).
+    weeks = weeks_of_years([int(w[:4]) for w in seen])
     loaded_at = dict(zip(loads["week"], loads["loaded_at"]))
     dim = pd.DataFrame([week_row(w) for w in weeks],
                        columns=["week", "week_start", "week_end", "month", "iso_year", "iso_week", "days_in_month"])
     dim["loaded"] = dim["week"].isin(loaded_at.keys())
     dim["loaded_at"] = pd.to_datetime(dim["week"].map(loaded_at), utc=True)
     wh.replace(conn, "mart.dim_week", dim)
+    months = pd.DataFrame([month_row(m) for m in sorted(set(dim["month"]))],
+                          columns=["month", "month_start", "month_end", "year", "month_of_year", "first_week",
+                                   "last_week", "weeks_in_month"])
+    months["weeks_loaded"] = months["month"].map(dim[dim["loaded"]].groupby("month").size()).fillna(0).astype("int64")
+    wh.replace(conn, "mart.dim_month", months)
     acc = pd.DataFrame({"dimension": DIMENSIONS, "dimension_label": [forms.EIGHT_ACCURACIES[d] for d in DIMENSIONS],
                         "ordinal": range(1, len(DIMENSIONS) + 1)})
     wh.replace(conn, "mart.dim_accuracy", acc)
@@ -181,8 +189,8 @@ fnd AS (
 ),
 dis AS (
     SELECT COALESCE(a.ancestor, :city) AS ancestor, COUNT(*) AS n,
-           SUM(CASE WHEN d.metric LIKE 'hh%' THEN abs(d.difference) ELSE 0 END) AS abs_hh,
-           SUM(CASE WHEN d.metric LIKE 'pp%' THEN abs(d.difference) ELSE 0 END) AS abs_pp,
+           CAST(ROUND(SUM(CASE WHEN d.metric LIKE 'hh%' THEN abs(d.difference) ELSE 0 END)) AS BIGINT) AS abs_hh,
+           CAST(ROUND(SUM(CASE WHEN d.metric LIKE 'pp%' THEN abs(d.difference) ELSE 0 END)) AS BIGINT) AS abs_pp,
            SUM(CASE WHEN d.metric LIKE '%wan' THEN abs(d.difference) ELSE 0 END) AS abs_wan
     FROM core.discrepancies d LEFT JOIN anc a ON a.unit_code = d.unit_code
     WHERE d.week = :w GROUP BY COALESCE(a.ancestor, :city)
@@ -206,7 +214,7 @@ SELECT :w, :m, c.unit_code, COALESCE(r.name, :city_name), c.level,
        {_ratio("rep.received", "rep.expected")}, {_ratio("rep.on_time", "rep.expected")},
        COALESCE(fnd.errors, 0), COALESCE(fnd.warnings, 0), COALESCE(fnd.open_, 0),
        COALESCE(dis.n, 0), COALESCE(dis.abs_hh, 0), COALESCE(dis.abs_pp, 0), COALESCE(dis.abs_wan, 0),
-       CURRENT_TIMESTAMP
+       CURRENT_TIMESTAMP, :ws, :we
 FROM core.consolidated c
 LEFT JOIN reg r ON r.code = c.unit_code
 LEFT JOIN reg k ON k.code = c.county_code AND k.level = :lv_county
@@ -221,7 +229,7 @@ WHERE c.week = :w
 
 _ACCURACY_SQL = f"""
 INSERT INTO mart.weekly_accuracy (week, month, region_code, level, dimension, dimension_label, records,
-                                  error_records, accuracy, refreshed_at)
+                                  error_records, accuracy, refreshed_at, region_name, week_start, week_end)
 WITH {_REG_ANC},
 rec AS (
     SELECT COALESCE(a.ancestor, :city) AS ancestor,
@@ -240,8 +248,9 @@ SELECT :w, :m, c.unit_code, c.level, d.dimension, d.dimension_label,
        COALESCE(rec.records, 0), COALESCE(err.n, 0),
        CASE WHEN rec.records > 0
             THEN GREATEST(0.0, 1.0 - CAST(COALESCE(err.n, 0) AS DOUBLE PRECISION) / rec.records) END,
-       CURRENT_TIMESTAMP
+       CURRENT_TIMESTAMP, COALESCE(r.name, :city_name), :ws, :we
 FROM core.consolidated c
+LEFT JOIN reg r ON r.code = c.unit_code
 CROSS JOIN mart.dim_accuracy d
 LEFT JOIN rec ON rec.ancestor = c.unit_code
 LEFT JOIN err ON err.ancestor = c.unit_code AND err.dimension = d.dimension
@@ -258,7 +267,8 @@ def _warehouse(wh: Warehouse | None) -> Warehouse:
 
 def _write_week(wh: Warehouse, conn: sa.Connection, week: str) -> dict:
     month = month_of_week(week)
-    p = {**_level_params(), "w": week, "rw": week, "m": month, "y": int(week[:4]), "exited": EXITED}
+    p = {**_level_params(), "w": week, "rw": week, "m": month, "y": int(week[:4]), "exited": EXITED,
+         "ws": week_start(week), "we": week_end(week)}
     conn.execute(sa.text("DELETE FROM mart.weekly_summary WHERE week = :w"), {"w": week})
     conn.execute(sa.text("DELETE FROM mart.weekly_accuracy WHERE week = :w"), {"w": week})
     conn.execute(sa.text(_WEEKLY_SQL), p)
@@ -289,8 +299,9 @@ def _monthly_sql(weeks_sql: str, ytd_sql: str) -> str:
     acc_mean = "(" + " + ".join(f"COALESCE(accp.acc_{d}, 0)" for d in DIMENSIONS) + f") / {len(DIMENSIONS)}.0"
     sums = ",\n           ".join(f"SUM({c}) AS {c}" for c in [
         *MONTH_FLOWS, "microcredit_wan", "funds_to_village_wan", "fiscal_funds_wan", "training_persons",
-        "reports_expected", "reports_received", "reports_on_time", "findings_errors", "findings_warnings",
-        "discrepancies", "discrepancy_abs_hh", "discrepancy_abs_wan"])
+        "reports_expected", "reports_received", "reports_on_time", "reports_late", "reports_missing",
+        "findings_errors", "findings_warnings", "discrepancies", "discrepancy_abs_hh", "discrepancy_abs_pp",
+        "discrepancy_abs_wan"])
     return f"""
 INSERT INTO mart.monthly_conclusion ({_cols(MONTHLY_COLUMNS)})
 WITH {_REG_ANC},
@@ -326,7 +337,8 @@ opn AS (
     GROUP BY COALESCE(a.ancestor, :city)
 ),
 base AS (
-    SELECT lst.region_code, lst.region_name, lst.level, lst.parent_code, lst.county_code, lst.is_key_county,
+    SELECT lst.region_code, lst.region_name, lst.level, lst.parent_code, lst.county_code, lst.township_code,
+           lst.is_key_county,
            agg.weeks_loaded, agg.first_week, agg.last_week, lst.poor_villages,
            fst.hh_open, fst.pp_open, {", ".join(f"agg.{c}" for c in MONTH_FLOWS)}, lst.hh_close, lst.pp_close,
            COALESCE(ytd.hh, 0) AS exits_ytd_hh, COALESCE(ytd.pp, 0) AS exits_ytd_pp,
@@ -339,13 +351,13 @@ base AS (
                AS microcredit_target_wan,
            agg.funds_to_village_wan, agg.fiscal_funds_wan, agg.training_persons,
            lst.demo_bases_cum, lst.demo_driven_hh, lst.demo_driven_pp, lst.helper_coverage, lst.measure_coverage,
-           agg.reports_expected, agg.reports_received, agg.reports_on_time,
+           agg.reports_expected, agg.reports_received, agg.reports_on_time, agg.reports_late, agg.reports_missing,
            {_ratio("agg.reports_received", "agg.reports_expected")} AS reporting_rate,
            {_ratio("agg.reports_on_time", "agg.reports_expected")} AS on_time_rate,
            {", ".join(f"accp.acc_{d}" for d in DIMENSIONS)},
            {acc_mean} AS accuracy_overall,
            agg.findings_errors, agg.findings_warnings, COALESCE(opn.n, 0) AS findings_open_month_end,
-           agg.discrepancies, agg.discrepancy_abs_hh, agg.discrepancy_abs_wan
+           agg.discrepancies, agg.discrepancy_abs_hh, agg.discrepancy_abs_pp, agg.discrepancy_abs_wan
     FROM lst
     JOIN agg ON agg.region_code = lst.region_code
     LEFT JOIN fst ON fst.region_code = lst.region_code
@@ -382,7 +394,7 @@ SELECT :m, region_code, region_name, level, parent_code, county_code, is_key_cou
        discrepancy_abs_wan, score,
        CASE WHEN level IN (:lv_county, :lv_town)
             THEN RANK() OVER (PARTITION BY level, parent_code ORDER BY score DESC NULLS LAST) END,
-       CURRENT_TIMESTAMP
+       CURRENT_TIMESTAMP, township_code, :ms, :me, reports_late, reports_missing, discrepancy_abs_pp
 FROM scored
 """
 
@@ -425,6 +437,7 @@ def refresh_monthly_mart(month: str, wh: Warehouse | None = None) -> dict:
         weeks_sql, wp = _in_list("wk", present)
         ytd_sql, yp = _in_list("yt", ytd)
         params = {**_level_params(), **wp, **yp, "m": month, "rw": present[-1], "lw": present[-1],
+                  **dict(zip(("ms", "me"), month_bounds(month))),
                   "nweeks": len(weeks), "target": float(get_settings().microcredit_monthly_target_wan),
                   **{f"dim{i}": d for i, d in enumerate(DIMENSIONS)}}
         conn.execute(sa.text(_monthly_sql(weeks_sql, ytd_sql)), params)

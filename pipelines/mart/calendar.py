@@ -42,6 +42,30 @@ def week_row(week: str) -> dict:
             "iso_year": int(week[:4]), "iso_week": int(week[-2:]), "days_in_month": days_in_month(week)}
 
 
+def weeks_of_years(years: list[int]) -> list[str]:
+    """Every ISO week of the given ISO years (52 or 53 each), in order."""
+    out = []
+    for year in sorted(set(years)):
+        last = dt.date(year, 12, 28).isocalendar().week  # 28 December is always in the year's last week
+        out += [f"{year}-W{n:02d}" for n in range(1, last + 1)]
+    return out
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """The first and last day of `month`."""
+    year, mon = parse_month(month)
+    nxt = dt.date(year + mon // 12, mon % 12 + 1, 1)
+    return dt.date(year, mon, 1), nxt - dt.timedelta(days=1)
+
+
+def month_row(month: str) -> dict:
+    year, mon = parse_month(month)
+    weeks = weeks_of_month(month)
+    start, end = month_bounds(month)
+    return {"month": month, "month_start": start, "month_end": end, "year": year, "month_of_year": mon,
+            "first_week": weeks[0], "last_week": weeks[-1], "weeks_in_month": len(weeks)}
+
+
 def months_to_date(month: str) -> list[str]:
     """January of the month's year up to `month`."""
     year, mon = parse_month(month)

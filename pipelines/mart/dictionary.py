@@ -69,7 +69,8 @@ TABLES: dict[str, dict] = {
         ]},
     "mart.dim_week": {
         "kind": "table", "label": "周次维表",
-        "about": "ISO 周（周一至周日）及其所属月份：一周归属于包含其四天或以上的月份（即周四所在月份，与 DHIS2 相同）。",
+        "about": "已入库各年份的全部 ISO 周（周一至周日）及其所属月份：一周归属于包含其四天或以上的月份"
+                 "（即周四所在月份，与 DHIS2 相同）。主键 week。",
         "columns": [
             ("week", "周次", TXT, "ISO 周，如 2026-W47"),
             ("week_start", "周起始日", DATE, "周一"),
@@ -80,6 +81,20 @@ TABLES: dict[str, dict] = {
             ("days_in_month", "落在所属月份的天数", "天", "4–7"),
             ("loaded", "是否已入库", BOOL, "该周是否已由 weekly_ingest 入库（core.loads）"),
             ("loaded_at", "入库时间", TS, "最近一次入库时间"),
+        ]},
+    "mart.dim_month": {
+        "kind": "table", "label": "月份维表",
+        "about": "已入库各年份的全部月份，含首末日与所属 ISO 周（一周归属于包含其四天或以上的月份）。主键 month。",
+        "columns": [
+            ("month", "月份", TXT, "如 2026-11"),
+            ("month_start", "月初日", DATE, "当月 1 日"),
+            ("month_end", "月末日", DATE, "当月最后一天"),
+            ("year", "年份", TXT, "公历年"),
+            ("month_of_year", "月序号", TXT, "1–12"),
+            ("first_week", "首周", TXT, "归属当月的第一个 ISO 周"),
+            ("last_week", "末周", TXT, "归属当月的最后一个 ISO 周"),
+            ("weeks_in_month", "当月周数", "周", "归属当月的 ISO 周数（4 或 5）"),
+            ("weeks_loaded", "已入库周数", "周", "其中已由 weekly_ingest 入库的周数"),
         ]},
     "mart.dim_accuracy": {
         "kind": "table", "label": "八个准维表",
@@ -138,6 +153,8 @@ TABLES: dict[str, dict] = {
             ("discrepancy_abs_pp", "差异绝对值合计（人）", PP, "人口类差异的绝对值之和"),
             ("discrepancy_abs_wan", "差异绝对值合计（万元）", WAN, "金额类差异的绝对值之和"),
             ("refreshed_at", "刷新时间", TS, "本行生成时间"),
+            ("week_start", "周起始日", DATE, "本周周一（BI 的时间轴）"),
+            ("week_end", "周结束日", DATE, "本周周日"),
         ]},
     "mart.weekly_accuracy": {
         "kind": "table", "label": "周八个准",
@@ -153,6 +170,9 @@ TABLES: dict[str, dict] = {
             ("error_records", "有错误的记录数", "条", "该维度至少有一条错误的记录数"),
             ("accuracy", "准确率", SHARE, "1 − 有错误的记录数 ÷ 已报记录数"),
             ("refreshed_at", "刷新时间", TS, "本行生成时间"),
+            ("region_name", "区划名称", TXT, "单位名称（区划名录）"),
+            ("week_start", "周起始日", DATE, "本周周一（BI 的时间轴）"),
+            ("week_end", "周结束日", DATE, "本周周日"),
         ]},
     "mart.monthly_conclusion": {
         "kind": "table", "label": "月总结",
@@ -211,6 +231,12 @@ TABLES: dict[str, dict] = {
              "年度脱贫计划完成率（封顶 1）、小额信贷任务完成率（仅重点县，封顶 1）、及时率与八个准综合准确率的平均值"),
             ("rank_in_parent", "排名", "名", "县：在全市各县中的名次；乡镇：在本县各乡镇中的名次（按综合得分，1 为最好）"),
             ("refreshed_at", "刷新时间", TS, "本行生成时间"),
+            ("township_code", "所属乡镇代码", TXT, "乡镇行为本乡镇代码，县与全市为空"),
+            ("month_start", "月初日", DATE, "当月 1 日（BI 的时间轴）"),
+            ("month_end", "月末日", DATE, "当月最后一天"),
+            ("reports_late", "本月迟报份数", "份", "本月各周截止后收到的份数之和"),
+            ("reports_missing", "本月未报份数", "份", "本月各周应报未报的份数之和"),
+            ("discrepancy_abs_pp", "本月差异绝对值合计（人）", PP, "人口类差异的绝对值之和"),
         ]},
     "mart.findings": {
         "kind": "view", "label": "问题清单（视图）",

@@ -208,3 +208,27 @@ def test_every_mart_column_is_in_the_dictionary_and_commented(faulty_mart):
                                "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE schema_name = 'mart'")
     assert set(tables["t"]) == {t.split(".")[1] for t in TABLES}
     assert tables["comment"].str.len().gt(5).all()
+
+
+def test_calendars_dates_and_keys_for_bi_tools(faulty_mart):
+    """dim_week and dim_month are calendars of the years loaded; every weekly row carries its
+    dates and every monthly row its month's; each grain is a declared primary key."""
+    import datetime as dt
+
+    weeks = faulty_mart.query("SELECT week, week_start, loaded FROM mart.dim_week ORDER BY week")
+    assert len(weeks) == 53 and weeks["week"].iloc[0] == "2026-W01" and weeks["week"].iloc[-1] == "2026-W53"
+    assert sorted(weeks.loc[weeks["loaded"], "week"]) == ["2026-W45", "2026-W46"]
+    months = faulty_mart.query("SELECT * FROM mart.dim_month ORDER BY month")
+    nov = months[months["month"] == "2026-11"].iloc[0]
+    assert len(months) == 12 and (nov["month_start"], nov["month_end"]) == (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    assert (nov["first_week"], nov["last_week"], nov["weeks_in_month"], nov["weeks_loaded"]) == ("2026-W45", "2026-W48", 4, 2)
+    bad = faulty_mart.scalar("SELECT count(*) FROM mart.weekly_summary s JOIN mart.dim_week d ON d.week = s.week "
+                             "WHERE s.week_start IS DISTINCT FROM d.week_start OR s.week_end IS DISTINCT FROM d.week_end")
+    assert bad == 0 and faulty_mart.scalar("SELECT count(*) FROM mart.weekly_summary WHERE week_start IS NULL") == 0
+    assert faulty_mart.scalar("SELECT count(*) FROM mart.weekly_accuracy WHERE region_name IS NULL") == 0
+    assert faulty_mart.scalar("SELECT min(month_start) FROM mart.monthly_conclusion") == dt.date(2026, 11, 1)
+    assert faulty_mart.column_types("mart.weekly_summary")["discrepancy_abs_hh"].upper() == "BIGINT"
+    keys = faulty_mart.query("SELECT table_name, count(*) AS n FROM information_schema.table_constraints "
+                             "WHERE table_schema = 'mart' AND constraint_type = 'PRIMARY KEY' GROUP BY table_name")
+    assert set(keys["table_name"]) == {"dim_region", "dim_week", "dim_month", "dim_accuracy", "weekly_summary",
+                                       "weekly_accuracy", "monthly_conclusion"}

@@ -11,7 +11,7 @@ from tests.mart.helpers import copy_core, duckdb_copy, throwaway_postgres
 
 KEYS = {"mart.weekly_summary": "week, region_code", "mart.monthly_conclusion": "month, region_code",
         "mart.weekly_accuracy": "week, region_code, dimension", "mart.dim_region": "region_code",
-        "mart.dim_week": "week", "mart.dim_accuracy": "dimension",
+        "mart.dim_week": "week", "mart.dim_month": "month", "mart.dim_accuracy": "dimension",
         "mart.findings": "finding_id, row_number, column_name", "mart.discrepancies": "week, unit_code, rule, metric, source_row",
         "mart.reporting_status": "week, unit_code, form"}
 VOLATILE = ["refreshed_at", "loaded_at"]

@@ -31,12 +31,22 @@ def release_before_schema(into: Path) -> Path:
 
 
 def shape(wh: Warehouse) -> dict[tuple[str, str, str], str]:
-    """Every column of every table and view in core and mart, with its type."""
-    df = wh.query("SELECT c.table_schema, c.table_name, c.column_name, c.data_type, t.table_type "
-                  "FROM information_schema.columns c JOIN information_schema.tables t "
+    """Every column of every table and view in core and mart, with its place and type, and
+    every table's primary key."""
+    df = wh.query("SELECT c.table_schema, c.table_name, c.column_name, c.ordinal_position, c.data_type, "
+                  "t.table_type FROM information_schema.columns c JOIN information_schema.tables t "
                   "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
                   "WHERE c.table_schema IN ('core', 'mart')")
-    return {(r.table_schema, r.table_name, r.column_name): f"{r.table_type}:{r.data_type}" for r in df.itertuples()}
+    out = {(r.table_schema, r.table_name, r.column_name): f"{r.table_type}:{r.ordinal_position}:{r.data_type}"
+           for r in df.itertuples()}
+    keys = wh.query("SELECT k.table_schema, k.table_name, k.column_name, k.ordinal_position "
+                    "FROM information_schema.table_constraints c JOIN information_schema.key_column_usage k "
+                    "ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema "
+                    "AND k.table_name = c.table_name "
+                    "WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema IN ('core', 'mart')")
+    out.update({("key", f"{r.table_schema}.{r.table_name}", r.column_name): str(r.ordinal_position)
+                for r in keys.itertuples()})
+    return out
 
 
 def _as_the_release_before(wh: Warehouse, schema: Path) -> None:
@@ -73,6 +83,7 @@ def test_the_release_befores_warehouse_is_migrated_to_a_new_ones_schema(engine, 
         assert new.apply_schema() == (None, migrations.head())
         assert shape(old) == shape(new)
         assert len(shape(new)) > 300
+        assert shape(new)[("key", "mart.weekly_summary", "region_code")] == "2"
         assert old.scalar("SELECT original_name FROM core.submissions") == "焦东村周报.csv"
         assert old.scalar("SELECT version_num FROM core.alembic_version") == migrations.head()
         assert old.apply_schema() is None and new.apply_schema() is None  # nothing left to run

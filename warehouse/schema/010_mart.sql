@@ -20,10 +20,12 @@ CREATE TABLE IF NOT EXISTS mart.dim_region (
     township_name    VARCHAR,
     is_poor_village  BOOLEAN,
     is_key_county    BOOLEAN,
-    register_week    VARCHAR
+    register_week    VARCHAR,
+    PRIMARY KEY (region_code)
 );
 
--- ISO weeks and the month each belongs to (the month holding four or more of its days).
+-- Every ISO week of the years loaded, and the month each belongs to (the month holding four
+-- or more of its days).
 CREATE TABLE IF NOT EXISTS mart.dim_week (
     week            VARCHAR NOT NULL,
     week_start      DATE NOT NULL,
@@ -33,14 +35,30 @@ CREATE TABLE IF NOT EXISTS mart.dim_week (
     iso_week        BIGINT NOT NULL,
     days_in_month   BIGINT NOT NULL,
     loaded          BOOLEAN NOT NULL,
-    loaded_at       TIMESTAMP WITH TIME ZONE
+    loaded_at       TIMESTAMP WITH TIME ZONE,
+    PRIMARY KEY (week)
+);
+
+-- Every month of the years loaded, with its first and last day and its ISO weeks.
+CREATE TABLE IF NOT EXISTS mart.dim_month (
+    month           VARCHAR NOT NULL,
+    month_start     DATE NOT NULL,
+    month_end       DATE NOT NULL,
+    year            BIGINT NOT NULL,
+    month_of_year   BIGINT NOT NULL,
+    first_week      VARCHAR NOT NULL,
+    last_week       VARCHAR NOT NULL,
+    weeks_in_month  BIGINT NOT NULL,
+    weeks_loaded    BIGINT NOT NULL,
+    PRIMARY KEY (month)
 );
 
 -- The eight accuracies (八个准): data-quality dimensions of findings.
 CREATE TABLE IF NOT EXISTS mart.dim_accuracy (
     dimension        VARCHAR NOT NULL,
     dimension_label  VARCHAR NOT NULL,
-    ordinal          BIGINT NOT NULL
+    ordinal          BIGINT NOT NULL,
+    PRIMARY KEY (dimension)
 );
 
 -- 周汇总: one row per region (village → city) per week.
@@ -88,10 +106,13 @@ CREATE TABLE IF NOT EXISTS mart.weekly_summary (
     findings_warnings     BIGINT,
     findings_open         BIGINT,
     discrepancies         BIGINT,
-    discrepancy_abs_hh    DOUBLE PRECISION,
-    discrepancy_abs_pp    DOUBLE PRECISION,
+    discrepancy_abs_hh    BIGINT,
+    discrepancy_abs_pp    BIGINT,
     discrepancy_abs_wan   DOUBLE PRECISION,
-    refreshed_at          TIMESTAMP WITH TIME ZONE NOT NULL
+    refreshed_at          TIMESTAMP WITH TIME ZONE NOT NULL,
+    week_start            DATE,   -- columns from here on were added by revision 0002
+    week_end              DATE,
+    PRIMARY KEY (week, region_code)
 );
 
 -- 八个准 per region and week: records checked and records with an error in each dimension.
@@ -105,7 +126,11 @@ CREATE TABLE IF NOT EXISTS mart.weekly_accuracy (
     records          BIGINT NOT NULL,
     error_records    BIGINT NOT NULL,
     accuracy         DOUBLE PRECISION,
-    refreshed_at     TIMESTAMP WITH TIME ZONE NOT NULL
+    refreshed_at     TIMESTAMP WITH TIME ZONE NOT NULL,
+    region_name      VARCHAR,   -- columns from here on were added by revision 0002
+    week_start       DATE,
+    week_end         DATE,
+    PRIMARY KEY (week, region_code, dimension)
 );
 
 -- 月总结: one row per region (city, county, township) per month.
@@ -160,11 +185,18 @@ CREATE TABLE IF NOT EXISTS mart.monthly_conclusion (
     findings_warnings      BIGINT,
     findings_open_month_end BIGINT,
     discrepancies          BIGINT,
-    discrepancy_abs_hh     DOUBLE PRECISION,
+    discrepancy_abs_hh     BIGINT,
     discrepancy_abs_wan    DOUBLE PRECISION,
     score                  DOUBLE PRECISION,
     rank_in_parent         BIGINT,
-    refreshed_at           TIMESTAMP WITH TIME ZONE NOT NULL
+    refreshed_at           TIMESTAMP WITH TIME ZONE NOT NULL,
+    township_code          VARCHAR,   -- columns from here on were added by revision 0002
+    month_start            DATE,
+    month_end              DATE,
+    reports_late           BIGINT,
+    reports_missing        BIGINT,
+    discrepancy_abs_pp     BIGINT,
+    PRIMARY KEY (month, region_code)
 );
 
 -- BI views over core. Personal data is masked: values of name, ID-number and phone columns,

@@ -15,7 +15,7 @@ COMMENT ON COLUMN mart.dim_region.is_poor_village IS '是否贫困村（是/否�
 COMMENT ON COLUMN mart.dim_region.is_key_county IS '是否扶贫开发重点县（是/否）：所属县是否重点县（承担每月 1000 万元小额信贷任务）';
 COMMENT ON COLUMN mart.dim_region.register_week IS '名录周次：取自哪一周入库时的区划名录';
 
-COMMENT ON TABLE mart.dim_week IS '周次维表：ISO 周（周一至周日）及其所属月份：一周归属于包含其四天或以上的月份（即周四所在月份，与 DHIS2 相同）。';
+COMMENT ON TABLE mart.dim_week IS '周次维表：已入库各年份的全部 ISO 周（周一至周日）及其所属月份：一周归属于包含其四天或以上的月份（即周四所在月份，与 DHIS2 相同）。主键 week。';
 COMMENT ON COLUMN mart.dim_week.week IS '周次：ISO 周，如 2026-W47';
 COMMENT ON COLUMN mart.dim_week.week_start IS '周起始日（日期）：周一';
 COMMENT ON COLUMN mart.dim_week.week_end IS '周结束日（日期）：周日';
@@ -25,6 +25,17 @@ COMMENT ON COLUMN mart.dim_week.iso_week IS 'ISO 周序号：1–53';
 COMMENT ON COLUMN mart.dim_week.days_in_month IS '落在所属月份的天数（天）：4–7';
 COMMENT ON COLUMN mart.dim_week.loaded IS '是否已入库（是/否）：该周是否已由 weekly_ingest 入库（core.loads）';
 COMMENT ON COLUMN mart.dim_week.loaded_at IS '入库时间（时间）：最近一次入库时间';
+
+COMMENT ON TABLE mart.dim_month IS '月份维表：已入库各年份的全部月份，含首末日与所属 ISO 周（一周归属于包含其四天或以上的月份）。主键 month。';
+COMMENT ON COLUMN mart.dim_month.month IS '月份：如 2026-11';
+COMMENT ON COLUMN mart.dim_month.month_start IS '月初日（日期）：当月 1 日';
+COMMENT ON COLUMN mart.dim_month.month_end IS '月末日（日期）：当月最后一天';
+COMMENT ON COLUMN mart.dim_month.year IS '年份：公历年';
+COMMENT ON COLUMN mart.dim_month.month_of_year IS '月序号：1–12';
+COMMENT ON COLUMN mart.dim_month.first_week IS '首周：归属当月的第一个 ISO 周';
+COMMENT ON COLUMN mart.dim_month.last_week IS '末周：归属当月的最后一个 ISO 周';
+COMMENT ON COLUMN mart.dim_month.weeks_in_month IS '当月周数（周）：归属当月的 ISO 周数（4 或 5）';
+COMMENT ON COLUMN mart.dim_month.weeks_loaded IS '已入库周数（周）：其中已由 weekly_ingest 入库的周数';
 
 COMMENT ON TABLE mart.dim_accuracy IS '八个准维表：数据质量的八个维度（八个准）；问题清单中的 dimension 取其一。';
 COMMENT ON COLUMN mart.dim_accuracy.dimension IS '维度代码：identification、household、cause、measures、ledger、policy、entry_exit、dynamics';
@@ -88,6 +99,8 @@ COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_hh IS '差异绝对值合�
 COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_pp IS '差异绝对值合计（人）（人）：人口类差异的绝对值之和';
 COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_wan IS '差异绝对值合计（万元）（万元）：金额类差异的绝对值之和';
 COMMENT ON COLUMN mart.weekly_summary.refreshed_at IS '刷新时间（时间）：本行生成时间';
+COMMENT ON COLUMN mart.weekly_summary.week_start IS '周起始日（日期）：本周周一（BI 的时间轴）';
+COMMENT ON COLUMN mart.weekly_summary.week_end IS '周结束日（日期）：本周周日';
 
 COMMENT ON TABLE mart.weekly_accuracy IS '周八个准：每周每个单位、每个维度一行：已报记录数、该维度有错误的记录数与准确率（八个准）。';
 COMMENT ON COLUMN mart.weekly_accuracy.week IS '周次：ISO 周';
@@ -100,6 +113,9 @@ COMMENT ON COLUMN mart.weekly_accuracy.records IS '已报记录数（条）：�
 COMMENT ON COLUMN mart.weekly_accuracy.error_records IS '有错误的记录数（条）：该维度至少有一条错误的记录数';
 COMMENT ON COLUMN mart.weekly_accuracy.accuracy IS '准确率（比例(0–1)）：1 − 有错误的记录数 ÷ 已报记录数';
 COMMENT ON COLUMN mart.weekly_accuracy.refreshed_at IS '刷新时间（时间）：本行生成时间';
+COMMENT ON COLUMN mart.weekly_accuracy.region_name IS '区划名称：单位名称（区划名录）';
+COMMENT ON COLUMN mart.weekly_accuracy.week_start IS '周起始日（日期）：本周周一（BI 的时间轴）';
+COMMENT ON COLUMN mart.weekly_accuracy.week_end IS '周结束日（日期）：本周周日';
 
 COMMENT ON TABLE mart.monthly_conclusion IS '月总结：每月每个全市、县、乡镇一行：当月流量（所属各周之和）、月末存量（当月最后一周）、对照年度计划的脱贫进度、重点县小额信贷任务完成情况、示范基地、报送率与及时率、八个准、月末待处理问题和县级排名。月内周未全部入库时为月度截至目前（weeks_loaded < weeks_in_month）。';
 COMMENT ON COLUMN mart.monthly_conclusion.month IS '月份：如 2026-11';
@@ -166,6 +182,12 @@ COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_wan IS '本月差异�
 COMMENT ON COLUMN mart.monthly_conclusion.score IS '综合得分（比例(0–1)）：年度脱贫计划完成率（封顶 1）、小额信贷任务完成率（仅重点县，封顶 1）、及时率与八个准综合准确率的平均值';
 COMMENT ON COLUMN mart.monthly_conclusion.rank_in_parent IS '排名（名）：县：在全市各县中的名次；乡镇：在本县各乡镇中的名次（按综合得分，1 为最好）';
 COMMENT ON COLUMN mart.monthly_conclusion.refreshed_at IS '刷新时间（时间）：本行生成时间';
+COMMENT ON COLUMN mart.monthly_conclusion.township_code IS '所属乡镇代码：乡镇行为本乡镇代码，县与全市为空';
+COMMENT ON COLUMN mart.monthly_conclusion.month_start IS '月初日（日期）：当月 1 日（BI 的时间轴）';
+COMMENT ON COLUMN mart.monthly_conclusion.month_end IS '月末日（日期）：当月最后一天';
+COMMENT ON COLUMN mart.monthly_conclusion.reports_late IS '本月迟报份数（份）：本月各周截止后收到的份数之和';
+COMMENT ON COLUMN mart.monthly_conclusion.reports_missing IS '本月未报份数（份）：本月各周应报未报的份数之和';
+COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_pp IS '本月差异绝对值合计（人）（人）：人口类差异的绝对值之和';
 
 COMMENT ON VIEW mart.findings IS '问题清单（视图）：core.findings 的 BI 视图，附单位名称、月份、八个准名称和处理状态；姓名、身份证号、电话已隐去。';
 COMMENT ON COLUMN mart.findings.finding_id IS '问题编号：稳定编号（周次、单位、规则、记录、列的散列）';
