@@ -26,6 +26,10 @@ class Settings:
     tz: str
     # Domain thresholds (docs/DOMAIN.md / docs/FORMS.md), never literals in code.
     poverty_line_yuan: float = 3000.0
+    # The highest plausible yearly net income per person (元) in a ledger: a 人均纯收入
+    # above it (99,999,999 typed for 9,999, or 万元 taken for 元 the other way) or below 0
+    # is an error on the cell (rule income.range).
+    income_max_yuan: float = 100_000.0
     microcredit_monthly_target_wan: float = 1000.0
     deadline_weekday: int = 0  # Monday
     deadline_hour: int = 10
@@ -94,6 +98,7 @@ def get_settings() -> Settings:
         outbox_dir=Path(_env("HUIZONG_OUTBOX", str(home / "outbox"))),
         tz=_env("HUIZONG_TZ", "Asia/Shanghai"),
         poverty_line_yuan=float(_env("HUIZONG_POVERTY_LINE_YUAN", "3000")),
+        income_max_yuan=float(_env("HUIZONG_INCOME_MAX_YUAN", "100000")),
         microcredit_monthly_target_wan=float(_env("HUIZONG_MICROCREDIT_TARGET_WAN", "1000")),
         deadline_hour=int(_env("HUIZONG_DEADLINE_HOUR", "10")),
         tolerance_count=int(_env("HUIZONG_TOLERANCE_COUNT", "0")),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pipelines import forms
 from pipelines.ingest import values as V
+from pipelines.ingest.week_text import week_in
 
 if TYPE_CHECKING:
     from pipelines.ingest.parse import ParsedFile
@@ -95,11 +96,11 @@ def interpret_header(pf: ParsedFile, header: dict, texts: list[str]) -> None:
             code = mm.group(0) if mm else code
     out["unit_code"] = code
     week_text = V.cell_text(header.get("week", ""))
-    week = V.find_week(week_text)
+    week = week_in(week_text, pf.folder_week)
     src = "header" if week else ""
     if not week:
         for t in texts:
-            week = V.find_week(t)
+            week = week_in(t, pf.folder_week)
             if week:
                 src = "title"
                 break

@@ -39,6 +39,9 @@ from pipelines.ingest.frames import (
 from pipelines.ingest.header_block import interpret_header, scan_header_lines
 from pipelines.ingest.readers import read_book
 from pipelines.ingest.readers.book import NOT_CAUGHT, Book, ReadError
+from pipelines.ingest.report_row import one_report_row
+from pipelines.ingest.seen import what_was_seen
+from pipelines.ingest.week_sheets import keep_week_sheets
 
 # ---- result --------------------------------------------------------------------------
 
@@ -52,8 +55,10 @@ class ParsedFile:
     the village codes' common 9-digit prefix, D: the township codes' 6-digit prefix),
     else from the header block (B); unit_code_source says which, unit_codes has every
     source found ({"header": ..., "rows": ...}); a disagreement is a unit_code.mismatch
-    finding. week: "2026-W47" from 填报周次 (week_source "header") or a title/line of
-    text (week_source "title"); None when the content names no week.
+    finding. week: "2026-W47" from 填报周次 (week_source "header"), a title/line of
+    text (week_source "title") or the name of the sheet read (week_source "sheet"); a
+    week written without its year takes the folder's (``folder_week``); None when the
+    content names no week.
     header: unit_name, unit_code, week, filled_by, reviewed_by, signed_by, filled_date
     (datetime.date or None), raw ({label: text as written}), lines (all header/footer
     texts). tables/raw/totals/totals_raw: keyed "plan"/"measures"/"helpers" (A) or
@@ -75,7 +80,8 @@ class ParsedFile:
     unit_codes: dict = field(default_factory=dict)  # source -> code found there
     unit_name: str = ""
     week: str | None = None
-    week_source: str = ""                      # "header" | "title" | ""
+    week_source: str = ""                      # "header" | "title" | "sheet" | ""
+    folder_week: str | None = None             # the week of the folder the file was found in
     header: dict = field(default_factory=dict)
     file_format: str = ""
     encoding: str = ""
@@ -206,9 +212,11 @@ def _file_problem(pf: ParsedFile, rule: str, message: str, severity: str = ERROR
                                level=pf.level, unit_code=pf.unit_code))
 
 
-def parse_file(data: bytes, name: str) -> ParsedFile:
-    """Parse one submission. Never raises; problems go to ParsedFile.problems."""
-    pf = ParsedFile(name=name)
+def parse_file(data: bytes, name: str, folder_week: str | None = None) -> ParsedFile:
+    """Parse one submission found in the folder of ``folder_week`` (when known: it gives a
+    week written without its year, and picks the sheet of a workbook kept one sheet per
+    week). Never raises; problems go to ParsedFile.problems."""
+    pf = ParsedFile(name=name, folder_week=folder_week)
     try:
         pf.problems.extend(name_problems(name))
         _parse(pf, data, name)
@@ -227,17 +235,24 @@ def _parse(pf: ParsedFile, data: bytes, name: str) -> None:
     book = _read(pf, data, name)
     if book is None:
         return
+    sheet_week = keep_week_sheets(pf, book)
     layouts = _layouts(book)
     if not layouts:
+        seen = what_was_seen(book)
         _file_problem(pf, "file.not_a_form",
                       "文件中没有找到村级三本账、村级周报、乡镇周报或县级周报的表头"
-                      "（如「户编号」「期初贫困户数」「村代码」「乡镇代码」），"
-                      "请使用市扶贫办统一下发的模板填报")
+                      "（如「户编号」「期初贫困户数」「村代码」「乡镇代码」）"
+                      f"{'：' + seen if seen else ''}。请使用市扶贫办统一下发的模板填报")
         return
     chosen = _choose(pf, layouts, book)
     pf.level = forms.FORM_LEVEL[pf.form]
     splits = {table: split_rows(lay) for table, lay in chosen.items()}
     header = _read_header(pf, chosen, splits)
+    if pf.week is None and sheet_week:
+        pf.week, pf.week_source = sheet_week, "sheet"
+    if pf.form == "B" and "report" in splits:
+        data_idx, total_idx, extra = splits["report"]
+        splits["report"] = (one_report_row(pf, chosen["report"], data_idx), total_idx, extra)
     _read_tables(pf, chosen, splits)
     for table in _expected_tables(pf.form):
         if table not in pf.parts:

@@ -164,7 +164,7 @@ def _parse_files(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings
     for name, files, _inputs in todo:
         rows, probs = [], []
         for rec in files.itertuples(index=False):
-            pf = parse_file(landing.read_archived(settings, rec.archive_path), rec.landing_path)
+            pf = parse_file(landing.read_archived(settings, rec.archive_path), rec.landing_path, week)
             out.files[rec.submission_id] = pf
             out.paths[rec.submission_id] = rec.landing_path
             out.group_of.setdefault(rec.submission_id, name)

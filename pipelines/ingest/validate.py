@@ -52,6 +52,7 @@ def suite_parameters(settings=None) -> dict:
     extra = getattr(s, "extra", None) or {}
     return {
         "poverty_line_yuan": float(s.poverty_line_yuan),
+        "income_max_yuan": float(s.income_max_yuan),
         "household_size_min": int(s.household_size_min),
         "household_size_max": int(s.household_size_max),
         "tolerance_count": int(s.tolerance_count),
@@ -116,7 +117,8 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
 
 
 # The suite parameters GX fills in (the others only appear in message texts).
-_GX_PARAMETERS = ("poverty_line_yuan", "household_size_min", "household_size_max", "tolerance_count")
+_GX_PARAMETERS = ("poverty_line_yuan", "income_max_yuan", "household_size_min", "household_size_max",
+                  "tolerance_count")
 
 
 def _result_findings(result, table: forms.Table, f: pd.DataFrame, df: pd.DataFrame,

@@ -62,7 +62,7 @@ def test_validation_builds_far_fewer_configurations(runtime, monkeypatch):
     columns = runtime.columns(suite)
     frame = pd.DataFrame({c: pd.Series([None, None], dtype=object) for c in columns})
     frame[R.ROW_ID] = [0, 1]
-    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "household_size_min": 1,
+    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "income_max_yuan": 100000, "household_size_min": 1,
                                     "household_size_max": 20, "tolerance_count": 0}, store=False)
     per_expectation = len(calls) / len(runtime.suite(suite).expectations)
     assert 0 < per_expectation < 60, per_expectation
@@ -95,7 +95,7 @@ def test_metric_ids_of_a_real_validation_are_gx_s_own(runtime, monkeypatch):
     suite = "form_a_plan"
     frame = pd.DataFrame({c: pd.Series([None, "1", 2.0], dtype=object) for c in runtime.columns(suite)})
     frame[R.ROW_ID] = [0, 1, 2]
-    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "household_size_min": 1,
+    runtime.validate(suite, frame, {"poverty_line_yuan": 3000, "income_max_yuan": 100000, "household_size_min": 1,
                                     "household_size_max": 20, "tolerance_count": 0}, store=False)
     assert len(seen) > 100
     gx_own = gx_speed.ORIGINALS["convert_to_json_serializable"]
@@ -111,7 +111,7 @@ def test_stored_results_keep_no_fingerprint_of_the_rows(runtime):
     suite = "form_a_plan"
     frame = pd.DataFrame({c: pd.Series([None, "1", 2.0], dtype=object) for c in runtime.columns(suite)})
     frame[R.ROW_ID] = [0, 1, 2]
-    params = {"poverty_line_yuan": 3000, "household_size_min": 1, "household_size_max": 20, "tolerance_count": 0}
+    params = {"poverty_line_yuan": 3000, "income_max_yuan": 100000, "household_size_min": 1, "household_size_max": 20, "tolerance_count": 0}
     result = runtime.validate(suite, frame, params, store=False)
     assert "pandas_data_fingerprint" in result.meta["batch_markers"]
     clean = scrub_result(result)

@@ -225,9 +225,9 @@ def test_files_are_parsed_with_gc_paused_and_it_is_resumed_after(examples_landin
     seen = []
     real = parse.parse_file
 
-    def spy(data, path):
+    def spy(data, path, folder_week):
         seen.append(gc.isenabled())
-        return real(data, path)
+        return real(data, path, folder_week)
 
     monkeypatch.setattr(parse, "parse_file", spy)
     assert gc.isenabled()

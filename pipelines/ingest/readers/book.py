@@ -92,6 +92,7 @@ class Sheet:
 class Book:
     file_format: str                 # xlsx | xls | csv
     encoding: str = ""               # csv only
+    delimiter: str = ""              # csv only: the cell separator found
     sheets: list[Sheet] = field(default_factory=list)
     hidden: set[str] = field(default_factory=set)
     notes: list[Note] = field(default_factory=list)

@@ -1,6 +1,7 @@
 """csv and tab-separated text: the encoding found (UTF-8 strictly first, UTF-16, then
-GB18030 — reported as "gbk" when the text is plain GBK — then charset-normalizer) and the
-records read row by row, stopped at the row and cell limits."""
+GB18030 — reported as "gbk" when the text is plain GBK — then charset-normalizer), the
+cell separator found (comma, tab, semicolon or bar: the most frequent in the first
+records) and the records read row by row, stopped at the row and cell limits."""
 from __future__ import annotations
 
 import csv
@@ -82,6 +83,17 @@ def decode_text(data: bytes) -> tuple[str, str]:
     return str(best), str(best.encoding)
 
 
+# What separates the cells of a record: comma, or what Excel and WPS write in locales or
+# exports that do not use it (tab, semicolon, bar).
+DELIMITERS = (",", "\t", ";", "|")
+
+
+def delimiter(head: str) -> str:
+    """The separator the text's first records use most (comma when none or on a tie)."""
+    counts = [head.count(d) for d in DELIMITERS]
+    return DELIMITERS[counts.index(max(counts))]
+
+
 def read_text(data: bytes, limits: Limits) -> Book:
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")) \
             and not _utf16_without_bom(data):
@@ -92,10 +104,7 @@ def read_text(data: bytes, limits: Limits) -> Book:
         text = text[1:]
     if not text.strip():
         raise ReadError("file.empty", "文件没有任何内容，请重新上传填好的报表")
-    first = text[:4096]
-    delim = ","
-    if first.count("\t") > first.count(",") and first.count("\t") > 0:
-        delim = "\t"
+    delim = delimiter(text[:4096])
     if csv.field_size_limit() < limits.max_file_bytes:
         # cells longer than the csv module's default (128 KB) are read, then cut
         csv.field_size_limit(limits.max_file_bytes)
@@ -123,4 +132,4 @@ def read_text(data: bytes, limits: Limits) -> Book:
     for r in rows:
         if len(r) < width:
             r.extend([""] * (width - len(r)))
-    return Book(file_format="csv", encoding=enc, sheets=[Sheet("", rows, lines)])
+    return Book(file_format="csv", encoding=enc, delimiter=delim, sheets=[Sheet("", rows, lines)])
