@@ -170,8 +170,10 @@ CREATE TABLE IF NOT EXISTS core.findings (
     dimension      VARCHAR,
     message        VARCHAR NOT NULL,
     record_key     VARCHAR,
-    stage          VARCHAR NOT NULL    -- ingest | consolidate
+    stage          VARCHAR NOT NULL,   -- ingest | consolidate
+    cause_id       VARCHAR             -- the finding of the source fault (its own id for a cause)
 );
+ALTER TABLE core.findings ADD COLUMN IF NOT EXISTS cause_id VARCHAR;
 
 -- The unit register as it stood when a week was processed.
 CREATE TABLE IF NOT EXISTS core.regions (
