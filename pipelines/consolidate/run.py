@@ -181,6 +181,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     fnd = findings_frame(pd.concat([
         discrepancy_findings(disc, submissions, register),
         missing_findings(status),
+        unreadable_findings(rep, week, submissions, register),
         history_findings(cons[cons["level"] == forms.LEVEL_VILLAGE], history, week, settings),
     ], ignore_index=True))
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
@@ -223,6 +224,26 @@ def _balanced(rep: _Reports) -> list[tuple[pd.DataFrame, str, str]]:
     return [(rep.villages, "unit_code", forms.LEVEL_VILLAGE), (rep.townships, "village_code", forms.LEVEL_TOWNSHIP),
             (rep.township_totals, "unit_code", forms.LEVEL_TOWNSHIP), (rep.counties, "township_code", forms.LEVEL_COUNTY),
             (rep.county_totals, "unit_code", forms.LEVEL_COUNTY)]
+
+
+def unreadable_findings(rep: _Reports, week: str, submissions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    """One warning per report row whose balance was not checked: a stock or flow cell that
+    is not a number is unknown (not 0), and the check says it skipped the row."""
+    u = [R.unreadable(rows, key, level, week) for rows, key, level in _balanced(rep) if len(rows)]
+    u = pd.concat([x for x in u if len(x)], ignore_index=True) if any(len(x) for x in u) else pd.DataFrame()
+    if u.empty:
+        return findings_frame()
+    names = dict(zip(register["code"], register["name"]))
+    files = dict(zip(submissions["submission_id"], submissions["landing_path"]))
+    return findings_frame(pd.DataFrame({
+        "week": week, "level": u["level"], "unit_code": u["reported_by"], "submission_id": u["submission_id"],
+        "file": u["submission_id"].map(files).fillna(""), "sheet": u["source_sheet"], "row": u["source_row"],
+        "column": u["headers"], "value": "", "rule": "xlevel.balance_unreadable", "severity": WARNING,
+        "dimension": "ledger", "record_key": u["unit_code"],
+        "message": "第" + u["source_row"].astype(str) + "行「" + u["unit_code"].map(names).fillna(u["unit_code"])
+                   + "」的「" + u["headers"] + "」无法识别为数字，按未知处理（不按 0 计），未核对该行期末数是否平衡；"
+                   "请填写数字后重新报送",
+    }))
 
 
 def _reconcile(rep: _Reports, prev: _Reports, ledger: pd.DataFrame, upper: pd.DataFrame, week: str,
@@ -305,3 +326,4 @@ def missing_findings(status: pd.DataFrame) -> pd.DataFrame:
         "message": m["unit_name"].fillna("") + "（" + m["unit_code"] + "）本周未报送" + m["form"].map(FORM_NAMES)
                    + "：其数据暂按上级报表填列并标记为未核实，请尽快补报",
     }))
+
