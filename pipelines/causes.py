@@ -14,8 +14,8 @@ else the id of the finding of the source fault. All links are within one week:
    that shows the same figure off by the same amount (people against households: the
    same flow). A group holding a wrong 合计 is a cause itself.
 3. **One ID in two villages**: the finding in each village is one fault.
-4. **Sent but refused**: a unit's form that is missing because its file was refused
-   (wrong week, unreadable) is an echo of that file's finding.
+4. **Sent but refused**: a unit's form that is missing or not loaded because its file
+   was refused (wrong week, unreadable) is an echo of that file's finding.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ RANK = {"balance.households": 0, "balance.people": 0, "total.mismatch": 1, "xlev
 WRONG_TOTAL = ("total.mismatch", "xlevel.total_vs_rows")
 PEOPLE_RULE = "people.lt_households"
 DUPLICATE_ID = "id_number.duplicate"
-MISSING = "submission.missing"
+NOT_LOADED = ("submission.missing", "submission.not_loaded")
 CONTINUITY = "xlevel.continuity"
 CHAIN_STEPS = 8  # village row → township row → township 合计 → county row → county 合计, and back weeks
 
@@ -123,9 +123,12 @@ def _duplicate_ids(f: pd.DataFrame, cause: pd.Series) -> pd.Series:
 
 
 def _refused_files(f: pd.DataFrame, cause: pd.Series) -> pd.Series:
-    refused = f[(f["severity"] == "error") & (f["row"] == 0) & (f["rule"] != MISSING) & (f["record_key"] != "")]
-    lead = refused.sort_values("finding_id").drop_duplicates("record_key").set_index("record_key")["finding_id"]
-    missing = f["rule"] == MISSING
+    refused = f[(f["severity"] == "error") & (f["row"] == 0)].sort_values(["sheet", "finding_id"])
+    keyed = refused[refused["record_key"] != ""]
+    by_key = keyed.drop_duplicates("record_key").set_index("record_key")["finding_id"]
+    by_file = refused[refused["submission_id"] != ""].drop_duplicates("submission_id").set_index("submission_id")["finding_id"]
+    missing = f["rule"].isin(NOT_LOADED)
+    lead = f.loc[missing, "submission_id"].map(by_file).fillna(f.loc[missing, "record_key"].map(by_key))
     out = cause.copy()
-    out[missing] = f.loc[missing, "record_key"].map(lead).fillna(cause[missing]).to_numpy(object)
+    out[missing] = lead.fillna(cause[missing]).to_numpy(object)
     return out

@@ -181,6 +181,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     fnd = findings_frame(pd.concat([
         discrepancy_findings(disc, submissions, register),
         missing_findings(status),
+        not_loaded_findings(status, submissions),
         unreadable_findings(rep, week, submissions, register),
         history_findings(cons[cons["level"] == forms.LEVEL_VILLAGE], history, week, settings),
     ], ignore_index=True))
@@ -327,3 +328,21 @@ def missing_findings(status: pd.DataFrame) -> pd.DataFrame:
                    + "：其数据暂按上级报表填列并标记为未核实，请尽快补报",
     }))
 
+
+def not_loaded_findings(status: pd.DataFrame, submissions: pd.DataFrame) -> pd.DataFrame:
+    """A form received but not loaded (its file refused): 已报送未入库, what to fix, not to send."""
+    m = status[status["not_loaded"]]
+    if m.empty:
+        return findings_frame()
+    names = dict(zip(submissions["submission_id"], submissions["original_name"]))
+    paths = dict(zip(submissions["submission_id"], submissions["landing_path"]))
+    sid = m["rejected_submission_id"].astype(str)
+    return findings_frame(pd.DataFrame({
+        "week": m["week"], "level": m["level"], "unit_code": m["unit_code"], "submission_id": sid,
+        "file": sid.map(paths).fillna(""), "sheet": "", "row": 0, "column": "", "value": m["form"],
+        "rule": "submission.not_loaded", "severity": WARNING, "dimension": "ledger",
+        "record_key": m["unit_code"] + ":" + m["form"],
+        "message": m["unit_name"].fillna("") + "（" + m["unit_code"] + "）本周的" + m["form"].map(FORM_NAMES)
+                   + "已报送（" + sid.map(names).fillna("") + "），但未能入库（已报送未入库）：请按该文件回执所列问题"
+                   "修改后重新报送；其数据暂按上级报表填列并标记为未核实",
+    }))

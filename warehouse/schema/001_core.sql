@@ -269,8 +269,12 @@ CREATE TABLE IF NOT EXISTS core.reporting_status (
     late            BOOLEAN NOT NULL,
     missing         BOOLEAN NOT NULL,
     submission_id   VARCHAR,
-    received_at     TIMESTAMP WITH TIME ZONE
+    received_at     TIMESTAMP WITH TIME ZONE,
+    not_loaded      BOOLEAN,           -- received, but every file of the form was refused (已报送未入库)
+    rejected_submission_id VARCHAR     -- the refused file, when not_loaded
 );
+ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS not_loaded BOOLEAN;
+ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS rejected_submission_id VARCHAR;
 
 -- Which schema files were applied last (a digest of their text): tasks skip re-applying
 -- them while they are unchanged (pipelines/warehouse.py, apply_schema).
