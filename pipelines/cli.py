@@ -54,6 +54,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(result.summary_text())
     print("[2/3] 通过 Airflow 运行 weekly_ingest（SQLite 元数据库，DuckDB 仓库）")
     rc = _cmd_ingest(args)
+    _cmd_score(argparse.Namespace(weeks=args.weeks, truth=str(result.truth_dir)))
     from pipelines.weeks import month_of_week, week_range
 
     months = sorted({month_of_week(w) for w in week_range(args.weeks)})
@@ -69,6 +70,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"  Airflow 元数据与日志：{settings.home / 'airflow'}")
     print("  数据审核页面：.venv/bin/huizong ui，然后打开 http://127.0.0.1:8080/huizong/findings")
     return rc
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    """Recall per injected fault kind, and primary findings per fault, against a synthetic
+    world's ground truth."""
+    from pathlib import Path
+
+    from pipelines.settings import get_settings
+    from pipelines.synth.score import score_text
+    from pipelines.warehouse import Warehouse
+    from pipelines.weeks import week_range
+
+    settings = get_settings()
+    truth = Path(args.truth) if args.truth else Path(settings.landing_url) / "_synth_truth"
+    print("合成数据错误发现情况（与注入的错误清单对照）：")
+    print(score_text(truth, week_range(args.weeks), Warehouse(settings.warehouse_url)))
+    return 0
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
@@ -148,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--faults", default="default", choices=["none", "default"])
     d.add_argument("--seed", type=int, default=20261128)
     d.set_defaults(func=_cmd_demo)
+
+    c = sub.add_parser("score", help="对照合成数据的错误清单：各类错误的召回率与每个错误的主要问题数")
+    c.add_argument("--weeks", required=True, help="如 2026-W45..2026-W46")
+    c.add_argument("--truth", default="", help="错误清单目录（默认：落地目录下的 _synth_truth）")
+    c.set_defaults(func=_cmd_score)
 
     u = sub.add_parser("ui", help="启动 Airflow 界面（含数据审核页面），使用内置默认配置")
     u.add_argument("--port", type=int, default=8080)

@@ -66,11 +66,11 @@ def balance(rows: pd.DataFrame, key: str, level: str, week: str, tol: float) -> 
         return pd.DataFrame(columns=DISCREPANCY_COLUMNS)
     out = []
     for p in ("hh", "pp"):
-        n = {c: pd.to_numeric(rows[f"{p}_{c}"], errors="coerce").fillna(0).astype("float64")
+        n = {c: pd.to_numeric(rows[f"{p}_{c}"], errors="coerce").astype("float64")
              for c in ("open", "new", "return", "exit", "cancel", "close")}
         expect = n["open"] + n["new"] + n["return"] - n["exit"] - n["cancel"]
         diff = n["close"] - expect
-        bad = diff.abs() > tol
+        bad = diff.abs() > tol  # False where a cell was unreadable (unknown, not 0): see unreadable()
         if not bad.any():
             continue
         sel = rows[bad]
@@ -103,3 +103,24 @@ def sum_rows(rows: pd.DataFrame, by: str, metrics: list[str]) -> pd.DataFrame:
     for m in present:
         num[m] = pd.to_numeric(rows[m], errors="coerce").fillna(0).astype("float64")
     return num.groupby(by, as_index=False)[present].sum()
+
+
+def unreadable(rows: pd.DataFrame, key: str, level: str, week: str) -> pd.DataFrame:
+    """Rows whose balance could not be checked: a stock or flow cell that is not a number
+    (unknown, not 0). One row each, with the headers of the unreadable cells."""
+    if rows.empty:
+        return pd.DataFrame(columns=[*DISCREPANCY_COLUMNS, "headers"])
+    names = [f"{p}_{c}" for p in ("hh", "pp") for c in ("open", "new", "return", "exit", "cancel", "close")]
+    present = [c for c in names if c in rows.columns]
+    na = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce").isna() for c in present})
+    hit = na.any(axis=1)
+    if not hit.any():
+        return pd.DataFrame(columns=[*DISCREPANCY_COLUMNS, "headers"])
+    sel = rows[hit]
+    label = {c.name: c.header for c in forms.FLOW_COLUMNS}
+    cells = np.where(na[hit].to_numpy(bool), np.array([label[c] for c in present], dtype=object), "")
+    headers = ["、".join(h for h in r if h) for r in cells.tolist()]  # the failing rows only
+    return pd.DataFrame({
+        "week": week, "unit_code": sel[key].astype(str), "level": level, "reported_by": sel["unit_code"].astype(str),
+        "submission_id": sel["submission_id"].astype(str), "source_row": sel["source_row"].astype("int64"),
+        "source_sheet": sel["source_sheet"].fillna("").astype(str), "headers": headers})

@@ -15,7 +15,8 @@ def reporting_status(week: str, register: pd.DataFrame, submissions: pd.DataFram
     """One row per expected (unit, form): received, on time, late or missing.
 
     `submissions`: core.submissions rows of the week (current ones are those loaded or
-    partially loaded; superseded and rejected files do not count as received).
+    partially loaded; superseded and rejected files do not count as received). A form
+    whose files were all refused is ``not_loaded`` (已报送未入库), not ``missing``.
     """
     exp = []
     for level, forms_ in FORMS_BY_LEVEL.items():
@@ -29,6 +30,11 @@ def reporting_status(week: str, register: pd.DataFrame, submissions: pd.DataFram
             [["unit_code", "detected_form", "submission_id", "received_at"]]
             .rename(columns={"detected_form": "form"}))
     out = expected.merge(subs, on=["unit_code", "form"], how="left")
+    refused = submissions[submissions["status"] == "rejected"]
+    refused = (refused.sort_values("received_at").drop_duplicates(["unit_code", "detected_form"], keep="last")
+               [["unit_code", "detected_form", "submission_id"]]
+               .rename(columns={"detected_form": "form", "submission_id": "rejected_submission_id"}))
+    out = out.merge(refused, on=["unit_code", "form"], how="left")
     due = pd.Timestamp(deadline(week, tz, deadline_hour))
     at = pd.to_datetime(out["received_at"], utc=True)
     out["received_at"] = at
@@ -37,7 +43,10 @@ def reporting_status(week: str, register: pd.DataFrame, submissions: pd.DataFram
     out["received"] = out["submission_id"].notna()
     out["on_time"] = out["received"] & (at <= due)
     out["late"] = out["received"] & (at > due)
-    out["missing"] = ~out["received"]
+    # Received but not loaded (every file of the unit's form refused): sent, to be corrected.
+    out["not_loaded"] = ~out["received"] & out["rejected_submission_id"].notna()
+    out["missing"] = ~out["received"] & ~out["not_loaded"]
     cols = ["week", "unit_code", "unit_name", "level", "form", "county_code", "township_code", "expected",
-            "received", "on_time", "late", "missing", "submission_id", "received_at"]
+            "received", "on_time", "late", "missing", "submission_id", "received_at", "not_loaded",
+            "rejected_submission_id"]
     return out[cols].sort_values(["level", "unit_code", "form"]).reset_index(drop=True)

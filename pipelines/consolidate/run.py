@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import forms, storage, vectors
+from pipelines.causes import cause_ids
 from pipelines.checkpoints import checkpoint
 from pipelines.consolidate import reconcile as R
 from pipelines.consolidate.history import history_findings
@@ -116,6 +117,19 @@ def roll_up(villages: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def known_sums(villages: pd.DataFrame, upper: pd.DataFrame) -> pd.DataFrame:
+    """The sums of ``roll_up`` for checking a reported 合计 against: a figure no village
+    has a readable value for (its report held back, no township row to fall back on) is
+    unknown, not 0, and so is every sum that holds it: the check is skipped there."""
+    out = upper.copy()
+    for c in [*FLOWS, "microcredit_wan"]:
+        unknown = villages.loc[villages[c].isna(), "unit_code"].astype(str)
+        if len(unknown):
+            above = set(unknown.str[:6]) | set(unknown.str[:9]) | {forms.CITY_CODE}
+            out.loc[vectors.member(out["unit_code"], above), c] = np.nan
+    return out
+
+
 @dataclass
 class _Reports:
     """One week's current village, township and county reports, rows and 合计 rows apart."""
@@ -159,17 +173,21 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     cons = pd.concat([villages, upper], ignore_index=True)
     cons["week"] = week
 
-    disc = _reconcile(rep, _current_reports(settings, shift_week(week, -1)), ledger, upper, week, settings)
+    disc = _reconcile(rep, _current_reports(settings, shift_week(week, -1)), ledger, known_sums(villages, upper),
+                      week, settings)
     status = reporting_status(week, register, submissions, settings.tz, settings.deadline_hour)
     history = wh.query("SELECT week, unit_code, level, hh_new, hh_exit, hh_cancel FROM core.consolidated "
                        "WHERE level = :lv AND week < :w", {"lv": forms.LEVEL_VILLAGE, "w": week})
     fnd = findings_frame(pd.concat([
         discrepancy_findings(disc, submissions, register),
         missing_findings(status),
+        not_loaded_findings(status, submissions),
+        unreadable_findings(rep, week, submissions, register),
         history_findings(cons[cons["level"] == forms.LEVEL_VILLAGE], history, week, settings),
     ], ignore_index=True))
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
     fnd["stage"] = "consolidate"
+    fnd, ingest_causes = _with_causes(wh, fnd, disc, week)
 
     with wh.transaction() as conn:
         wh.replace(conn, "core.consolidated", cons, {"week": week})
@@ -177,6 +195,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
         wh.replace(conn, "core.discrepancies", disc, {"week": week})
         wh.replace(conn, "core.reporting_status", status, {"week": week})
         wh.replace(conn, "core.findings", fnd, {"week": week, "stage": "consolidate"})
+        wh.update(conn, "core.findings", ingest_causes, key="finding_id", where={"week": week, "stage": "ingest"})
     city = cons[cons["level"] == forms.LEVEL_CITY].iloc[0]
     return {"week": week, "discrepancies": int(len(disc)),
             "by_rule": disc["rule"].value_counts().to_dict() if len(disc) else {},
@@ -184,6 +203,48 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
             "reporting_rate": round(float(status["received"].mean()), 4) if len(status) else 1.0,
             "city_hh_close": int(city["hh_close"]), "city_pp_close": int(city["pp_close"]),
             "findings": int(len(fnd)), "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _with_causes(wh: Warehouse, fnd: pd.DataFrame, disc: pd.DataFrame, week: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The consolidation findings with their ``cause_id``, and the week's intake findings'
+    ``cause_id`` where an intake finding is an echo (pipelines.causes: over both stages).
+    The discrepancy findings come first in ``fnd``, one per row of ``disc``."""
+    raw = wh.query("SELECT * FROM core.findings WHERE week = :w AND stage = 'ingest'", {"w": week})
+    ingest = findings_frame(raw).assign(finding_id=raw["finding_id"].fillna("").to_numpy(object))
+    both = pd.concat([fnd.drop(columns="stage"), ingest], ignore_index=True)
+    amount = pd.Series(np.nan, index=both.index)
+    amount.iloc[:len(disc)] = pd.to_numeric(disc["difference"], errors="coerce").abs().to_numpy(float)
+    cause = cause_ids(both, amount).to_numpy(object)
+    fnd = fnd.assign(cause_id=cause[:len(fnd)])
+    ingest = pd.DataFrame({"finding_id": ingest["finding_id"], "cause_id": cause[len(fnd):]})
+    return fnd, ingest.drop_duplicates("finding_id")
+
+
+def _balanced(rep: _Reports) -> list[tuple[pd.DataFrame, str, str]]:
+    """The report rows whose own balance is checked: (rows, key of the unit they are about, level)."""
+    return [(rep.villages, "unit_code", forms.LEVEL_VILLAGE), (rep.townships, "village_code", forms.LEVEL_TOWNSHIP),
+            (rep.township_totals, "unit_code", forms.LEVEL_TOWNSHIP), (rep.counties, "township_code", forms.LEVEL_COUNTY),
+            (rep.county_totals, "unit_code", forms.LEVEL_COUNTY)]
+
+
+def unreadable_findings(rep: _Reports, week: str, submissions: pd.DataFrame, register: pd.DataFrame) -> pd.DataFrame:
+    """One warning per report row whose balance was not checked: a stock or flow cell that
+    is not a number is unknown (not 0), and the check says it skipped the row."""
+    u = [R.unreadable(rows, key, level, week) for rows, key, level in _balanced(rep) if len(rows)]
+    u = pd.concat([x for x in u if len(x)], ignore_index=True) if any(len(x) for x in u) else pd.DataFrame()
+    if u.empty:
+        return findings_frame()
+    names = dict(zip(register["code"], register["name"]))
+    files = dict(zip(submissions["submission_id"], submissions["landing_path"]))
+    return findings_frame(pd.DataFrame({
+        "week": week, "level": u["level"], "unit_code": u["reported_by"], "submission_id": u["submission_id"],
+        "file": u["submission_id"].map(files).fillna(""), "sheet": u["source_sheet"], "row": u["source_row"],
+        "column": u["headers"], "value": "", "rule": "xlevel.balance_unreadable", "severity": WARNING,
+        "dimension": "ledger", "record_key": u["unit_code"],
+        "message": "第" + u["source_row"].astype(str) + "行「" + u["unit_code"].map(names).fillna(u["unit_code"])
+                   + "」的「" + u["headers"] + "」无法识别为数字，按未知处理（不按 0 计），未核对该行期末数是否平衡；"
+                   "请填写数字后重新报送",
+    }))
 
 
 def _reconcile(rep: _Reports, prev: _Reports, ledger: pd.DataFrame, upper: pd.DataFrame, week: str,
@@ -196,9 +257,7 @@ def _reconcile(rep: _Reports, prev: _Reports, ledger: pd.DataFrame, upper: pd.Da
     if len(vr):
         d.append(R.compare(vr, ledger, "unit_code", FLOWS, rule="village_vs_ledger", level=forms.LEVEL_VILLAGE,
                            week=week, tol_count=tol_c, tol_money=tol_m))
-        d.append(R.balance(vr, "unit_code", forms.LEVEL_VILLAGE, week, tol_c))
-    for rows, key, level in ((trows, "village_code", forms.LEVEL_TOWNSHIP), (ttot, "unit_code", forms.LEVEL_TOWNSHIP),
-                             (crows, "township_code", forms.LEVEL_COUNTY), (ctot, "unit_code", forms.LEVEL_COUNTY)):
+    for rows, key, level in _balanced(rep):
         if len(rows):
             d.append(R.balance(rows, key, level, week, tol_c))
     for now, before, level in ((vr, prev.villages, forms.LEVEL_VILLAGE), (ttot, prev.township_totals, forms.LEVEL_TOWNSHIP),
@@ -213,8 +272,9 @@ def _reconcile(rep: _Reports, prev: _Reports, ledger: pd.DataFrame, upper: pd.Da
     for rows, tot, level in ((trows, ttot, forms.LEVEL_TOWNSHIP), (crows, ctot, forms.LEVEL_COUNTY)):
         if len(rows) and len(tot):
             sums = R.sum_rows(rows, "submission_id", TOTALLED)
-            d.append(R.compare(tot, sums, "submission_id", TOTALLED, rule="total_vs_rows", level=level, week=week,
-                               tol_count=tol_c, tol_money=tol_m))
+            wrong = R.compare(tot, sums, "submission_id", TOTALLED, rule="total_vs_rows", level=level, week=week,
+                              tol_count=tol_c, tol_money=tol_m)
+            d.append(wrong.assign(unit_code=wrong["reported_by"]))  # the 合计 is the reporting unit's own
     for rows, below, key, rule, level, when in (
             (ttot, upper[upper["level"] == forms.LEVEL_TOWNSHIP], "unit_code", "township_total_vs_villages",
              forms.LEVEL_TOWNSHIP, len(ttot)),
@@ -266,4 +326,23 @@ def missing_findings(status: pd.DataFrame) -> pd.DataFrame:
         "dimension": "ledger", "record_key": m["unit_code"] + ":" + m["form"],
         "message": m["unit_name"].fillna("") + "（" + m["unit_code"] + "）本周未报送" + m["form"].map(FORM_NAMES)
                    + "：其数据暂按上级报表填列并标记为未核实，请尽快补报",
+    }))
+
+
+def not_loaded_findings(status: pd.DataFrame, submissions: pd.DataFrame) -> pd.DataFrame:
+    """A form received but not loaded (its file refused): 已报送未入库, what to fix, not to send."""
+    m = status[status["not_loaded"]]
+    if m.empty:
+        return findings_frame()
+    names = dict(zip(submissions["submission_id"], submissions["original_name"]))
+    paths = dict(zip(submissions["submission_id"], submissions["landing_path"]))
+    sid = m["rejected_submission_id"].astype(str)
+    return findings_frame(pd.DataFrame({
+        "week": m["week"], "level": m["level"], "unit_code": m["unit_code"], "submission_id": sid,
+        "file": sid.map(paths).fillna(""), "sheet": "", "row": 0, "column": "", "value": m["form"],
+        "rule": "submission.not_loaded", "severity": WARNING, "dimension": "ledger",
+        "record_key": m["unit_code"] + ":" + m["form"],
+        "message": m["unit_name"].fillna("") + "（" + m["unit_code"] + "）本周的" + m["form"].map(FORM_NAMES)
+                   + "已报送（" + sid.map(names).fillna("") + "），但未能入库（已报送未入库）：请按该文件回执所列问题"
+                   "修改后重新报送；其数据暂按上级报表填列并标记为未核实",
     }))

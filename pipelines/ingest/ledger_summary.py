@@ -1,11 +1,20 @@
 """Per village and submission, what its own ledger (表A) says: households, the week's flows
 (期初, 新识别, 返贫, 脱贫, 注销, 期末, in households and people), and how many poor
-households have a helper and a measure. Consolidation compares it with the village's report."""
+households have a helper and a measure. Consolidation compares it with the village's report.
+
+One counting rule (docs/counting.md): 期末 is the households whose 当前状态 is 贫困; a flow is
+counted only where 本周变动 agrees with 当前状态 (新识别/返贫 → 贫困, 脱贫 → 已脱贫, 注销 → 注销);
+期初 is the state before this week's counted change, so it equals last week's 期末 counted
+the same way. A row whose change contradicts its state (贫困 with 脱贫) is counted by its
+state alone, once, and its own finding (week_change.state) says what to correct."""
 from __future__ import annotations
 
 import pandas as pd
 
 from pipelines import forms, vectors
+
+# The 当前状态 a household has after each change of 本周变动.
+AFTER_CHANGE = {"新识别": "贫困", "返贫": "贫困", "脱贫": "已脱贫", "注销": "注销"}
 
 
 def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str) -> pd.DataFrame:
@@ -19,6 +28,7 @@ def ledger_summary(tables: dict[str, pd.DataFrame], current: set[str], week: str
     size = pd.to_numeric(plan["household_size"], errors="coerce").fillna(0).astype("int64")
     state = plan["state"].astype(str)
     change = plan["week_change"].astype(str)
+    change = change.where(change.map(AFTER_CHANGE) == state, "无")  # a contradicted change is not counted
     poor = state.eq("贫困")
     key = ["unit_code", "submission_id"]
 

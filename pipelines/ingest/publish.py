@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipelines import forms, storage, vectors
 from pipelines.checkpoints import checkpoint
+from pipelines.causes import cause_ids
 from pipelines.findings import ERROR, WARNING, finding_ids, findings_frame
 from pipelines.ingest import landing, publish_state
 from pipelines.ingest.duplicates import duplicate_id_findings
@@ -146,6 +147,7 @@ def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.Dat
                     ignore_index=True)
     fnd = fnd.drop_duplicates(["submission_id", "sheet", "row", "column", "rule"]).reset_index(drop=True)
     fnd["finding_id"] = finding_ids(fnd) if len(fnd) else pd.Series(dtype=str)
+    fnd["cause_id"] = cause_ids(fnd) if len(fnd) else pd.Series(dtype=str)  # consolidation adds the cross-level links
     fnd["stage"] = "ingest"
     return fnd
 

@@ -266,6 +266,9 @@ TABLES: dict[str, dict] = {
             ("status", "处理状态", TXT, "open / waived / sent_back / resolved"),
             ("status_label", "处理状态（中文）", TXT, "待处理 / 已豁免 / 已退回 / 已解决"),
             ("status_updated_at", "状态更新时间", TS, "最近一次处理时间"),
+            ("cause_id", "源头问题编号", TXT, "该问题所源自的问题的编号；本身即为源头问题时等于问题编号"),
+            ("is_cause", "是否源头问题", BOOL, "是：源头问题；否：同一错误在其他核对或上级报表中的重复反映（关联问题）"),
+            ("echo_count", "关联问题数", "条", "以本问题为源头的其他问题条数（折叠显示）"),
         ]},
     "mart.discrepancies": {
         "kind": "view", "label": "逐级核对差异（视图）",

@@ -36,18 +36,19 @@ def table_text(headers: list[str], rows: list[list[str]], limits: dict[int, int]
 
 def cmd_findings(args: argparse.Namespace) -> int:
     wh = Warehouse(get_settings().warehouse_url)
-    df = queries.findings(args.week, wh, county=args.county, status=args.status, severity=args.severity,
+    df = queries.findings(args.week, wh, folded=True, county=args.county, status=args.status, severity=args.severity,
                           level=args.level, dimension=args.dimension)
     if df.empty:
         print(f"{args.week}：没有符合条件的问题")
         return 0
     headers = ["问题编号", "状态", "级别", "县", "单位", "文件", "工作表", "行", "列", "填报值", "八个准", "说明"]
     rows = [[r.finding_id, r.status_label, r.severity_label, r.county_name, r.unit_code,
-             r.file.rsplit("/", 1)[-1], r.sheet, str(r.row or ""), r.column, r.value, r.dimension_label, r.message]
+             r.file.rsplit("/", 1)[-1], r.sheet, str(r.row or ""), r.column, r.value, r.dimension_label,
+             r.message + ("（" + r.echo_note + "）" if r.echo_note else "")]
             for r in df.itertuples(index=False)]
     print(table_text(headers, rows, {5: 28, 9: 20, 11: 60}))
     print(f"\n共 {len(df)} 个问题（错误 {int((df['severity'] == 'error').sum())}，"
-          f"警告 {int((df['severity'] == 'warning').sum())}）")
+          f"警告 {int((df['severity'] == 'warning').sum())}；另有关联问题 {int(df['echoes'].sum())} 条，折叠在其源头问题下）")
     return 0
 
 
@@ -59,6 +60,8 @@ def _action(fn, args: argparse.Namespace, **kw) -> int:
         return 2
     print(f"问题 {res['finding_id']}：{lifecycle.STATUS_LABEL[res['before']]} → "
           f"{lifecycle.STATUS_LABEL[res['status']]}（操作人 {res['by']}）")
+    if res.get("echoes"):
+        print(f"另有 {res['echoes']} 条关联问题随之{lifecycle.STATUS_LABEL[res['status']]}")
     return 0
 
 

@@ -40,6 +40,8 @@ ALLOWED = {
     "close": {OPEN, WAIVED, SENT_BACK},
 }
 TARGET = {"waive": WAIVED, "send_back": SENT_BACK, "close": RESOLVED}
+# A steward's decision on a cause applies to its echoes (core.findings.cause_id).
+CARRIED = ("waive", "close")
 
 T = TypeVar("T")
 
@@ -194,10 +196,38 @@ def _act(action: str, finding_id: str, by: str, reason: str | None, wh: Warehous
                 "WHERE finding_id = :f"),
                 {"s": after, "r": reason or None, "by": by, "t": now.to_pydatetime(), "f": finding_id})
             _audit(conn, finding_id, week, by, action, before, after, reason or None, now)
+            echoes = _carry(wh, conn, action, finding_id, week, by, reason, now) if action in CARRIED else 0
             return {"finding_id": finding_id, "week": week, "before": before, "status": after,
-                    "by": by, "reason": reason}
+                    "by": by, "reason": reason, "echoes": echoes}
 
     return with_retry(run)
+
+
+def _carry(wh: Warehouse, conn, action: str, cause: str, week: str, by: str, reason: str, now: pd.Timestamp) -> int:
+    """Apply ``action`` to the echoes of ``cause`` that allow it (set-based); how many."""
+    rows = conn.execute(sa.text(
+        "SELECT DISTINCT f.finding_id, s.status FROM core.findings f LEFT JOIN core.finding_status s "
+        "ON s.finding_id = f.finding_id WHERE f.week = :w AND f.cause_id = :c AND f.finding_id <> :c"),
+        {"w": week, "c": cause}).fetchall()
+    echoes = pd.DataFrame(rows, columns=["finding_id", "before_status"])
+    unseen = echoes.loc[echoes["before_status"].isna(), "finding_id"]
+    if len(unseen):  # never synced yet: adopted as open first, as a single action does
+        wh.insert(conn, "core.finding_status", pd.DataFrame({
+            "finding_id": unseen, "week": week, "status": OPEN, "reason": None, "updated_by": SYSTEM,
+            "updated_at": now, "first_seen_week": week, "first_seen_run": "", "first_seen_at": now,
+            "last_seen_week": week, "last_seen_run": "", "last_seen_at": now}))
+    echoes["before_status"] = echoes["before_status"].fillna(OPEN)
+    echoes = echoes[echoes["before_status"].isin(ALLOWED[action])]
+    if echoes.empty:
+        return 0
+    after, note = TARGET[action], f"随源头问题 {cause} 一并{ACTION_LABEL[action]}：{reason}"
+    wh.update(conn, "core.finding_status", pd.DataFrame({
+        "finding_id": echoes["finding_id"], "status": after, "reason": note, "updated_by": by, "updated_at": now}),
+        key="finding_id")
+    wh.insert(conn, "core.finding_audit", echoes.assign(
+        audit_id=[_audit_id() for _ in range(len(echoes))], week=week, at=now, by=by, action=action,
+        after_status=after, reason=note))
+    return int(len(echoes))
 
 
 def waive(finding_id: str, reason: str, by: str, wh: Warehouse | None = None) -> dict:

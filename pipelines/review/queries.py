@@ -6,6 +6,7 @@ core.reporting_status) may be missing: callers get an empty frame then.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -55,8 +56,10 @@ def _names(wh: Warehouse, week: str) -> dict[str, str]:
     return dict(zip(df["code"], df["name"]))
 
 
-def findings(week: str, wh: Warehouse, **filters) -> pd.DataFrame:
-    """The week's findings with status, county and Chinese labels, filtered; one row per finding_id."""
+def findings(week: str, wh: Warehouse, folded: bool = False, **filters) -> pd.DataFrame:
+    """The week's findings with status, county and Chinese labels, filtered; one row per
+    finding_id, each with its ``cause_id`` and ``echoes`` (how many findings have it as
+    their cause). ``folded``: the causes only, their echoes counted, not listed."""
     def run() -> pd.DataFrame:
         if not table_exists(wh, "core.findings"):
             return pd.DataFrame(), {}
@@ -84,7 +87,27 @@ def findings(week: str, wh: Warehouse, **filters) -> pd.DataFrame:
     df["row"] = pd.to_numeric(df["row"], errors="coerce").fillna(0).astype(int)
     # A finding_id can repeat within a week (same unit, rule and record in two files): keep one.
     df = df.sort_values(["severity", "county", "unit_code", "file", "sheet", "row"]).drop_duplicates("finding_id")
+    df = with_echoes(df)
+    if folded:
+        df = df[df["is_cause"]]
     return apply_filters(df, **filters).reset_index(drop=True)
+
+
+def with_echoes(df: pd.DataFrame) -> pd.DataFrame:
+    """``cause_id`` (a finding recorded before causes were kept is its own), ``is_cause``,
+    ``echoes`` and ``echo_note`` (另有 N 条关联问题, or empty)."""
+    cause = df["cause_id"].fillna(df["finding_id"]) if "cause_id" in df.columns else df["finding_id"]
+    is_cause = (cause == df["finding_id"]).to_numpy(bool)
+    echoes = df["finding_id"].map(cause[~is_cause].value_counts()).fillna(0).astype("int64")
+    note = np.where(echoes > 0, "另有 " + echoes.astype(str) + " 条关联问题", "")
+    return df.assign(cause_id=cause, is_cause=is_cause, echoes=echoes, echo_note=note)
+
+
+def echoes_of(finding_id: str, wh: Warehouse) -> pd.DataFrame:
+    """The findings that have ``finding_id`` as their cause (itself excluded)."""
+    return with_retry(lambda: wh.query(
+        "SELECT * FROM core.findings WHERE cause_id = :f AND finding_id <> :f ORDER BY level, unit_code, rule",
+        {"f": finding_id}))
 
 
 def apply_filters(df: pd.DataFrame, **filters) -> pd.DataFrame:

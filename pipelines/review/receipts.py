@@ -20,11 +20,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines import storage, vectors
 from pipelines.review.lifecycle import STATUS_LABEL, tables_exist, with_retry
-from pipelines.review.queries import SEVERITY_LABEL, _names
+from pipelines.review.queries import SEVERITY_LABEL, _names, with_echoes
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse
 
@@ -39,7 +40,7 @@ UNKNOWN_UNIT = "未识别"
 ACCEPTED = "已受理，未发现问题"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bump when the receipt layout changes: unchanged receipts are otherwise not rewritten.
-RECEIPT_LAYOUT = "3"
+RECEIPT_LAYOUT = "4"
 HEADERS = ["序号", "工作表", "行号", "列名", "填报值", "问题类型", "处理状态", "问题说明及处理要求", "问题编号"]
 
 
@@ -80,6 +81,16 @@ def _summary(sub: dict, n_err: int, n_warn: int, newer: str) -> str:
     return f"已入库，共 {n_err} 个错误（已由市扶贫办审核处理）、{n_warn} 个警告。"
 
 
+def _folded(fnd: pd.DataFrame) -> pd.DataFrame:
+    """The findings a receipt lists: causes (with their echo count), and echoes whose cause
+    is in another unit's file (a township's row that repeats a village's error is still
+    the township's to correct); an echo within the same file is folded under its cause."""
+    fnd = with_echoes(fnd)
+    file_of = dict(zip(fnd["finding_id"], fnd["submission_id"]))
+    elsewhere = fnd["cause_id"].map(file_of).fillna("") != fnd["submission_id"]
+    return fnd[fnd["is_cause"] | elsewhere.to_numpy(bool)].copy()
+
+
 def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(heads, listed): per submission of the week, what its receipt shows above the list
     (one row each, in landing-path order), and the findings listed, sorted by submission
@@ -100,7 +111,7 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     subs[text_cols] = subs[text_cols].astype(object).where(subs[text_cols].notna(), "")
     by_id = dict(zip(subs["submission_id"], subs["original_name"]))
     tz = get_settings().tz
-    fnd = fnd.copy()
+    fnd = _folded(fnd)
     fnd["row"] = pd.to_numeric(fnd["row"], errors="coerce").fillna(0).astype(int)
     fnd = (fnd.sort_values(["submission_id", "severity", "sheet", "row", "column"], kind="stable")
            .drop_duplicates(["submission_id", "finding_id", "sheet", "row", "column"]))
@@ -112,7 +123,7 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
         "value": fnd["value"].fillna("").to_numpy(object),
         "severity": fnd["severity"].map(lambda v: SEVERITY_LABEL.get(v, v)).to_numpy(object),
         "status": fnd["fstatus"].fillna("open").map(lambda v: STATUS_LABEL.get(v, v)).to_numpy(object),
-        "message": fnd["message"].to_numpy(object),
+        "message": (fnd["message"] + np.where(fnd["echo_note"] != "", "（" + fnd["echo_note"] + "）", "")).to_numpy(object),
         "finding_id": fnd["finding_id"].to_numpy(object),
     })
     n_err = fnd.loc[fnd["severity"] == "error", "submission_id"].value_counts()

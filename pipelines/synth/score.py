@@ -86,3 +86,21 @@ def score(truth_dir: Path, weeks: list[str], wh) -> pd.DataFrame:
     out = df.groupby("kind").agg(injected=("found", "size"), found=("found", "sum")).reset_index()
     out["recall"] = (out["found"] / out["injected"]).round(4)
     return out
+
+
+def primary_findings(weeks: list[str], wh) -> dict:
+    """The weeks' findings, and the primary ones (each its own cause: echoes folded)."""
+    f = wh.query("SELECT finding_id, cause_id FROM core.findings WHERE week IN ("
+                 + ", ".join(f":w{i}" for i in range(len(weeks))) + ")", {f"w{i}": w for i, w in enumerate(weeks)})
+    return {"findings": int(len(f)), "primary": int((f["cause_id"].fillna(f["finding_id"]) == f["finding_id"]).sum())}
+
+
+def score_text(truth_dir: Path, weeks: list[str], wh) -> str:
+    """The score as the demo prints it: recall per fault kind, primary findings per fault."""
+    s = score(truth_dir, weeks, wh)
+    p = primary_findings(weeks, wh)
+    injected = int(s["injected"].sum())
+    lines = [f"注入错误 {injected} 个，发现问题 {p['findings']} 条，其中主要问题（关联问题折叠后）{p['primary']} 条，"
+             f"每个注入错误 {p['primary'] / max(injected, 1):.2f} 条主要问题（折叠前 {p['findings'] / max(injected, 1):.2f} 条）"]
+    lines += [f"  {r.kind}: 注入 {r.injected}，发现 {r.found}，召回率 {100 * r.recall:.0f}%" for r in s.itertuples()]
+    return "\n".join(lines)

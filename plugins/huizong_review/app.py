@@ -202,7 +202,8 @@ def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
 
 LIST_COLS = ["finding_id", "week", "status", "status_label", "severity", "severity_label", "level", "county",
              "county_name", "unit_code", "unit_name", "file", "sheet", "row", "column", "value", "rule", "dimension",
-             "dimension_label", "message", "record_key", "stage", "submission_id", "status_reason", "status_by"]
+             "dimension_label", "message", "record_key", "stage", "submission_id", "status_reason", "status_by",
+             "cause_id", "echoes", "echo_note"]
 
 
 def _data_docs_index() -> str | None:
@@ -230,7 +231,9 @@ def _detail(wh: Warehouse, finding_id: str) -> dict:
             "county_name": names.get((first["unit_code"] or "")[:6], ""),
             "source_row": src,
             "history": _records(hist, ["at", "by", "action", "action_label", "before_status", "after_status",
-                                       "reason"])}
+                                       "reason"]),
+            "echoes": _records(queries.echoes_of(finding_id, wh), ["finding_id", "level", "unit_code", "file", "sheet",
+                                                                   "row", "column", "value", "message"])}
 
 
 def _act(action: str, finding_id: str, user, reason: str) -> dict:
@@ -349,7 +352,7 @@ def findings_page(request: Request, week: str = "", rerun: str = "", user=Depend
         weeks = queries.weeks(wh)
         week = week or (weeks[0] if weeks else "")
         filters = _filters(request)
-        all_df = queries.findings(week, wh) if week else pd.DataFrame()
+        all_df = queries.findings(week, wh, folded=True) if week else pd.DataFrame()
         df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
         facets = queries.facets(all_df, **filters)
     finally:
@@ -464,7 +467,7 @@ def api_findings(request: Request, week: str = "", user=Depends(require_steward)
     try:
         week = week or _latest_week(wh)
         filters = _filters(request)
-        all_df = queries.findings(week, wh) if week else pd.DataFrame()
+        all_df = queries.findings(week, wh, folded=True) if week else pd.DataFrame()
         df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
         facets = queries.facets(all_df, **filters)
     finally:

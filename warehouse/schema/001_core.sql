@@ -170,8 +170,10 @@ CREATE TABLE IF NOT EXISTS core.findings (
     dimension      VARCHAR,
     message        VARCHAR NOT NULL,
     record_key     VARCHAR,
-    stage          VARCHAR NOT NULL    -- ingest | consolidate
+    stage          VARCHAR NOT NULL,   -- ingest | consolidate
+    cause_id       VARCHAR             -- the finding of the source fault (its own id for a cause)
 );
+ALTER TABLE core.findings ADD COLUMN IF NOT EXISTS cause_id VARCHAR;
 
 -- The unit register as it stood when a week was processed.
 CREATE TABLE IF NOT EXISTS core.regions (
@@ -267,8 +269,12 @@ CREATE TABLE IF NOT EXISTS core.reporting_status (
     late            BOOLEAN NOT NULL,
     missing         BOOLEAN NOT NULL,
     submission_id   VARCHAR,
-    received_at     TIMESTAMP WITH TIME ZONE
+    received_at     TIMESTAMP WITH TIME ZONE,
+    not_loaded      BOOLEAN,           -- received, but every file of the form was refused (已报送未入库)
+    rejected_submission_id VARCHAR     -- the refused file, when not_loaded
 );
+ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS not_loaded BOOLEAN;
+ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS rejected_submission_id VARCHAR;
 
 -- Which schema files were applied last (a digest of their text): tasks skip re-applying
 -- them while they are unchanged (pipelines/warehouse.py, apply_schema).

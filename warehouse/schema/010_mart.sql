@@ -236,12 +236,18 @@ SELECT
     COALESCE(s.status, 'open') AS status,
     CASE COALESCE(s.status, 'open') WHEN 'open' THEN '待处理' WHEN 'waived' THEN '已豁免'
          WHEN 'sent_back' THEN '已退回' WHEN 'resolved' THEN '已解决' ELSE s.status END AS status_label,
-    s.updated_at AS status_updated_at
+    s.updated_at AS status_updated_at,
+    COALESCE(f.cause_id, f.finding_id) AS cause_id,
+    COALESCE(f.cause_id, f.finding_id) = f.finding_id AS is_cause,
+    COALESCE(e.echoes, 0) AS echo_count
 FROM core.findings f
 LEFT JOIN core.finding_status s ON s.finding_id = f.finding_id
 LEFT JOIN mart.dim_week w ON w.week = f.week
 LEFT JOIN mart.dim_region r ON r.region_code = f.unit_code
-LEFT JOIN mart.dim_accuracy a ON a.dimension = f.dimension;
+LEFT JOIN mart.dim_accuracy a ON a.dimension = f.dimension
+LEFT JOIN (SELECT week, cause_id, COUNT(DISTINCT finding_id) AS echoes FROM core.findings
+           WHERE cause_id IS NOT NULL AND cause_id <> finding_id GROUP BY week, cause_id) e
+       ON e.week = f.week AND e.cause_id = f.finding_id;
 
 CREATE OR REPLACE VIEW mart.discrepancies AS
 SELECT

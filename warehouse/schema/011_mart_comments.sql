@@ -214,6 +214,9 @@ COMMENT ON COLUMN mart.findings.record_key IS '记录标识：户编号、村代
 COMMENT ON COLUMN mart.findings.status IS '处理状态：open / waived / sent_back / resolved';
 COMMENT ON COLUMN mart.findings.status_label IS '处理状态（中文）：待处理 / 已豁免 / 已退回 / 已解决';
 COMMENT ON COLUMN mart.findings.status_updated_at IS '状态更新时间（时间）：最近一次处理时间';
+COMMENT ON COLUMN mart.findings.cause_id IS '源头问题编号：该问题所源自的问题的编号；本身即为源头问题时等于问题编号';
+COMMENT ON COLUMN mart.findings.is_cause IS '是否源头问题（是/否）：是：源头问题；否：同一错误在其他核对或上级报表中的重复反映（关联问题）';
+COMMENT ON COLUMN mart.findings.echo_count IS '关联问题数（条）：以本问题为源头的其他问题条数（折叠显示）';
 
 COMMENT ON VIEW mart.discrepancies IS '逐级核对差异（视图）：core.discrepancies 的 BI 视图：上报数与下级数据（或平衡关系）不符之处（不含水分）。';
 COMMENT ON COLUMN mart.discrepancies.week IS '周次：ISO 周';
