@@ -173,7 +173,6 @@ CREATE TABLE IF NOT EXISTS core.findings (
     stage          VARCHAR NOT NULL,   -- ingest | consolidate
     cause_id       VARCHAR             -- the finding of the source fault (its own id for a cause)
 );
-ALTER TABLE core.findings ADD COLUMN IF NOT EXISTS cause_id VARCHAR;
 
 -- The unit register as it stood when a week was processed.
 CREATE TABLE IF NOT EXISTS core.regions (
@@ -273,8 +272,6 @@ CREATE TABLE IF NOT EXISTS core.reporting_status (
     not_loaded      BOOLEAN,           -- received, but every file of the form was refused (已报送未入库)
     rejected_submission_id VARCHAR     -- the refused file, when not_loaded
 );
-ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS not_loaded BOOLEAN;
-ALTER TABLE core.reporting_status ADD COLUMN IF NOT EXISTS rejected_submission_id VARCHAR;
 
 -- Which schema files were applied last (a digest of their text): tasks skip re-applying
 -- them while they are unchanged (pipelines/warehouse.py, apply_schema).
