@@ -108,6 +108,10 @@ def test_identifier_helpers_reject_anything_but_plain_names():
 
 # (file, enclosing function) -> the names its SQL may interpolate, and why that is safe.
 REVIEWED = {
+    ("pipelines/warehouse.py", "Warehouse.rewrite_for_older_clients"): (
+        {"DUCKDB_STORAGE_VERSION"}, "a module constant (the storage format); the file paths are bound parameters"),
+    ("pipelines/synth/score.py", "primary_findings"): (
+        {"i", "join", "len", "range", "weeks"}, "placeholders :w0, :w1 … numbered by position; the weeks are bound"),
     ("pipelines/warehouse.py", "Warehouse.replace"): (
         {"table", "cond"}, "table passed through _ident (regex); cond joins _quote_col(k) = :k over the where keys"),
     ("pipelines/warehouse.py", "Warehouse.insert"): (
