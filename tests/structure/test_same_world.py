@@ -9,7 +9,7 @@ import pytest
 
 from tests.structure.same_world import same_world
 
-BEFORE = "8ccfbca"
+BEFORE = "cf87ef5"
 
 
 @pytest.mark.slow
