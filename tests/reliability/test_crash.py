@@ -95,6 +95,8 @@ def _group(snap: dict, tables: list[str], stage: str | None = None, keep_subs: s
     out = {t: snap.get(f"wh:{t}") for t in tables if f"wh:{t}" in snap}
     if "wh:core.findings" in snap and stage:
         out["core.findings"] = snap["wh:core.findings"].where(stage=stage)
+        if stage == "ingest":  # consolidation links intake findings to their causes (its own transaction)
+            out["core.findings"] = out["core.findings"].without("cause_id")
     if keep_subs is not None and "wh:core.submissions" in snap:
         out["core.submissions"] = snap["wh:core.submissions"].where(submission_id=keep_subs)
     return {k: v for k, v in out.items() if v is not None}

@@ -241,6 +241,16 @@ class Table:
                                    for c, v in eq.items())})
         return out
 
+    def without(self, column: str) -> "Table":
+        """The same rows with ``column`` left out."""
+        keep = [i for i, c in enumerate(self.columns) if c != column]
+        out = Table.__new__(Table)
+        out.columns = tuple(self.columns[i] for i in keep)
+        out.rows = Counter()
+        for r, n in self.rows.items():
+            out.rows[tuple(r[i] for i in keep)] += n
+        return out
+
 
 def warehouse_snapshot(home: Path) -> dict[str, Table]:
     """Every core.* and mart.* table and view, read-only from this process."""
