@@ -9,23 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines import forms
+from pipelines import forms, labels
 
 FLOWS = list(forms.FLOW_NAMES)
 MONEY = ["microcredit_wan"]
 DISCREPANCY_COLUMNS = ["week", "unit_code", "level", "reported_by", "submission_id", "source_row", "source_sheet",
                        "metric", "reported", "consolidated", "difference", "direction", "rule"]
 
-RULE_TEXT = {
-    "village_vs_ledger": "村级周报与本村三本账不一致",
-    "balance": "期末数不等于期初数加减本周变动",
-    "continuity": "本周期初数不等于上周期末数",
-    "township_vs_village": "乡镇周报中的村行与该村自报周报不一致",
-    "total_vs_rows": "合计行不等于各行之和",
-    "township_total_vs_villages": "乡镇合计与所辖各村自下而上汇总数不一致",
-    "county_vs_township": "县级周报中的乡镇行与该乡镇自报合计不一致",
-    "county_total_vs_townships": "县级合计与所辖乡镇自下而上汇总数不一致",
-}
+RULE_TEXT = labels.RULE_TEXT
 
 
 def compare(reported: pd.DataFrame, reference: pd.DataFrame, key: str, metrics: list[str], *,

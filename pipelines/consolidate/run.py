@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines import forms, storage, vectors
+from pipelines import forms, labels, storage, vectors
 from pipelines.causes import cause_ids
 from pipelines.checkpoints import checkpoint
 from pipelines.consolidate import reconcile as R
@@ -313,7 +313,7 @@ def discrepancy_findings(disc: pd.DataFrame, submissions: pd.DataFrame, register
     }))
 
 
-FORM_NAMES = {"A": "三本账（表A）", "B": "村级周报（表B）", "C": "乡镇周报（表C）", "D": "县级周报（表D）"}
+FORM_NAMES = labels.FORM_NAMES
 
 
 def missing_findings(status: pd.DataFrame) -> pd.DataFrame:
