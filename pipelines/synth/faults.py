@@ -207,7 +207,8 @@ def plan_week(world: World, week: str, week_index: int, is_last: bool, b: pd.Dat
             if close >= amt:
                 d_rows.at[i, "hh_close"] = close - amt
             e = entry("county_inflated", "D", cc, forms.LEVEL_COUNTY, metric="hh_exit", reported=orig_exit + amt,
-                      expected=orig_exit, amount=amt, township_code=t, also=list(cont), cells=[])
+                      expected=orig_exit, amount=amt, township_code=t, cells=[],
+                      also=list(cont) if close >= amt else [])  # 期末 unchanged: next week continues
             mk = plan.d_marks.setdefault(cc, {})
             mk[(t, "hh_exit")] = orig_exit + amt
             plan.cell_entry[("D", cc, t, "hh_exit")] = (e, "main")

@@ -77,9 +77,11 @@ def score(truth_dir: Path, weeks: list[str], wh) -> pd.DataFrame:
         f["row"] = pd.to_numeric(f["row"], errors="coerce").fillna(0).astype(int)
         entries = load_manifest(truth_dir, week)
         prev = shift_week(week, -1)
-        if prev in weeks:  # faults that break next week's 期初
+        if prev in weeks:  # faults that break next week's 期初, where the unit reports again
+            absent = set(zip(rs.loc[rs["missing"].astype(bool), "unit_code"], rs.loc[rs["missing"].astype(bool), "form"]))
             entries += [{**e, "kind": "continuity"} for e in load_manifest(truth_dir, prev)
-                        if "continuity_next_week" in (e.get("also") or [])]
+                        if "continuity_next_week" in (e.get("also") or [])
+                        and (e["unit_code"], e["form"]) not in absent]
         for e in entries:
             rows.append({"week": week, "kind": e["kind"], "found": match(e, f, d, rs)})
     df = pd.DataFrame(rows, columns=["week", "kind", "found"])
