@@ -77,9 +77,9 @@ def _count(rng, n, rate):
 
 def plan_week(world: World, week: str, week_index: int, is_last: bool, b: pd.DataFrame, extra: pd.DataFrame,
               enabled: bool, line: float, size_max: int) -> Plan:
+    """The week's faults level by level, in the order the RNG draws them (which keeps worlds reproducible)."""
     rng = np.random.default_rng([world.seed, 4, week_index])
     v = world.villages
-    nv = len(v)
     vcodes = v["code"].to_numpy()
     towns = sorted(set(v["parent_code"]))
     counties = [c for c, *_ in nm.COUNTIES]
@@ -96,59 +96,12 @@ def plan_week(world: World, week: str, week_index: int, is_last: bool, b: pd.Dat
         return e
 
     if enabled:
-        # ---------------- missing submissions first: those units send nothing.
-        expected = ([("A", c) for c in vcodes] + [("B", c) for c in vcodes] + [("C", t) for t in towns]
-                    + [("D", c) for c in counties])
-        k = _count(rng, len(expected), RATES["missing_submission"])
-        w = np.array([1.0 if f in "AB" else 0.5 if f == "C" else 0.05 for f, _ in expected])
-        for i in rng.choice(len(expected), k, replace=False, p=w / w.sum()):
-            form, unit = expected[i]
-            level = forms.FORM_LEVEL[form]
-            e = entry("missing_submission", form, unit, level)
-            plan.file_faults.setdefault((form, unit), {})["missing"] = e
-            used_units.add((form, unit))
+        _plan_missing(plan, rng, vcodes, towns, counties, used_units, entry)
     missing = {u for u, f in plan.file_faults.items() if "missing" in f}
-
     if enabled:
         _plan_ledger(plan, world, rng, missing, used_units, entry, line, size_max)
-        # ---------------- Form B faults
-        ok_b = [i for i in range(nv) if ("B", vcodes[i]) not in missing]
-        pick = list(rng.permutation(ok_b))
-        for _ in range(_count(rng, nv, RATES["balance_broken"])):
-            if not pick:
-                break
-            vi = int(pick.pop())
-            col = str(rng.choice(["hh_exit", "pp_exit", "hh_new", "pp_new"]))
-            d = int(rng.integers(1, 4))
-            new_val = int(b_rep.at[vi, col]) + d
-            b_rep.at[vi, col] = new_val
-            metric = "hh_close" if col.startswith("hh") else "pp_close"
-            p = metric[:2]
-            exp_close = (b_rep.at[vi, f"{p}_open"] + b_rep.at[vi, f"{p}_new"] + b_rep.at[vi, f"{p}_return"]
-                         - b_rep.at[vi, f"{p}_exit"] - b_rep.at[vi, f"{p}_cancel"])
-            rep = int(b_rep.at[vi, metric])
-            e = entry("balance_broken", "B", vcodes[vi], forms.LEVEL_VILLAGE, metric=metric, reported=rep,
-                      expected=int(exp_close), amount=int(rep - exp_close), changed=col,
-                      also=["township_vs_village"])
-            plan.b_marks.setdefault(vi, {})[("row", col)] = new_val
-            plan.cell_entry[("B", vcodes[vi], "row", col)] = (e, "main")
-            used_units.add(("B", vcodes[vi]))
-        for _ in range(_count(rng, nv, RATES["village_vs_ledger"])):
-            if not pick:
-                break
-            vi = int(pick.pop())
-            d = int(rng.integers(1, 4))
-            true_close = int(b_rep.at[vi, "hh_close"])
-            b_rep.at[vi, "hh_close"] = true_close + d
-            b_rep.at[vi, "hh_new"] = int(b_rep.at[vi, "hh_new"]) + d
-            e = entry("village_vs_ledger", "B", vcodes[vi], forms.LEVEL_VILLAGE, metric="hh_close",
-                      reported=true_close + d, expected=true_close, amount=d, also=list(cont), cells=[])
-            plan.b_marks.setdefault(vi, {})[("row", "hh_close")] = true_close + d
-            plan.b_marks[vi][("row", "hh_new")] = int(b_rep.at[vi, "hh_new"])
-            plan.cell_entry[("B", vcodes[vi], "row", "hh_close")] = (e, "main")
-            plan.cell_entry[("B", vcodes[vi], "row", "hh_new")] = (e, "companion")
-            used_units.add(("B", vcodes[vi]))
-    # ---------------- Form C rows copy Form B as reported (balance_broken villages: ledger figures)
+        _plan_village_reports(plan, rng, b_rep, vcodes, missing, used_units, entry, cont)
+    # Form C village rows copy Form B as reported (balance_broken villages: ledger figures)
     b_for_c = b_rep.copy()
     for vi, mk in plan.b_marks.items():
         e = plan.cell_entry.get(("B", vcodes[vi], "row", next(iter(mk))[1]))
@@ -156,83 +109,163 @@ def plan_week(world: World, week: str, week_index: int, is_last: bool, b: pd.Dat
             b_for_c.loc[vi] = b.loc[vi]
     c = build_c(world, b_for_c)
     if enabled:
-        ok = [i for i in range(nv) if ("B", vcodes[i]) not in used_units and ("C", v["parent_code"][i]) not in missing]
-        pick = list(rng.permutation(ok))
-        for _ in range(_count(rng, nv, RATES["township_vs_village"])):
-            if not pick:
-                break
-            vi = int(pick.pop())
-            t = v["parent_code"][vi]
-            d = int(rng.integers(1, 4))
-            orig = int(c.at[vi, "hh_close"])
-            c.at[vi, "hh_close"] = orig + d
-            c.at[vi, "hh_new"] = int(c.at[vi, "hh_new"]) + d
-            e = entry("township_vs_village", "C", t, forms.LEVEL_TOWNSHIP, metric="hh_close", reported=orig + d,
-                      expected=orig, amount=d, village_code=vcodes[vi], also=list(cont), cells=[])
-            mk = plan.c_marks.setdefault(t, {})
-            mk[(vcodes[vi], "hh_close")] = orig + d
-            mk[(vcodes[vi], "hh_new")] = int(c.at[vi, "hh_new"])
-            plan.cell_entry[("C", t, vcodes[vi], "hh_close")] = (e, "main")
-            plan.cell_entry[("C", t, vcodes[vi], "hh_new")] = (e, "companion")
-            used_units.add(("C", t))
+        _plan_township_rows(plan, rng, c, v, vcodes, missing, used_units, entry, cont)
     c_tot = totals(c, "township_code", C_SUM)
     n_wrong = _count(rng, len(towns) + len(counties), RATES["wrong_total"]) if enabled else 0
-    wrong_c = wrong_d = 0
+    wrong_c = (n_wrong + 1) // 2
     if enabled:
-        wrong_c = (n_wrong + 1) // 2
-        wrong_d = n_wrong - wrong_c
-        cand = [t for t in towns if ("C", t) not in missing and ("C", t) not in used_units]
-        for t in rng.permutation(cand)[:wrong_c]:
-            col = str(rng.choice(["training_persons", "training_sessions"]))
-            true = int(c_tot.at[t, col])
-            d = int(rng.choice([-1, 1, 2, 10])) if true > 1 else int(rng.integers(1, 12))
-            c_tot.at[t, col] = true + d
-            e = entry("wrong_total", "C", str(t), forms.LEVEL_TOWNSHIP, metric=col, reported=true + d,
-                      expected=true, amount=d)
-            plan.c_marks.setdefault(str(t), {})[("合计", col)] = true + d
-            plan.cell_entry[("C", str(t), "合计", col)] = (e, "main")
-            used_units.add(("C", str(t)))
+        _plan_township_totals(plan, rng, c_tot, towns, wrong_c, missing, used_units, entry)
     d_rows = build_d(world, c_tot, b_rep, extra)
     if enabled:
-        ok = [i for i in range(len(d_rows)) if ("D", d_rows["county_code"][i]) not in missing
-              and ("C", d_rows["township_code"][i]) not in missing]
-        for i in rng.permutation(ok)[:_count(rng, len(d_rows), RATES["county_inflated"])]:
-            i = int(i)
-            cc, t = d_rows.at[i, "county_code"], d_rows.at[i, "township_code"]
-            close = int(d_rows.at[i, "hh_close"])
-            amt = int(rng.integers(1, 6))
-            amt = min(amt, close) if close > 0 else amt
-            orig_exit = int(d_rows.at[i, "hh_exit"])
-            d_rows.at[i, "hh_exit"] = orig_exit + amt
-            if close >= amt:
-                d_rows.at[i, "hh_close"] = close - amt
-            e = entry("county_inflated", "D", cc, forms.LEVEL_COUNTY, metric="hh_exit", reported=orig_exit + amt,
-                      expected=orig_exit, amount=amt, township_code=t, cells=[],
-                      also=list(cont) if close >= amt else [])  # 期末 unchanged: next week continues
-            mk = plan.d_marks.setdefault(cc, {})
-            mk[(t, "hh_exit")] = orig_exit + amt
-            plan.cell_entry[("D", cc, t, "hh_exit")] = (e, "main")
-            if close >= amt:
-                mk[(t, "hh_close")] = close - amt
-                plan.cell_entry[("D", cc, t, "hh_close")] = (e, "companion")
-            used_units.add(("D", cc))
+        _plan_county_rows(plan, rng, d_rows, missing, used_units, entry, cont)
     d_tot = totals(d_rows, "county_code", D_SUM)
     if enabled:
-        cand = [cc for cc in counties if ("D", cc) not in missing]
-        for cc in rng.permutation(cand)[:wrong_d]:
-            cc = str(cc)
-            col = str(rng.choice(["fiscal_funds_wan", "team_members", "inspections", "base_driven_pp"]))
-            true = d_tot.at[cc, col]
-            d = round(float(rng.choice([-1, 1, 3, 10])), 2) if col == "fiscal_funds_wan" else int(rng.choice([1, 2, 5, 10]))
-            rep = round(float(true) + d, 2) if col == "fiscal_funds_wan" else int(true) + d
-            d_tot.at[cc, col] = rep
-            e = entry("wrong_total", "D", cc, forms.LEVEL_COUNTY, metric=col, reported=rep,
-                      expected=true.item() if hasattr(true, "item") else true, amount=d)
-            plan.d_marks.setdefault(cc, {})[("合计", col)] = rep
-            plan.cell_entry[("D", cc, "合计", col)] = (e, "main")
-            used_units.add(("D", cc))
+        _plan_county_totals(plan, rng, d_tot, counties, n_wrong - wrong_c, missing, used_units, entry)
         _plan_files(plan, rng, week, vcodes, towns, counties, missing, used_units, entry, v)
-    # ---------------- corrected resubmissions (never on faulted units)
+    _plan_resubmissions(plan, world, week_index, vcodes, towns, missing, used_units)
+    plan.b, plan.c, plan.c_tot, plan.d, plan.d_tot = b_rep, c, c_tot, d_rows, d_tot
+    return plan
+
+
+def _plan_missing(plan: Plan, rng, vcodes, towns, counties, used_units, entry):
+    """Missing submissions first: those units send nothing."""
+    expected = ([("A", c) for c in vcodes] + [("B", c) for c in vcodes] + [("C", t) for t in towns]
+                + [("D", c) for c in counties])
+    k = _count(rng, len(expected), RATES["missing_submission"])
+    w = np.array([1.0 if f in "AB" else 0.5 if f == "C" else 0.05 for f, _ in expected])
+    for i in rng.choice(len(expected), k, replace=False, p=w / w.sum()):
+        form, unit = expected[i]
+        level = forms.FORM_LEVEL[form]
+        e = entry("missing_submission", form, unit, level)
+        plan.file_faults.setdefault((form, unit), {})["missing"] = e
+        used_units.add((form, unit))
+
+
+def _plan_village_reports(plan: Plan, rng, b_rep, vcodes, missing, used_units, entry, cont):
+    """Form B: a broken balance, or a 期末 that is not the ledger's."""
+    nv = len(vcodes)
+    ok_b = [i for i in range(nv) if ("B", vcodes[i]) not in missing]
+    pick = list(rng.permutation(ok_b))
+    for _ in range(_count(rng, nv, RATES["balance_broken"])):
+        if not pick:
+            break
+        vi = int(pick.pop())
+        col = str(rng.choice(["hh_exit", "pp_exit", "hh_new", "pp_new"]))
+        d = int(rng.integers(1, 4))
+        new_val = int(b_rep.at[vi, col]) + d
+        b_rep.at[vi, col] = new_val
+        metric = "hh_close" if col.startswith("hh") else "pp_close"
+        p = metric[:2]
+        exp_close = (b_rep.at[vi, f"{p}_open"] + b_rep.at[vi, f"{p}_new"] + b_rep.at[vi, f"{p}_return"]
+                     - b_rep.at[vi, f"{p}_exit"] - b_rep.at[vi, f"{p}_cancel"])
+        rep = int(b_rep.at[vi, metric])
+        e = entry("balance_broken", "B", vcodes[vi], forms.LEVEL_VILLAGE, metric=metric, reported=rep,
+                  expected=int(exp_close), amount=int(rep - exp_close), changed=col,
+                  also=["township_vs_village"])
+        plan.b_marks.setdefault(vi, {})[("row", col)] = new_val
+        plan.cell_entry[("B", vcodes[vi], "row", col)] = (e, "main")
+        used_units.add(("B", vcodes[vi]))
+    for _ in range(_count(rng, nv, RATES["village_vs_ledger"])):
+        if not pick:
+            break
+        vi = int(pick.pop())
+        d = int(rng.integers(1, 4))
+        true_close = int(b_rep.at[vi, "hh_close"])
+        b_rep.at[vi, "hh_close"] = true_close + d
+        b_rep.at[vi, "hh_new"] = int(b_rep.at[vi, "hh_new"]) + d
+        e = entry("village_vs_ledger", "B", vcodes[vi], forms.LEVEL_VILLAGE, metric="hh_close",
+                  reported=true_close + d, expected=true_close, amount=d, also=list(cont), cells=[])
+        plan.b_marks.setdefault(vi, {})[("row", "hh_close")] = true_close + d
+        plan.b_marks[vi][("row", "hh_new")] = int(b_rep.at[vi, "hh_new"])
+        plan.cell_entry[("B", vcodes[vi], "row", "hh_close")] = (e, "main")
+        plan.cell_entry[("B", vcodes[vi], "row", "hh_new")] = (e, "companion")
+        used_units.add(("B", vcodes[vi]))
+
+
+def _plan_township_rows(plan: Plan, rng, c, v, vcodes, missing, used_units, entry, cont):
+    """Form C: a village row that is not the village's own report."""
+    nv = len(vcodes)
+    ok = [i for i in range(nv) if ("B", vcodes[i]) not in used_units and ("C", v["parent_code"][i]) not in missing]
+    pick = list(rng.permutation(ok))
+    for _ in range(_count(rng, nv, RATES["township_vs_village"])):
+        if not pick:
+            break
+        vi = int(pick.pop())
+        t = v["parent_code"][vi]
+        d = int(rng.integers(1, 4))
+        orig = int(c.at[vi, "hh_close"])
+        c.at[vi, "hh_close"] = orig + d
+        c.at[vi, "hh_new"] = int(c.at[vi, "hh_new"]) + d
+        e = entry("township_vs_village", "C", t, forms.LEVEL_TOWNSHIP, metric="hh_close", reported=orig + d,
+                  expected=orig, amount=d, village_code=vcodes[vi], also=list(cont), cells=[])
+        mk = plan.c_marks.setdefault(t, {})
+        mk[(vcodes[vi], "hh_close")] = orig + d
+        mk[(vcodes[vi], "hh_new")] = int(c.at[vi, "hh_new"])
+        plan.cell_entry[("C", t, vcodes[vi], "hh_close")] = (e, "main")
+        plan.cell_entry[("C", t, vcodes[vi], "hh_new")] = (e, "companion")
+        used_units.add(("C", t))
+
+
+def _plan_township_totals(plan: Plan, rng, c_tot, towns, wrong_c, missing, used_units, entry):
+    """Form C: a 合计 that is not the sum of its rows."""
+    cand = [t for t in towns if ("C", t) not in missing and ("C", t) not in used_units]
+    for t in rng.permutation(cand)[:wrong_c]:
+        col = str(rng.choice(["training_persons", "training_sessions"]))
+        true = int(c_tot.at[t, col])
+        d = int(rng.choice([-1, 1, 2, 10])) if true > 1 else int(rng.integers(1, 12))
+        c_tot.at[t, col] = true + d
+        e = entry("wrong_total", "C", str(t), forms.LEVEL_TOWNSHIP, metric=col, reported=true + d,
+                  expected=true, amount=d)
+        plan.c_marks.setdefault(str(t), {})[("合计", col)] = true + d
+        plan.cell_entry[("C", str(t), "合计", col)] = (e, "main")
+        used_units.add(("C", str(t)))
+
+
+def _plan_county_rows(plan: Plan, rng, d_rows, missing, used_units, entry, cont):
+    """Form D: a township's exits inflated by its county."""
+    ok = [i for i in range(len(d_rows)) if ("D", d_rows["county_code"][i]) not in missing
+          and ("C", d_rows["township_code"][i]) not in missing]
+    for i in rng.permutation(ok)[:_count(rng, len(d_rows), RATES["county_inflated"])]:
+        i = int(i)
+        cc, t = d_rows.at[i, "county_code"], d_rows.at[i, "township_code"]
+        close = int(d_rows.at[i, "hh_close"])
+        amt = int(rng.integers(1, 6))
+        amt = min(amt, close) if close > 0 else amt
+        orig_exit = int(d_rows.at[i, "hh_exit"])
+        d_rows.at[i, "hh_exit"] = orig_exit + amt
+        if close >= amt:
+            d_rows.at[i, "hh_close"] = close - amt
+        e = entry("county_inflated", "D", cc, forms.LEVEL_COUNTY, metric="hh_exit", reported=orig_exit + amt,
+                  expected=orig_exit, amount=amt, township_code=t, cells=[],
+                  also=list(cont) if close >= amt else [])  # 期末 unchanged: next week continues
+        mk = plan.d_marks.setdefault(cc, {})
+        mk[(t, "hh_exit")] = orig_exit + amt
+        plan.cell_entry[("D", cc, t, "hh_exit")] = (e, "main")
+        if close >= amt:
+            mk[(t, "hh_close")] = close - amt
+            plan.cell_entry[("D", cc, t, "hh_close")] = (e, "companion")
+        used_units.add(("D", cc))
+
+
+def _plan_county_totals(plan: Plan, rng, d_tot, counties, wrong_d, missing, used_units, entry):
+    """Form D: a 合计 that is not the sum of its rows."""
+    cand = [cc for cc in counties if ("D", cc) not in missing]
+    for cc in rng.permutation(cand)[:wrong_d]:
+        cc = str(cc)
+        col = str(rng.choice(["fiscal_funds_wan", "team_members", "inspections", "base_driven_pp"]))
+        true = d_tot.at[cc, col]
+        d = round(float(rng.choice([-1, 1, 3, 10])), 2) if col == "fiscal_funds_wan" else int(rng.choice([1, 2, 5, 10]))
+        rep = round(float(true) + d, 2) if col == "fiscal_funds_wan" else int(true) + d
+        d_tot.at[cc, col] = rep
+        e = entry("wrong_total", "D", cc, forms.LEVEL_COUNTY, metric=col, reported=rep,
+                  expected=true.item() if hasattr(true, "item") else true, amount=d)
+        plan.d_marks.setdefault(cc, {})[("合计", col)] = rep
+        plan.cell_entry[("D", cc, "合计", col)] = (e, "main")
+        used_units.add(("D", cc))
+
+
+def _plan_resubmissions(plan: Plan, world: World, week_index: int, vcodes, towns, missing, used_units):
+    """Corrected resubmissions, never on faulted units (their own RNG stream)."""
     rs_rng = np.random.default_rng([world.seed, 5, week_index])
     cand_b = [("B", c) for c in vcodes if ("B", c) not in used_units and ("B", c) not in missing]
     cand_c = [("C", t) for t in towns if ("C", t) not in used_units and ("C", t) not in missing]
@@ -240,8 +273,6 @@ def plan_week(world: World, week: str, week_index: int, is_last: bool, b: pd.Dat
         k = max(1, int(rs_rng.binomial(len(pool), rate))) if pool else 0
         for i in rs_rng.choice(len(pool), min(k, len(pool)), replace=False):
             plan.resubmit.add(pool[int(i)])
-    plan.b, plan.c, plan.c_tot, plan.d, plan.d_tot = b_rep, c, c_tot, d_rows, d_tot
-    return plan
 
 
 def _plan_ledger(plan: Plan, world: World, rng, missing, used_units, entry, line, size_max):
