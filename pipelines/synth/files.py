@@ -37,17 +37,26 @@ def _clerk_date(rs: random.Random, week: str, week_end: dt.date) -> dt.date:
 # ------------------------------------------------------------------ Form A
 def render_a(ctx, vi: int, st: Style, rs: random.Random, marks: dict, drops: set):
     """Form A workbook for village vi. marks: {(g, canonical): value}; drops: {(sheet, g)}."""
+    counts = dict(plan=0, measures=0, helpers=0, poor_hh=0, poor_pp=0, plan_clean=0, measures_clean=0,
+                  helpers_clean=0, poor_hh_clean=0, poor_pp_clean=0)
+    faulted_g = {g for g, _ in marks} | {g for _, g in drops}
+    plan, located = _plan_sheet(ctx, vi, st, rs, marks, drops, counts, faulted_g)
+    st2 = Style(**{**st.__dict__, "lead_rows": 0, "two_row": False, "titles": 1 if rs.random() < 0.3 else 0})
+    measures = _measures_sheet(ctx, vi, st2, rs, drops, counts, faulted_g)
+    helpers = _helpers_sheet(ctx, vi, Style(**{**st2.__dict__, "titles": 1 if rs.random() < 0.3 else 0}),
+                             rs, drops, counts, faulted_g)
+    return [plan, measures, helpers], located, counts
+
+
+def _plan_sheet(ctx, vi, st, rs, marks, drops, counts, faulted_g):
+    """计划进度账: title, unit line, one row per household, the signatures."""
     v = ctx.villages
     code, vname = v.code[vi], v.name[vi]
     full = f"{v.county_name[vi]}{v.town_name[vi]}{vname}"
     hh = ctx.hh
     gs = ctx.order[ctx.vstart[vi]:ctx.vstart[vi + 1]]
     filled = _clerk_date(rs, ctx.week, ctx.week_end)
-    sheets, located, counts = [], {}, dict(plan=0, measures=0, helpers=0, poor_hh=0, poor_pp=0,
-                                           plan_clean=0, measures_clean=0, helpers_clean=0,
-                                           poor_hh_clean=0, poor_pp_clean=0)
-    faulted_g = {g for g, _ in marks} | {g for _, g in drops}
-    # --- plan sheet
+    located = {}
     g_ = Grid(st)
     ncol = len(forms.LEDGER_PLAN)
     if st.titles:
@@ -105,17 +114,19 @@ def render_a(ctx, vi: int, st: Style, rs: random.Random, marks: dict, drops: set
         f[0] = f"填表人：{rs.choice(('', vname + '文书 '))}{_person(rs)}"
         f[4] = f"审核人：{rs.choice(('', '第一书记 ', '村支书 '))}{_person(rs)}"
         g_.add(f)
-    sheets.append(Sheet(forms.SHEET_PLAN, g_.rows, g_.merges))
-    # --- measures sheet
-    st2 = Style(**{**st.__dict__, "lead_rows": 0, "two_row": False, "titles": 1 if rs.random() < 0.3 else 0})
+    return Sheet(forms.SHEET_PLAN, g_.rows, g_.merges), located
+
+
+def _measures_sheet(ctx, vi, st2, rs, drops, counts, faulted_g):
+    """措施办法账: one row per measure of the village's households."""
+    hid = ctx.hh["hh_id"]
     g2 = Grid(st2)
     if st2.titles:
-        g2.add([f"{vname}贫困户脱贫措施办法账"])
+        g2.add([f"{ctx.villages.name[vi]}贫困户脱贫措施办法账"])
     ms = ctx.m_order[ctx.m_start[vi]:ctx.m_start[vi + 1]]
     m = ctx.measures
     mrows = []
     cats, stats = forms.MEASURE_CATEGORIES, forms.MEASURE_STATUSES
-    hid = hh["hh_id"]
     for j, g, cat, content, funds, day, status in zip(ms.tolist(), m["hh"][ms].tolist(), m["cat"][ms].tolist(),
                                                       m["content"][ms].tolist(), m["funds"][ms].tolist(),
                                                       m["day"][ms].tolist(), m["status"][ms].tolist()):
@@ -125,11 +136,15 @@ def render_a(ctx, vi: int, st: Style, rs: random.Random, marks: dict, drops: set
         counts["measures"] += 1
         counts["measures_clean"] += g not in faulted_g
     put_table(g2, rs, forms.LEDGER_MEASURES, mrows)
-    sheets.append(Sheet(forms.SHEET_MEASURES, g2.rows, g2.merges))
-    # --- helpers sheet
-    g3 = Grid(Style(**{**st2.__dict__, "titles": 1 if rs.random() < 0.3 else 0}))
+    return Sheet(forms.SHEET_MEASURES, g2.rows, g2.merges)
+
+
+def _helpers_sheet(ctx, vi, st3, rs, drops, counts, faulted_g):
+    """帮扶责任账: one row per helper paired with a household."""
+    hid = ctx.hh["hh_id"]
+    g3 = Grid(st3)
     if g3.st.titles:
-        g3.add([f"{vname}贫困户脱贫帮扶责任账"])
+        g3.add([f"{ctx.villages.name[vi]}贫困户脱贫帮扶责任账"])
     hs = ctx.h_order[ctx.h_start[vi]:ctx.h_start[vi + 1]]
     h = ctx.helpers
     hrows = []
@@ -143,8 +158,7 @@ def render_a(ctx, vi: int, st: Style, rs: random.Random, marks: dict, drops: set
         counts["helpers"] += 1
         counts["helpers_clean"] += g not in faulted_g
     put_table(g3, rs, forms.LEDGER_HELPERS, hrows)
-    sheets.append(Sheet(forms.SHEET_HELPERS, g3.rows, g3.merges))
-    return sheets, located, counts
+    return Sheet(forms.SHEET_HELPERS, g3.rows, g3.merges)
 
 
 # ------------------------------------------------------------------ Forms B, C, D
