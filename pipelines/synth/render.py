@@ -199,57 +199,15 @@ def put_table(g: Grid, rs, columns, rows, *, marks=None, two_row=False, total=No
     out = TableOut()
     names = [c.name for c in columns]
     if two_row:
-        top, sub = [], []
-        for c in columns:
-            if c.name in FLOW_GROUPS:
-                grp, s = FLOW_GROUPS[c.name]
-                top.append(grp)
-                sub.append(s)
-                out.headers[c.name] = grp + s
-            else:
-                h = header_text(rs, st, c)
-                top.append(h)
-                sub.append(None)
-                out.headers[c.name] = h
-        # The group label sits on its first column only.
-        shown, prev = [], None
-        for c, t in zip(columns, top):
-            grp = FLOW_GROUPS.get(c.name, (None,))[0]
-            shown.append(None if grp is not None and grp == prev else t)
-            prev = grp
-        r0 = g.add(shown)
-        g.add(sub)
-        i = 0
-        while i < len(columns):
-            c = columns[i]
-            if c.name in FLOW_GROUPS:
-                j = i
-                while j + 1 < len(columns) and FLOW_GROUPS.get(columns[j + 1].name, (None,))[0] == FLOW_GROUPS[c.name][0]:
-                    j += 1
-                if st.fmt != "csv" and j > i:
-                    g.merge(r0, i, r0, j)
-                i = j + 1
-            else:
-                if st.fmt != "csv":
-                    g.merge(r0, i, r0 + 1, i)
-                i += 1
+        _two_row_header(g, rs, columns, out)
     else:
         hs = [header_text(rs, st, c) for c in columns]
         out.headers = dict(zip(names, hs))
         g.add(hs)
     for key, values in rows:
-        cells = []
-        for c, v in zip(columns, values):
-            mk = (key, c.name)
-            if mk in marks:
-                cells.append(marks[mk])
-            else:
-                cells.append(fmt_value(rs, st, c, v))
-        ri = g.add(cells)
-        out.row_index[key] = ri
-        for (k, name), val in marks.items():
-            if k == key and name in names:
-                out.located[(k, name)] = Located(ri + 1, out.headers[name], val)
+        cells = [marks[(key, c.name)] if (key, c.name) in marks else fmt_value(rs, st, c, v)
+                 for c, v in zip(columns, values)]
+        _put_row(g, out, key, cells, marks, names)
     if total is not None:
         key, values = total
         cells = []
@@ -263,12 +221,55 @@ def put_table(g: Grid, rs, columns, rows, *, marks=None, two_row=False, total=No
                 cells.append(None)
             else:
                 cells.append(fmt_value(rs, st, c, v))
-        ri = g.add(cells)
-        out.row_index[key] = ri
-        for (k, name), val in marks.items():
-            if k == key and name in names:
-                out.located[(k, name)] = Located(ri + 1, out.headers[name], val)
+        _put_row(g, out, key, cells, marks, names)
     return out
+
+
+def _put_row(g: Grid, out: TableOut, key, cells: list, marks: dict, names: list[str]) -> None:
+    ri = g.add(cells)
+    out.row_index[key] = ri
+    for (k, name), val in marks.items():
+        if k == key and name in names:
+            out.located[(k, name)] = Located(ri + 1, out.headers[name], val)
+
+
+def _two_row_header(g: Grid, rs, columns, out: TableOut) -> None:
+    """期初/本周新识别/… over 户数/人数, each group label merged across its columns."""
+    st = g.st
+    top, sub = [], []
+    for c in columns:
+        if c.name in FLOW_GROUPS:
+            grp, s = FLOW_GROUPS[c.name]
+            top.append(grp)
+            sub.append(s)
+            out.headers[c.name] = grp + s
+        else:
+            h = header_text(rs, st, c)
+            top.append(h)
+            sub.append(None)
+            out.headers[c.name] = h
+    # The group label sits on its first column only.
+    shown, prev = [], None
+    for c, t in zip(columns, top):
+        grp = FLOW_GROUPS.get(c.name, (None,))[0]
+        shown.append(None if grp is not None and grp == prev else t)
+        prev = grp
+    r0 = g.add(shown)
+    g.add(sub)
+    i = 0
+    while i < len(columns):
+        c = columns[i]
+        if c.name in FLOW_GROUPS:
+            j = i
+            while j + 1 < len(columns) and FLOW_GROUPS.get(columns[j + 1].name, (None,))[0] == FLOW_GROUPS[c.name][0]:
+                j += 1
+            if st.fmt != "csv" and j > i:
+                g.merge(r0, i, r0, j)
+            i = j + 1
+        else:
+            if st.fmt != "csv":
+                g.merge(r0, i, r0 + 1, i)
+            i += 1
 
 
 def encode(st: Style, sheets: list[Sheet], created: dt.datetime) -> bytes:
