@@ -170,6 +170,8 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
         arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
         typed[c.name] = arr
         raw[c.name] = C.raw_texts(values)
+        if is_total and c.dtype == "yesno":
+            continue  # a 合计 row's 是否贫困村 says nothing of one village (a count of them, a dash)
         for pos, kind in bad:
             bad_cells.append((c.name, pos, kind))
     typed["source_sheet"] = V.string_array(np.full(n, sheet.name, dtype=object))

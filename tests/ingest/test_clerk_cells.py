@@ -158,6 +158,20 @@ def test_a_yes_no_cell_that_is_neither_is_an_error_on_the_cell_never_stored(exam
     assert held.empty
 
 
+def test_a_township_report_counting_its_poor_villages_in_the_total_row_is_no_finding(examples_landing):
+    """The 合计 row's 是否贫困村 holds the number of poor villages (7): not a yes/no, and not
+    one village's answer either; a village row's 是 written 1 is read as 是."""
+    path = _path(examples_landing, TOWNSHIP)
+    text = path.read_bytes().decode("gbk")
+    text = text.replace("合计,,,", "合计,,7,").replace("411622107203,后营村,是", "411622107203,后营村,1")
+    path.write_bytes(text.encode("gbk"))
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["township_reports"] == 9 and summary["quarantined"]["township_reports"] == 0
+    got = _wh().query("SELECT is_poor_village FROM core.township_reports WHERE village_code = '411622107203'")
+    assert got["is_poor_village"].tolist() == ["是"]
+    assert not {"value.not_yesno", "is_poor_village.register"} & _rules()
+
+
 def test_a_village_report_with_a_tick_for_poor_village_loads_it_as_yes(examples_landing):
     path = _path(examples_landing, REPORT)
     wb = openpyxl.load_workbook(path)
