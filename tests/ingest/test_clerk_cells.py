@@ -1,6 +1,6 @@
 """Cells as clerks fill them (issue 23, Cells): merged key cells, invisible characters,
-yes/no written other ways. Each file is built from an example, the week runs, and what
-loads and which findings it gets are checked."""
+yes/no written other ways, a 是否贫困村 the register contradicts. Each file is built from
+an example, the week runs, and what loads and which findings it gets are checked."""
 from __future__ import annotations
 
 import openpyxl
@@ -183,3 +183,37 @@ def test_a_village_report_with_a_tick_for_poor_village_loads_it_as_yes(examples_
     assert summary["loaded"]["village_reports"] == 1
     assert _wh().scalar("SELECT is_poor_village FROM core.village_reports") == "是"
     assert not {"value.not_yesno", "is_poor_village.register"} & _rules()
+
+
+# ---- 是否贫困村 against the register -----------------------------------------------------------
+
+def test_a_poor_village_answer_that_contradicts_the_register_is_a_warning(examples_landing):
+    """焦东村 (a poor village in the register) says 否 in its own report; the township report
+    says 是 for 西营村 (not one): a warning each, naming the village and both values; the
+    rows load as reported."""
+    path = _path(examples_landing, REPORT)
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    col = next(c.column_letter for c in ws[4] if c.value == "是否贫困村")
+    ws[f"{col}6"] = "否"
+    wb.save(path)
+    town = _path(examples_landing, TOWNSHIP)
+    text = town.read_bytes().decode("gbk")
+    town.write_bytes(text.replace("411622107202,西营村,否", "411622107202,西营村,是").encode("gbk"))
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["village_reports"] == 1 and summary["loaded"]["township_reports"] == 9
+    f = _findings("is_poor_village.register")
+    assert len(f) == 2
+    own, town_row = (f[f["file"].str.endswith(REPORT)].iloc[0], f[f["file"].str.endswith(TOWNSHIP)].iloc[0])
+    assert (own["sheet"], own["row"], own["column"], own["value"], own["severity"], own["unit_code"]) == (
+        "Sheet1", 6, "是否贫困村", "否", "warning", "411622107201")
+    assert "填报为“否”" in own["message"] and "焦东村（411622107201）的是否贫困村为“是”" in own["message"]
+    assert (town_row["sheet"], town_row["row"], town_row["value"], town_row["unit_code"]) == ("", 5, "是", "411622107")
+    assert "西营村（411622107202）的是否贫困村为“否”" in town_row["message"]
+    flagged = _wh().query("SELECT village_code, has_warning FROM core.township_reports WHERE village_code = '411622107202'")
+    assert flagged["has_warning"].tolist() == [True]
+
+
+def test_the_examples_agree_with_the_register_on_poor_villages(examples_landing):
+    stage_and_publish(WEEK)
+    assert _findings("is_poor_village.register").empty
