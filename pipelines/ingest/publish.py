@@ -153,8 +153,9 @@ def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.Dat
     return fnd
 
 
-# The staged rows that say whether a village is poor: the column naming the village.
-_POOR_VILLAGE_ROWS = {"core.village_reports": "unit_code", "core.township_reports": "village_code"}
+# The staged rows that say whether a village is poor: the column naming the village, and
+# whether the table has 合计 rows.
+_POOR_VILLAGE_ROWS = {"core.village_reports": ("unit_code", False), "core.township_reports": ("village_code", True)}
 
 
 def _poor_village_rows(lfs, staged: _Staged) -> pd.DataFrame:
@@ -162,15 +163,12 @@ def _poor_village_rows(lfs, staged: _Staged) -> pd.DataFrame:
     village each is about (one row per village: small beside the ledgers)."""
     frames = []
     cols = ["submission_id", "file", "source_sheet", "source_row", "unit_code", "level", "is_poor_village"]
-    for table, village in _POOR_VILLAGE_ROWS.items():
+    for table, (village, totals) in _POOR_VILLAGE_ROWS.items():
+        want = list(dict.fromkeys([*cols, village, *(["is_total"] if totals else [])]))
         for _g, path in staged.tables[table]:
-            names = set(storage.parquet_schema(lfs, path).names)
-            want = list(dict.fromkeys([*cols, village, *(["is_total"] if "is_total" in names else [])]))
-            if not set(want) <= names:
-                continue
             df = storage.read_parquet(lfs, path, columns=want)
             keep = vectors.member(df["submission_id"], staged.current)
-            if "is_total" in df:
+            if totals:
                 keep &= ~df["is_total"].fillna(False).to_numpy(bool)
             df = df[keep]
             frames.append(df[cols].assign(village_code=df[village], record_key=df[village]))
