@@ -21,6 +21,7 @@ _YES_NO_SET = frozenset({"是", "否"})
 BAD_NUMBER = "not_number"
 BAD_INTEGER = "not_integer"
 BAD_DATE = "not_date"
+BAD_YESNO = "not_yesno"
 SCIENTIFIC = "scientific"
 
 
@@ -146,11 +147,18 @@ def _convert_date(values: list):
 
 
 def _convert_yesno(values: list):
-    if set(values) <= _YES_NO_SET:
+    """Each distinct cell parsed once (a column holds a handful: 是, 否, √, blank)."""
+    seen = set(values)
+    if seen <= _YES_NO_SET:
         return V.string_array(np.array(values, dtype=object)), []
-    out_o = np.array([V.parse_yesno(v) for v in values] + [None], dtype=object)[:-1]
-    out_o[pd.isna(out_o)] = pd.NA
-    return V.string_array(out_o), []
+    # (True == 1 == 1.0 share a key: they mean the same)
+    meaning = {v: V.parse_yesno(v) for v in seen}
+    out_o = np.empty(len(values), dtype=object)
+    out_o[:] = [_NA if (m := meaning[v][0]) is None else m for v in values]
+    bad: list[tuple[int, str]] = []
+    if not all(ok for _m, ok in meaning.values()):
+        bad = [(i, BAD_YESNO) for i, v in enumerate(values) if not meaning[v][1]]
+    return V.string_array(out_o), bad
 
 
 def _convert_str(values: list):

@@ -1,8 +1,9 @@
 """The data block of a sheet: which rows under the header are data, 合计 or text, and
 the data rows as typed columns.
 
-``split_rows`` keeps column numbering and unit rows, blank rows, notes, units lines and
-footers (填表人：... and what follows) out of the data and sets 合计 rows apart;
+``split_rows`` fills merged cells down the data rows (``fill_merged``), keeps column
+numbering and unit rows, blank rows, notes, units lines and footers (填表人：... and what
+follows) out of the data and sets 合计 rows apart;
 ``convert_rows`` turns the chosen rows into typed column arrays (pipelines.ingest.values)
 and each cell that did not convert into a finding naming the row and the header.
 """
@@ -67,6 +68,29 @@ def _is_numbering_row(row) -> bool:
     return nums == list(range(nums[0], nums[0] + len(nums))) and nums[0] in (0, 1)
 
 
+# Column types a merged cell is filled down in: a household's 户编号 merged over its two
+# measures, a helper's name and phone over the households paired with them. Numbers are
+# not: a merged amount or count is more likely the rows' total than each row's.
+FILLED_DTYPES = frozenset({"code", "id18", "str", "yesno", "date"})
+
+
+def fill_merged(layout: Layout, start: int) -> None:
+    """Give every row a merged range covers, below the header (from row index ``start``),
+    the value its first cell holds, in the table's columns of FILLED_DTYPES: each of those
+    rows shows it in Excel and WPS. Only ranges one column wide: a block merged over
+    several columns and rows is a note written across the table, not a cell."""
+    rows = layout.sheet.rows
+    filled = {layout.mapping[c.name] for c in forms.TABLES[layout.table]
+              if c.name in layout.mapping and c.dtype in FILLED_DTYPES}
+    for r0, c0, r1, c1 in layout.sheet.merges:
+        if r1 <= r0 or c1 != c0 or r0 < start or c0 not in filled or r0 >= len(rows):
+            continue
+        value = rows[r0][c0] if c0 < len(rows[r0]) else ""
+        for row in rows[r0 + 1:r1 + 1]:  # the few rows of one merged range
+            if c0 < len(row) and row[c0] in ("", None):
+                row[c0] = value
+
+
 def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     """(data row indices, total row indices, header/footer row indices)."""
     rows = layout.sheet.rows
@@ -77,6 +101,7 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     text_cols = sorted(layout.mapping[c.name] for c in forms.TABLES[layout.table]
                        if c.name in layout.mapping and c.dtype in ("code", "str"))[:2]
     start = layout.header_row + layout.n_header_rows
+    fill_merged(layout, start)
     data, totals, extra = [], [], []
     first = True
     for i in range(start, len(rows)):
@@ -145,6 +170,8 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
         arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
         typed[c.name] = arr
         raw[c.name] = C.raw_texts(values)
+        if is_total and c.dtype == "yesno":
+            continue  # a 合计 row's 是否贫困村 says nothing of one village (a count of them, a dash)
         for pos, kind in bad:
             bad_cells.append((c.name, pos, kind))
     typed["source_sheet"] = V.string_array(np.full(n, sheet.name, dtype=object))
@@ -182,6 +209,13 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
                        record_key=record_key,
                        message=f"{where}的值「{value}」不是可识别的日期，已按空值处理；"
                                f"请按 2026-11-23 或 2026年11月23日 的格式填写")
+    if kind == C.BAD_YESNO:
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule="value.not_yesno", severity=ERROR, dimension=dim,
+                       record_key=record_key,
+                       message=f"{where}的值「{value}」不是“是”或“否”，未读取；请填写“是”或“否”"
+                               f"（也可填 {' '.join(V.YES_EQUIVALENTS)} 表示“是”，"
+                               f"{' '.join(V.NO_EQUIVALENTS)} 表示“否”），更正后重新报送")
     if kind == C.BAD_INTEGER:
         return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
                        value=value, rule="value.not_integer", severity=ERROR, dimension=dim,

@@ -1,11 +1,14 @@
 """Which unit, form and week each file is, and which file counts.
 
 A file names its unit (行政区划代码, 填报单位) and its week (填报周次); these are checked
-against the register of regions and the week of the folder it was sent in. Of a unit's
-files of one form in a week, the newest counts; the older ones are superseded by it.
+against the register of regions and the week of the folder it was sent in, and so is
+what a village report or a township report's row says of a village being poor (是否贫困村).
+Of a unit's files of one form in a week, the newest counts; the older ones are
+superseded by it.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipelines import forms, vectors
@@ -87,3 +90,39 @@ def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.Dat
         "rule": "submission.late", "severity": WARNING, "dimension": "ledger",
         "message": "报表于 " + pd.Series(local, dtype=object) + f" 收到，晚于截止时间（{due_local}），记为迟报"})
     return findings_frame(pd.concat([findings_frame(out), findings_frame(late_findings)], ignore_index=True))
+
+
+POOR_VILLAGE_HEADER = next(c.header for c in forms.VILLAGE_REPORT if c.name == "is_poor_village")
+
+
+def poor_village_findings(reports: pd.DataFrame, register: pd.DataFrame, week: str) -> pd.DataFrame:
+    """A 是否贫困村 that contradicts the register's: a warning on the row, naming the village
+    and both values (the register is the city office's; the row loads as reported).
+
+    ``reports``: the current rows that say whether a village is poor (a village's own
+    report, a township report's village rows) with submission_id, file, source_sheet,
+    source_row, unit_code, level, record_key, village_code (the village the row is about)
+    and is_poor_village (是/否 as parsed; anything else is not compared)."""
+    villages = register[register["level"] == forms.LEVEL_VILLAGE]
+    if reports is None or not len(reports) or not len(villages):
+        return findings_frame()
+    listed = dict(zip(villages["code"], np.where(villages["is_poor_village"].to_numpy(bool), "是", "否")))
+    code = reports["village_code"].astype(object).fillna("").astype(str)
+    said = reports["is_poor_village"].astype(object).fillna("").astype(str)
+    expected = code.map(listed)
+    bad = (said.isin(forms.YESNO) & expected.notna() & (said != expected)).to_numpy(bool)
+    r, code, said, expected = reports[bad], code[bad], said[bad], expected[bad]
+    if not len(r):
+        return findings_frame()
+    row = pd.to_numeric(r["source_row"], errors="coerce").fillna(0).astype("int64")
+    name = code.map(dict(zip(villages["code"], villages["name"])))
+    message = ("第" + row.astype(str) + f"行「{POOR_VILLAGE_HEADER}」填报为“" + said + "”，而区划名录中" + name
+               + "（" + code + "）的是否贫困村为“" + expected + "”：请核对；贫困村以区划名录为准，"
+               "如名录有误请联系市扶贫办更正")
+    return findings_frame(pd.DataFrame({
+        "week": week, "level": r["level"].to_numpy(object), "unit_code": r["unit_code"].to_numpy(object),
+        "submission_id": r["submission_id"].to_numpy(object), "file": r["file"].to_numpy(object),
+        "sheet": r["source_sheet"].to_numpy(object), "row": row.to_numpy(), "column": POOR_VILLAGE_HEADER,
+        "value": said.to_numpy(object), "rule": "is_poor_village.register", "severity": WARNING,
+        "dimension": "identification", "message": message.to_numpy(object),
+        "record_key": r["record_key"].to_numpy(object)}))

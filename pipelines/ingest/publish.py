@@ -5,7 +5,7 @@ In a few named steps, each a function below:
 1. ``_read_staged``: the groups' staging records, identities (supersession resolved
    city-wide: the newest file per unit and form counts) and findings;
 2. ``_week_findings``: with the city-wide checks (register, level, week, late files,
-   duplicate ID numbers) and their stable ids;
+   是否贫困村 against the register, duplicate ID numbers) and their stable ids;
 3. ``_quarantine_keys``: which files are rejected and which rows quarantined (errors a
    steward waived no longer quarantine), which rows carry a warning;
 4. ``_to_rewrite``: which submissions need their rows written again: all of them, or (when
@@ -32,7 +32,7 @@ from pipelines.causes import cause_ids
 from pipelines.findings import ERROR, WARNING, finding_ids, findings_frame
 from pipelines.ingest import landing, publish_state
 from pipelines.ingest.duplicates import duplicate_id_findings
-from pipelines.ingest.identify import identity_findings, resolve_supersession
+from pipelines.ingest.identify import identity_findings, poor_village_findings, resolve_supersession
 from pipelines.ingest.layout import fact_path, run_manifest_path, staging_cache_path, staging_path
 from pipelines.ingest.ledger_summary import sum_ledger_summaries
 from pipelines.ingest.parts import LakeParts
@@ -141,7 +141,8 @@ def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.Dat
     with its stable ``finding_id``."""
     fnd = findings_frame(_read_staging(lfs, lroot, week, "findings", staged.groups))
     fnd = fnd[vectors.member(fnd["submission_id"], staged.current) | (fnd["submission_id"] == "").to_numpy(bool)]
-    fnd = pd.concat([fnd, identity_findings(staged.ident, staged.files, register, week, settings)], ignore_index=True)
+    fnd = pd.concat([fnd, identity_findings(staged.ident, staged.files, register, week, settings),
+                     poor_village_findings(_poor_village_rows(lfs, staged), register, week)], ignore_index=True)
     plans = [p for _g, p in staged.tables["core.ledger_households"]]
     fnd = pd.concat([fnd, duplicate_id_findings(lfs, plans, staged.current, staging_cache_path(lroot, week))],
                     ignore_index=True)
@@ -150,6 +151,28 @@ def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.Dat
     fnd["cause_id"] = cause_ids(fnd) if len(fnd) else pd.Series(dtype=str)  # consolidation adds the cross-level links
     fnd["stage"] = "ingest"
     return fnd
+
+
+# The staged rows that say whether a village is poor: the column naming the village, and
+# whether the table has 合计 rows.
+_POOR_VILLAGE_ROWS = {"core.village_reports": ("unit_code", False), "core.township_reports": ("village_code", True)}
+
+
+def _poor_village_rows(lfs, staged: _Staged) -> pd.DataFrame:
+    """The current files' rows that say whether a village is poor (是否贫困村), with the
+    village each is about (one row per village: small beside the ledgers)."""
+    frames = []
+    cols = ["submission_id", "file", "source_sheet", "source_row", "unit_code", "level", "is_poor_village"]
+    for table, (village, totals) in _POOR_VILLAGE_ROWS.items():
+        want = list(dict.fromkeys([*cols, village, *(["is_total"] if totals else [])]))
+        for _g, path in staged.tables[table]:
+            df = storage.read_parquet(lfs, path, columns=want)
+            keep = vectors.member(df["submission_id"], staged.current)
+            if totals:
+                keep &= ~df["is_total"].fillna(False).to_numpy(bool)
+            df = df[keep]
+            frames.append(df[cols].assign(village_code=df[village], record_key=df[village]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _quarantine_keys(fnd: pd.DataFrame, wh: Warehouse, week: str) -> _Keys:

@@ -10,7 +10,12 @@ Typed output (the contract with validate.py and the warehouse):
 - code / str / id18 -> pandas StringDtype (python storage; == "string"), NA when empty
 - int -> "Int64", float -> "Float64"
 - date -> "datetime64[ns]" (midnight), NaT when empty/unparseable
-- yesno -> StringDtype, "是"/"否" (Y/N, √/× and the like normalised), other text kept
+- yesno -> StringDtype, "是"/"否", NA when empty. Besides 是/否 a cell may hold one of
+  the clear equivalents below (full-width forms and any letter case alike, and the
+  booleans and numbers 1/0 Excel stores); anything else is not a yes/no (a finding on
+  the cell, the value not stored):
+    是: √ ✓ ✔ ☑ 有 对 是的 Y YES TRUE 1
+    否: × ✗ ✘ X 无 没有 不是 N NO FALSE 0
 """
 from __future__ import annotations
 
@@ -56,8 +61,11 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _SERIAL_MIN = (dt.date(1950, 1, 1) - _EXCEL_EPOCH).days
 _SERIAL_MAX = (dt.date(2100, 12, 31) - _EXCEL_EPOCH).days
 
-YES_WORDS = frozenset({"是", "Y", "YES", "√", "✓", "✔", "☑", "有"})
-NO_WORDS = frozenset({"否", "N", "NO", "×", "✗", "✘", "X", "无"})
+# What a yes/no cell may hold besides 是/否 (in the order a message lists them).
+YES_EQUIVALENTS = ("√", "✓", "✔", "☑", "有", "对", "是的", "Y", "YES", "TRUE", "1")
+NO_EQUIVALENTS = ("×", "✗", "✘", "X", "无", "没有", "不是", "N", "NO", "FALSE", "0")
+YES_WORDS = frozenset({"是", *YES_EQUIVALENTS})
+NO_WORDS = frozenset({"否", *NO_EQUIVALENTS})
 
 # Integer columns hold counts; anything this large is not one (and would overflow int64).
 INT_LIMIT = 2.0 ** 53
@@ -279,16 +287,17 @@ def parse_code(v: object) -> tuple[str | None, str]:
     return s, "ok"
 
 
-def parse_yesno(v: object) -> str | None:
+def parse_yesno(v: object) -> tuple[str | None, bool]:
+    """(是 | 否 | None, ok). Empty -> (None, True); not a yes/no -> (None, False)."""
     s = clean_text(v)
     if not s:
-        return None
-    u = halfwidth(s).upper()
+        return None, True
+    u = halfwidth(s).strip().upper()
     if u in YES_WORDS:
-        return "是"
+        return "是", True
     if u in NO_WORDS:
-        return "否"
-    return s
+        return "否", True
+    return None, False
 
 
 # ---- weeks ---------------------------------------------------------------------------

@@ -139,10 +139,18 @@ def test_safe_float_codes_convert_exactly(n):
 
 # ---- yes/no, text, weeks -------------------------------------------------------------
 
-@pytest.mark.parametrize("cell,expected", [("是", "是"), ("Y", "是"), ("√", "是"), ("否", "否"),
-                                           ("N", "否"), ("×", "否"), ("", None), ("也许", "也许")])
+@pytest.mark.parametrize("cell,expected", [
+    ("是", "是"), ("Y", "是"), ("y", "是"), ("√", "是"), ("✔", "是"), ("有", "是"), ("是的", "是"), ("对", "是"),
+    ("Yes", "是"), ("ＹＥＳ", "是"), ("1", "是"), (1.0, "是"), (True, "是"), ("TRUE", "是"), (" 是\u3000", "是"),
+    ("否", "否"), ("N", "否"), ("×", "否"), ("✘", "否"), ("无", "否"), ("没有", "否"), ("不是", "否"), ("No", "否"),
+    ("0", "否"), (0.0, "否"), (False, "否"), ("False", "否"), ("", None), (None, None)])
 def test_parse_yesno(cell, expected):
-    assert V.parse_yesno(cell) == expected
+    assert V.parse_yesno(cell) == (expected, True)
+
+
+@pytest.mark.parametrize("cell", ["也许", "待定", "2", 2.0, "是否", "-", "1.0", "√×"])
+def test_parse_yesno_refuses_what_is_neither(cell):
+    assert V.parse_yesno(cell) == (None, False)
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -7,7 +7,10 @@ of GBK; reported as "gbk" when the text is plain GBK), then charset-normalizer.
 
 Cells are kept as calamine returns them (str, float, int, bool, date, datetime, ...;
 '' for empty); csv cells are str. Every sheet's rows start at the sheet's first row
-and column (A1), so row i of `rows` is Excel row i + 1.
+and column (A1), so row i of `rows` is Excel row i + 1. Characters a clerk cannot see
+(zero-width spaces, BOMs, control characters; readers.invisible) are taken out of every
+text cell, and odd spaces (NBSP, ideographic space) made plain spaces. A workbook
+sheet's merged ranges are kept (Sheet.merges) for the data rows to fill in.
 
 Guards (limits are settings, see `Limits`): the file size is checked before anything
 is read; an xlsx's zip central directory is read first and the declared uncompressed
@@ -40,6 +43,7 @@ from pipelines.ingest.readers.book import (
     Sheet,
     size_text,
 )
+from pipelines.ingest.readers.invisible import strip_invisible
 from pipelines.ingest.readers.text import read_text
 from pipelines.ingest.readers.xls import inspect_xls
 from pipelines.ingest.readers.xlsx import inspect_zip
@@ -72,6 +76,7 @@ def read_book(data: bytes, name: str = "", limits: Limits | None = None) -> Book
         else:
             book = _read_workbook(data, fmt, name, limits)
         for sheet in book.sheets:
+            strip_invisible(sheet.rows)
             _check_sheet(sheet, limits, book.notes)
         return book
     except ReadError:
@@ -106,7 +111,8 @@ def _read_workbook(data: bytes, fmt: str, name: str, limits: Limits) -> Book:
         if sname not in worksheets:
             continue   # chart sheets, dialog sheets, macro sheets
         try:
-            rows = wb.get_sheet_by_name(sname).to_python(skip_empty_area=False)
+            sheet = wb.get_sheet_by_name(sname)
+            rows = sheet.to_python(skip_empty_area=False)
         except pc.PasswordError as exc:
             raise ReadError("file.encrypted", "文件设置了打开密码，无法读取，请取消密码后重新上传") from exc
         except NOT_CAUGHT:
@@ -114,8 +120,19 @@ def _read_workbook(data: bytes, fmt: str, name: str, limits: Limits) -> Book:
         except BaseException as exc:  # noqa: BLE001 - a damaged sheet damages the file
             raise ReadError("file.unreadable", f"工作表「{sname}」已损坏，无法读取（{type(exc).__name__}），"
                             "请用 Excel 或 WPS 打开确认文件完好后另存为 .xlsx 重新上传") from exc
-        book.sheets.append(Sheet(sname, rows))
+        book.sheets.append(Sheet(sname, rows, merges=_merges(sheet)))
     return book
+
+
+def _merges(sheet) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged ranges as (first row, first column, last row, last column)."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except NOT_CAUGHT:
+        raise
+    except BaseException:  # noqa: BLE001 - merges only fill in key cells; the values are read
+        return []
+    return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in ranges]
 
 
 # ---- every sheet: row, area and cell limits ---------------------------------------------

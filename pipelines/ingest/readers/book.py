@@ -86,6 +86,9 @@ class Sheet:
     name: str
     rows: list[list]                 # rows[i] is the user's row i + 1
     line_numbers: list[int] | None = None  # csv: the line each row starts on
+    # merged ranges (first row, first column, last row, last column), 0-based and
+    # inclusive like ``rows``; the value is in the first cell, the others read ''
+    merges: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 @dataclass
