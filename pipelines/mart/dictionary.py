@@ -406,7 +406,8 @@ def readme() -> str:
         "- 外键（仅 PostgreSQL，`schema/012_mart_foreign_keys.postgresql.sql`）：`weekly_summary`、`weekly_accuracy`、"
         "`monthly_conclusion` 的 `week` → `dim_week`、`month` → `dim_month`、`region_code` → `dim_region`，"
         "`weekly_accuracy.dimension` → `dim_accuracy`，`dim_week.month` → `dim_month`；均为 "
-        "`DEFERRABLE INITIALLY DEFERRED`（刷新在同一事务中删除并重新写入维表，提交时检查）。"
+        "`DEFERRABLE INITIALLY DEFERRED`（刷新在同一事务中删除并重新写入维表，提交时检查），"
+        "`NOT VALID`（添加时不检查已有行：由早期版本迁移的仓库在下次刷新前 `dim_month` 为空；此后写入的每一行都检查）。"
         "DuckDB 没有延迟检查的约束，且拒绝删除被外键引用的行，内置仓库因此只声明主键，按相同的列关联即可。",
         "- 一个概念一个列名：各表与视图中的单位均为 `region_code`、`region_name`，所属县、乡镇为 `county_code`、"
         "`township_code`。",

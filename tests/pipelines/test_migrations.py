@@ -59,6 +59,14 @@ def _as_the_release_before(wh: Warehouse, schema: Path) -> None:
             "INSERT INTO core.submissions (submission_id, sha256, original_name, landing_path, archive_path, "
             "size_bytes, received_at, week, status) VALUES ('s1', 'ab', '焦东村周报.csv', 'p', 'a', 1, "
             "TIMESTAMP '2026-11-22 20:00:00', '2026-W47', 'loaded')")
+        # A mart row of that release: a float sum, and a month its (then absent) dim_month lacks.
+        conn.exec_driver_sql(
+            "INSERT INTO mart.dim_week (week, week_start, week_end, month, iso_year, iso_week, days_in_month, loaded) "
+            "VALUES ('2026-W47', DATE '2026-11-16', DATE '2026-11-22', '2026-11', 2026, 47, 7, TRUE)")
+        conn.exec_driver_sql(
+            "INSERT INTO mart.weekly_summary (week, month, region_code, region_name, level, microcredit_wan, "
+            "refreshed_at) VALUES ('2026-W47', '2026-11', '411600000000', '周口市', '市', 1434.6000000000001, "
+            "CURRENT_TIMESTAMP)")
 
 
 @contextmanager
@@ -92,6 +100,7 @@ def test_the_release_befores_warehouse_is_migrated_to_a_new_ones_schema(engine, 
         assert shape(old)[("mart", "monthly_conclusion", "microcredit_wan")].endswith(money)
         assert shape(old)[("mart", "discrepancies", "region_code")].startswith("VIEW")
         assert old.scalar("SELECT original_name FROM core.submissions") == "焦东村周报.csv"
+        assert old.scalar("SELECT CAST(microcredit_wan AS VARCHAR) FROM mart.weekly_summary") == "1434.6000"
         assert old.scalar("SELECT version_num FROM core.alembic_version") == migrations.head()
         assert old.apply_schema() is None and new.apply_schema() is None  # nothing left to run
 
