@@ -236,7 +236,8 @@ WHERE c.week = :w
 
 _ACCURACY_SQL = f"""
 INSERT INTO mart.weekly_accuracy (week, month, region_code, level, dimension, dimension_label, records,
-                                  error_records, accuracy, refreshed_at, region_name, week_start, week_end)
+                                  error_records, accuracy, refreshed_at, region_name, week_start, week_end,
+                                  county_code, township_code)
 WITH {_REG_ANC},
 rec AS (
     SELECT COALESCE(a.ancestor, :city) AS ancestor,
@@ -255,7 +256,9 @@ SELECT :w, :m, c.unit_code, c.level, d.dimension, d.dimension_label,
        COALESCE(rec.records, 0), COALESCE(err.n, 0),
        CASE WHEN rec.records > 0
             THEN GREATEST(0.0, 1.0 - CAST(COALESCE(err.n, 0) AS DOUBLE PRECISION) / rec.records) END,
-       CURRENT_TIMESTAMP, COALESCE(r.name, :city_name), :ws, :we
+       CURRENT_TIMESTAMP, COALESCE(r.name, :city_name), :ws, :we,
+       CASE WHEN c.level = :lv_city THEN NULL ELSE c.county_code END,
+       CASE WHEN c.level IN (:lv_town, :lv_village) THEN r.township_code END
 FROM core.consolidated c
 LEFT JOIN reg r ON r.code = c.unit_code
 CROSS JOIN mart.dim_accuracy d

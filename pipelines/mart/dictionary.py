@@ -184,6 +184,8 @@ TABLES: dict[str, dict] = {
             ("region_name", "区划名称", TXT, "单位名称（区划名录）"),
             ("week_start", "周起始日", DATE, "本周周一（BI 的时间轴）"),
             ("week_end", "周结束日", DATE, "本周周日"),
+            ("county_code", "所属县代码", TXT, "所属县代码（全市为空）"),
+            ("township_code", "所属乡镇代码", TXT, "所属乡镇代码（乡镇与村有值）"),
         ]},
     "mart.monthly_conclusion": {
         "kind": "table", "label": "月总结",

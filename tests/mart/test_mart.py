@@ -235,6 +235,12 @@ def test_calendars_dates_and_keys_for_bi_tools(faulty_mart):
                              "WHERE s.week_start IS DISTINCT FROM d.week_start OR s.week_end IS DISTINCT FROM d.week_end")
     assert bad == 0 and faulty_mart.scalar("SELECT count(*) FROM mart.weekly_summary WHERE week_start IS NULL") == 0
     assert faulty_mart.scalar("SELECT count(*) FROM mart.weekly_accuracy WHERE region_name IS NULL") == 0
+    # The same region columns, with the same values, as the weekly summary's rows.
+    assert faulty_mart.scalar(
+        "SELECT count(*) FROM mart.weekly_accuracy a JOIN mart.weekly_summary s ON s.week = a.week "
+        "AND s.region_code = a.region_code WHERE a.county_code IS DISTINCT FROM s.county_code "
+        "OR a.township_code IS DISTINCT FROM s.township_code") == 0
+    assert faulty_mart.scalar("SELECT count(*) FROM mart.weekly_accuracy WHERE township_code IS NOT NULL") > 0
     assert faulty_mart.scalar("SELECT min(month_start) FROM mart.monthly_conclusion") == dt.date(2026, 11, 1)
     assert faulty_mart.column_types("mart.weekly_summary")["discrepancy_abs_hh"].upper() == "BIGINT"
     keys = faulty_mart.query("SELECT table_name, count(*) AS n FROM information_schema.table_constraints "

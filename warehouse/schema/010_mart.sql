@@ -140,6 +140,8 @@ CREATE TABLE IF NOT EXISTS mart.weekly_accuracy (
     region_name      VARCHAR,   -- columns from here on were added by revision 0002
     week_start       DATE,
     week_end         DATE,
+    county_code      VARCHAR,   -- columns from here on were added by revision 0004
+    township_code    VARCHAR,
     PRIMARY KEY (week, region_code, dimension)
 );
 

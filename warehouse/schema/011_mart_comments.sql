@@ -122,6 +122,8 @@ COMMENT ON COLUMN mart.weekly_accuracy.refreshed_at IS '刷新时间（时间）
 COMMENT ON COLUMN mart.weekly_accuracy.region_name IS '区划名称：单位名称（区划名录）';
 COMMENT ON COLUMN mart.weekly_accuracy.week_start IS '周起始日（日期）：本周周一（BI 的时间轴）';
 COMMENT ON COLUMN mart.weekly_accuracy.week_end IS '周结束日（日期）：本周周日';
+COMMENT ON COLUMN mart.weekly_accuracy.county_code IS '所属县代码：所属县代码（全市为空）';
+COMMENT ON COLUMN mart.weekly_accuracy.township_code IS '所属乡镇代码：所属乡镇代码（乡镇与村有值）';
 
 COMMENT ON TABLE mart.monthly_conclusion IS '月总结：每月每个全市、县、乡镇一行：当月流量（所属各周之和）、月末存量（当月最后一周）、对照年度计划的脱贫进度、重点县小额信贷任务完成情况、示范基地、报送率与及时率、八个准、月末待处理问题和县级排名。月内周未全部入库时为月度截至目前（weeks_loaded < weeks_in_month）。';
 COMMENT ON COLUMN mart.monthly_conclusion.month IS '月份：如 2026-11';

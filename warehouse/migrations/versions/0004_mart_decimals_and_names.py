@@ -1,10 +1,10 @@
 """Mart v2 types and names: money (万元) as DECIMAL(18, 4) and rates as DECIMAL(9, 6) in the
 mart's tables; villages, poor_with_helper, poor_with_measure and base_driven_hh (as of the
-month's last week) on monthly_conclusion; the views drop unit_code/unit_name for
+month's last week) on monthly_conclusion; county_code and township_code on weekly_accuracy; the views drop unit_code/unit_name for
 region_code/region_name (PostgreSQL cannot rename a view's columns in place, so the views
 are dropped here and the schema files create them again, with mart.dim_metric, which the
 next refresh fills). Rows already in the mart keep their values, rounded to the new scale;
-the new monthly columns are filled from the weekly rows of each month's last week.
+the new columns are filled from weekly_summary (for a month, its last week's rows).
 """
 from alembic import op
 
@@ -40,3 +40,7 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE mart.monthly_conclusion ADD COLUMN {column} BIGINT")
         op.execute(f"UPDATE mart.monthly_conclusion SET {column} = (SELECT w.{column} FROM mart.weekly_summary w "
                    f"WHERE w.week = monthly_conclusion.last_week AND w.region_code = monthly_conclusion.region_code)")
+    for column in ("county_code", "township_code"):
+        op.execute(f"ALTER TABLE mart.weekly_accuracy ADD COLUMN {column} VARCHAR")
+        op.execute(f"UPDATE mart.weekly_accuracy SET {column} = (SELECT w.{column} FROM mart.weekly_summary w "
+                   f"WHERE w.week = weekly_accuracy.week AND w.region_code = weekly_accuracy.region_code)")
