@@ -110,7 +110,7 @@ TABLES: dict[str, dict] = {
         "about": "逐级核对所比较的指标（mart.discrepancies 的 metric）及其中文名称与单位，取自标签表 pipelines/labels.py。"
                  "主键 metric。",
         "columns": [
-            ("metric", "指标代码", TXT, "如 hh_close（各代码见下文「指标代码」）"),
+            ("metric", "指标代码", TXT, "如 hh_close（各代码见 warehouse/README.md「指标代码」）"),
             ("metric_name", "指标名称", TXT, "中文名称，如 期末贫困户数"),
             ("unit", "单位", TXT, "户、人、万元、人次等"),
             ("ordinal", "序号", TXT, "报表中的顺序"),
@@ -302,14 +302,14 @@ TABLES: dict[str, dict] = {
             ("reported_by_name", "报送单位名称", TXT, "报送单位名称"),
             ("submission_id", "报送编号", TXT, "core.submissions 编号"),
             ("source_row", "行号", TXT, "文件中的行号"),
-            ("metric", "指标", TXT, "指标代码，如 hh_close（mart.dim_metric，各代码见下文「指标代码」）"),
+            ("metric", "指标", TXT, "指标代码，如 hh_close（mart.dim_metric，各代码见 warehouse/README.md「指标代码」）"),
             ("metric_name", "指标名称", TXT, "指标的中文名称"),
             ("unit", "单位", TXT, "本行数字的单位（户、人、万元、人次等），按单位分组后再排序或求和"),
             ("reported", "上报数", TXT, "上报的数字，单位见 unit"),
             ("consolidated", "核实数", TXT, "下级数据或平衡关系支持的数字，单位见 unit"),
             ("difference", "差额", TXT, "上报数 − 核实数，单位见 unit"),
             ("abs_difference", "差额绝对值", TXT, "|差额|，单位见 unit"),
-            ("direction", "方向", TXT, " / ".join(DIRECTIONS) + "（各值见下文「差异方向」）"),
+            ("direction", "方向", TXT, " / ".join(DIRECTIONS) + "（各值见 warehouse/README.md「差异方向」）"),
             ("rule", "核对规则", TXT, "如 township_vs_village"),
         ]},
     "mart.reporting_status": {

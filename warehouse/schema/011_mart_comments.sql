@@ -43,7 +43,7 @@ COMMENT ON COLUMN mart.dim_accuracy.dimension_label IS '维度名称：识别认
 COMMENT ON COLUMN mart.dim_accuracy.ordinal IS '序号：1–8';
 
 COMMENT ON TABLE mart.dim_metric IS '指标维表：逐级核对所比较的指标（mart.discrepancies 的 metric）及其中文名称与单位，取自标签表 pipelines/labels.py。主键 metric。';
-COMMENT ON COLUMN mart.dim_metric.metric IS '指标代码：如 hh_close（各代码见下文「指标代码」）';
+COMMENT ON COLUMN mart.dim_metric.metric IS '指标代码：如 hh_close（各代码见 warehouse/README.md「指标代码」）';
 COMMENT ON COLUMN mart.dim_metric.metric_name IS '指标名称：中文名称，如 期末贫困户数';
 COMMENT ON COLUMN mart.dim_metric.unit IS '单位：户、人、万元、人次等';
 COMMENT ON COLUMN mart.dim_metric.ordinal IS '序号：报表中的顺序';
@@ -242,14 +242,14 @@ COMMENT ON COLUMN mart.discrepancies.reported_by IS '报送单位代码：报出
 COMMENT ON COLUMN mart.discrepancies.reported_by_name IS '报送单位名称：报送单位名称';
 COMMENT ON COLUMN mart.discrepancies.submission_id IS '报送编号：core.submissions 编号';
 COMMENT ON COLUMN mart.discrepancies.source_row IS '行号：文件中的行号';
-COMMENT ON COLUMN mart.discrepancies.metric IS '指标：指标代码，如 hh_close（mart.dim_metric，各代码见下文「指标代码」）';
+COMMENT ON COLUMN mart.discrepancies.metric IS '指标：指标代码，如 hh_close（mart.dim_metric，各代码见 warehouse/README.md「指标代码」）';
 COMMENT ON COLUMN mart.discrepancies.metric_name IS '指标名称：指标的中文名称';
 COMMENT ON COLUMN mart.discrepancies.unit IS '单位：本行数字的单位（户、人、万元、人次等），按单位分组后再排序或求和';
 COMMENT ON COLUMN mart.discrepancies.reported IS '上报数：上报的数字，单位见 unit';
 COMMENT ON COLUMN mart.discrepancies.consolidated IS '核实数：下级数据或平衡关系支持的数字，单位见 unit';
 COMMENT ON COLUMN mart.discrepancies.difference IS '差额：上报数 − 核实数，单位见 unit';
 COMMENT ON COLUMN mart.discrepancies.abs_difference IS '差额绝对值：|差额|，单位见 unit';
-COMMENT ON COLUMN mart.discrepancies.direction IS '方向：虚报 / 漏报 / 不平衡 / 不连续（各值见下文「差异方向」）';
+COMMENT ON COLUMN mart.discrepancies.direction IS '方向：虚报 / 漏报 / 不平衡 / 不连续（各值见 warehouse/README.md「差异方向」）';
 COMMENT ON COLUMN mart.discrepancies.rule IS '核对规则：如 township_vs_village';
 
 COMMENT ON VIEW mart.reporting_status IS '报送情况（视图）：core.reporting_status 的 BI 视图：每周每个应报单位、每种报表一行（按时、迟报或未报）。';
