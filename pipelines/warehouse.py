@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "warehouse" / "schema"
 _PG_INTEGER = {"smallint", "integer", "bigint"}
+_PG_NUMERIC_OID = 1700  # PostgreSQL's numeric (DECIMAL) type
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 
 
@@ -139,7 +140,8 @@ class Warehouse:
         Returns the revision before and after, None when nothing had to run."""
         from pipelines import migrations
 
-        scripts = [(path.name, path.read_text(encoding="utf-8")) for path in sorted(schema_dir.glob("*.sql"))]
+        scripts = [(path.name, path.read_text(encoding="utf-8")) for path in sorted(schema_dir.glob("*.sql"))
+                   if schema_file_runs_on(path.name, self.dialect)]
         digest = hashlib.sha256("\0".join(f"{n}\0{t}" for n, t in [*scripts, *migrations.files_text()])
                                 .encode("utf-8")).hexdigest()
         if self.schema_digest() == digest:
@@ -194,15 +196,25 @@ class Warehouse:
 
     # ---- reads -----------------------------------------------------------------------
     def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        """Rows as a DataFrame. DECIMAL columns (the mart's money and rates) arrive as
+        float64, so pandas arithmetic works on them as on any other number."""
         with self.engine.connect() as conn:
             result = conn.execute(sa.text(sql), params or {})
             if self.dialect == "duckdb" and result.returns_rows:
                 # DuckDB hands its result over as Arrow columns (≈7× faster than rows
                 # of Python objects for a province's week; the same dtypes).
+                import pyarrow as pa
+
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # "makes an extra copy"
-                    return result.cursor.to_arrow_table().to_pandas()
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+                    table = result.cursor.to_arrow_table()
+                schema = pa.schema([f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f
+                                    for f in table.schema])
+                return table.cast(schema).to_pandas()
+            numeric = [d[0] for d in result.cursor.description or [] if d[1] == _PG_NUMERIC_OID] \
+                if self.dialect == "postgresql" and result.returns_rows else []
+            df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return df.astype({c: "float64" for c in numeric}) if numeric else df
 
     def scalar(self, sql: str, params: dict | None = None):
         with self.engine.connect() as conn:
@@ -364,6 +376,12 @@ def insert_parquet_duckdb(wh: "Warehouse", conn: sa.Connection, table: str, path
     # fetchall, not fetchone: DuckDB keeps a result open until it is read to the end, and
     # refuses other work on the connection (registering a view) meanwhile.
     return int(raw.execute("SELECT COUNT(*) FROM read_parquet(?)", [path]).fetchall()[0][0])
+
+
+def schema_file_runs_on(name: str, dialect: str) -> bool:
+    """Schema files run on every engine, except ``NNN_name.<dialect>.sql`` on that one alone."""
+    parts = name.split(".")
+    return len(parts) == 2 or parts[-2] == dialect
 
 
 def split_sql(text: str) -> list[str]:

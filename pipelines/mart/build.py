@@ -17,7 +17,7 @@ import time
 import pandas as pd
 import sqlalchemy as sa
 
-from pipelines import forms
+from pipelines import forms, labels
 from pipelines.checkpoints import checkpoint
 from pipelines.mart.calendar import month_bounds, month_row, months_to_date, week_row, weeks_of_month, weeks_of_years
 from pipelines.settings import get_settings
@@ -43,6 +43,8 @@ WEEKLY_COLUMNS = [
 STOCK = ["hh_open", "pp_open", "hh_close", "pp_close"]
 MONTH_FLOWS = [c for c in FLOWS if c not in STOCK]
 ACC_COLUMNS = [f"acc_{d}" for d in DIMENSIONS]
+# Weekly stocks a month reports as of its last week (besides the flows' hh_close, pp_close).
+MONTH_END_COUNTS = ["villages", "poor_with_helper", "poor_with_measure", "base_driven_hh"]
 MONTHLY_COLUMNS = [
     "month", "region_code", "region_name", "level", "parent_code", "county_code", "is_key_county",
     "weeks_in_month", "weeks_loaded", "first_week", "last_week", "poor_villages", *FLOWS,
@@ -53,7 +55,7 @@ MONTHLY_COLUMNS = [
     "reports_on_time", "reporting_rate", "on_time_rate", *ACC_COLUMNS, "accuracy_overall",
     "findings_errors", "findings_warnings", "findings_open_month_end", "discrepancies", "discrepancy_abs_hh",
     "discrepancy_abs_wan", "score", "rank_in_parent", "refreshed_at", "township_code", "month_start", "month_end",
-    "reports_late", "reports_missing", "discrepancy_abs_pp",
+    "reports_late", "reports_missing", "discrepancy_abs_pp", *MONTH_END_COUNTS,
 ]
 
 
@@ -96,7 +98,8 @@ anc AS (
 
 # ---------------------------------------------------------------- dimensions
 def refresh_dimensions(wh: Warehouse, conn: sa.Connection) -> None:
-    """dim_region (latest register), dim_week and dim_month (calendars of the years touched), dim_accuracy."""
+    """dim_region (latest register), dim_week and dim_month (calendars of the years touched),
+    dim_accuracy and dim_metric (from the label table)."""
     conn.execute(sa.text("DELETE FROM mart.dim_region"))
     conn.execute(sa.text("""
         INSERT INTO mart.dim_region (region_code, region_name, level, level_order, parent_code, county_code,
@@ -140,6 +143,10 @@ def refresh_dimensions(wh: Warehouse, conn: sa.Connection) -> None:
     acc = pd.DataFrame({"dimension": DIMENSIONS, "dimension_label": [forms.EIGHT_ACCURACIES[d] for d in DIMENSIONS],
                         "ordinal": range(1, len(DIMENSIONS) + 1)})
     wh.replace(conn, "mart.dim_accuracy", acc)
+    metrics = pd.DataFrame([(code, name, unit) for code, (name, unit) in labels.METRICS.items()],
+                           columns=["metric", "metric_name", "unit"])
+    metrics["ordinal"] = range(1, len(metrics) + 1)
+    wh.replace(conn, "mart.dim_metric", metrics)
 
 
 def wh_query(conn: sa.Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -229,7 +236,8 @@ WHERE c.week = :w
 
 _ACCURACY_SQL = f"""
 INSERT INTO mart.weekly_accuracy (week, month, region_code, level, dimension, dimension_label, records,
-                                  error_records, accuracy, refreshed_at, region_name, week_start, week_end)
+                                  error_records, accuracy, refreshed_at, region_name, week_start, week_end,
+                                  county_code, township_code)
 WITH {_REG_ANC},
 rec AS (
     SELECT COALESCE(a.ancestor, :city) AS ancestor,
@@ -248,7 +256,9 @@ SELECT :w, :m, c.unit_code, c.level, d.dimension, d.dimension_label,
        COALESCE(rec.records, 0), COALESCE(err.n, 0),
        CASE WHEN rec.records > 0
             THEN GREATEST(0.0, 1.0 - CAST(COALESCE(err.n, 0) AS DOUBLE PRECISION) / rec.records) END,
-       CURRENT_TIMESTAMP, COALESCE(r.name, :city_name), :ws, :we
+       CURRENT_TIMESTAMP, COALESCE(r.name, :city_name), :ws, :we,
+       CASE WHEN c.level = :lv_city THEN NULL ELSE c.county_code END,
+       CASE WHEN c.level IN (:lv_town, :lv_village) THEN r.township_code END
 FROM core.consolidated c
 LEFT JOIN reg r ON r.code = c.unit_code
 CROSS JOIN mart.dim_accuracy d
@@ -357,7 +367,8 @@ base AS (
            {", ".join(f"accp.acc_{d}" for d in DIMENSIONS)},
            {acc_mean} AS accuracy_overall,
            agg.findings_errors, agg.findings_warnings, COALESCE(opn.n, 0) AS findings_open_month_end,
-           agg.discrepancies, agg.discrepancy_abs_hh, agg.discrepancy_abs_pp, agg.discrepancy_abs_wan
+           agg.discrepancies, agg.discrepancy_abs_hh, agg.discrepancy_abs_pp, agg.discrepancy_abs_wan,
+           {", ".join(f"lst.{c}" for c in MONTH_END_COUNTS)}
     FROM lst
     JOIN agg ON agg.region_code = lst.region_code
     LEFT JOIN fst ON fst.region_code = lst.region_code
@@ -394,7 +405,8 @@ SELECT :m, region_code, region_name, level, parent_code, county_code, is_key_cou
        discrepancy_abs_wan, score,
        CASE WHEN level IN (:lv_county, :lv_town)
             THEN RANK() OVER (PARTITION BY level, parent_code ORDER BY score DESC NULLS LAST) END,
-       CURRENT_TIMESTAMP, township_code, :ms, :me, reports_late, reports_missing, discrepancy_abs_pp
+       CURRENT_TIMESTAMP, township_code, :ms, :me, reports_late, reports_missing, discrepancy_abs_pp,
+       {", ".join(MONTH_END_COUNTS)}
 FROM scored
 """
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pipelines.forms import EIGHT_ACCURACIES
+from pipelines.labels import DIRECTIONS, METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "warehouse" / "README.md"
@@ -104,6 +105,16 @@ TABLES: dict[str, dict] = {
             ("dimension_label", "维度名称", TXT, "识别认定准、家庭状况掌握准等"),
             ("ordinal", "序号", TXT, "1–8"),
         ]},
+    "mart.dim_metric": {
+        "kind": "table", "label": "指标维表",
+        "about": "逐级核对所比较的指标（mart.discrepancies 的 metric）及其中文名称与单位，取自标签表 pipelines/labels.py。"
+                 "主键 metric。",
+        "columns": [
+            ("metric", "指标代码", TXT, "如 hh_close（各代码见 warehouse/README.md「指标代码」）"),
+            ("metric_name", "指标名称", TXT, "中文名称，如 期末贫困户数"),
+            ("unit", "单位", TXT, "户、人、万元、人次等"),
+            ("ordinal", "序号", TXT, "报表中的顺序"),
+        ]},
     "mart.weekly_summary": {
         "kind": "table", "label": "周汇总",
         "about": "每周每个单位（村、乡镇、县、全市）一行：自下而上汇总的存量与流量（户、人）、小额信贷、资金、培训、"
@@ -173,6 +184,8 @@ TABLES: dict[str, dict] = {
             ("region_name", "区划名称", TXT, "单位名称（区划名录）"),
             ("week_start", "周起始日", DATE, "本周周一（BI 的时间轴）"),
             ("week_end", "周结束日", DATE, "本周周日"),
+            ("county_code", "所属县代码", TXT, "所属县代码（全市为空）"),
+            ("township_code", "所属乡镇代码", TXT, "所属乡镇代码（乡镇与村有值）"),
         ]},
     "mart.monthly_conclusion": {
         "kind": "table", "label": "月总结",
@@ -237,6 +250,10 @@ TABLES: dict[str, dict] = {
             ("reports_late", "本月迟报份数", "份", "本月各周截止后收到的份数之和"),
             ("reports_missing", "本月未报份数", "份", "本月各周应报未报的份数之和"),
             ("discrepancy_abs_pp", "本月差异绝对值合计（人）", PP, "人口类差异的绝对值之和"),
+            ("villages", "行政村数", N, "月末辖区内登记的村数"),
+            ("poor_with_helper", "已明确帮扶责任人的贫困户数", HH, "月末帮扶责任账中至少有一名帮扶责任人的贫困户"),
+            ("poor_with_measure", "已落实帮扶措施的贫困户数", HH, "月末措施办法账中至少有一项措施的贫困户"),
+            ("base_driven_hh", "示范基地带动贫困户数（村报）", HH, "月末村级周报填报的示范基地带动贫困户数之和"),
         ]},
     "mart.findings": {
         "kind": "view", "label": "问题清单（视图）",
@@ -247,8 +264,8 @@ TABLES: dict[str, dict] = {
             ("month", "所属月份", TXT, "包含该周四天或以上的月份"),
             ("stage", "发现环节", TXT, "ingest 入库校验 / consolidate 汇总核对"),
             ("level", "层级", TXT, "报送单位层级"),
-            ("unit_code", "单位代码", TXT, "报送单位代码"),
-            ("unit_name", "单位名称", TXT, "报送单位名称"),
+            ("region_code", "单位代码", TXT, "报送单位代码"),
+            ("region_name", "单位名称", TXT, "报送单位名称"),
             ("county_code", "所属县代码", TXT, "报送单位所属县"),
             ("township_code", "所属乡镇代码", TXT, "报送单位所属乡镇"),
             ("file", "文件", TXT, "落地区中的文件路径"),
@@ -276,20 +293,23 @@ TABLES: dict[str, dict] = {
         "columns": [
             ("week", "周次", TXT, "ISO 周"),
             ("month", "所属月份", TXT, "包含该周四天或以上的月份"),
-            ("unit_code", "被核对单位代码", TXT, "其数字被核对的单位"),
-            ("unit_name", "被核对单位名称", TXT, "单位名称"),
+            ("region_code", "被核对单位代码", TXT, "其数字被核对的单位"),
+            ("region_name", "被核对单位名称", TXT, "单位名称"),
             ("county_code", "所属县代码", TXT, "被核对单位所属县"),
+            ("township_code", "所属乡镇代码", TXT, "被核对单位所属乡镇（乡镇与村有值）"),
             ("level", "报送层级", TXT, "报出该数字的层级"),
             ("reported_by", "报送单位代码", TXT, "报出该数字的单位（如村行由乡镇报送）"),
             ("reported_by_name", "报送单位名称", TXT, "报送单位名称"),
             ("submission_id", "报送编号", TXT, "core.submissions 编号"),
             ("source_row", "行号", TXT, "文件中的行号"),
-            ("metric", "指标", TXT, "指标代码，如 hh_close"),
-            ("reported", "上报数", TXT, "上报的数字（户、人或万元，视指标而定）"),
-            ("consolidated", "核实数", TXT, "下级数据或平衡关系支持的数字"),
-            ("difference", "差额", TXT, "上报数 − 核实数"),
-            ("abs_difference", "差额绝对值", TXT, "|差额|"),
-            ("direction", "方向", TXT, "虚报 / 漏报 / 不平衡"),
+            ("metric", "指标", TXT, "指标代码，如 hh_close（mart.dim_metric，各代码见 warehouse/README.md「指标代码」）"),
+            ("metric_name", "指标名称", TXT, "指标的中文名称"),
+            ("unit", "单位", TXT, "本行数字的单位（户、人、万元、人次等），按单位分组后再排序或求和"),
+            ("reported", "上报数", TXT, "上报的数字，单位见 unit"),
+            ("consolidated", "核实数", TXT, "下级数据或平衡关系支持的数字，单位见 unit"),
+            ("difference", "差额", TXT, "上报数 − 核实数，单位见 unit"),
+            ("abs_difference", "差额绝对值", TXT, "|差额|，单位见 unit"),
+            ("direction", "方向", TXT, " / ".join(DIRECTIONS) + "（各值见 warehouse/README.md「差异方向」）"),
             ("rule", "核对规则", TXT, "如 township_vs_village"),
         ]},
     "mart.reporting_status": {
@@ -298,8 +318,8 @@ TABLES: dict[str, dict] = {
         "columns": [
             ("week", "周次", TXT, "ISO 周"),
             ("month", "所属月份", TXT, "包含该周四天或以上的月份"),
-            ("unit_code", "单位代码", TXT, "应报单位"),
-            ("unit_name", "单位名称", TXT, "应报单位名称"),
+            ("region_code", "单位代码", TXT, "应报单位"),
+            ("region_name", "单位名称", TXT, "应报单位名称"),
             ("level", "层级", TXT, "县 / 乡镇 / 村"),
             ("form", "报表", TXT, "A 三本账 / B 村级周报 / C 乡镇周报 / D 县级周报"),
             ("form_label", "报表名称", TXT, "报表中文名称"),
@@ -334,7 +354,8 @@ def comments_sql() -> str:
         out.append(f"COMMENT ON {kind} {table} IS {_q(t['label'] + '：' + t['about'])};")
         for name, label, unit, meaning in t["columns"]:
             col = f'"{name}"' if name in ("row", "column", "value") else name
-            text = f"{label}（{unit}）：{meaning}" if unit != TXT else f"{label}：{meaning}"
+            text = f"{label}（{unit}）：{meaning}" if unit != TXT and not label.endswith(f"（{unit}）") \
+                else f"{label}：{meaning}"
             out.append(f"COMMENT ON COLUMN {table}.{col} IS {_q(text)};")
         out.append("")
     return "\n".join(out)
@@ -376,6 +397,23 @@ def readme() -> str:
         "",
         "单位：户、人、万元、份、条；比例为 0–1 的小数（BI 中显示为百分比）。",
         "",
+        "## 类型与键",
+        "",
+        "- 类型在 DuckDB 与 PostgreSQL 上相同：金额（万元）为 `DECIMAL(18, 4)`，比例为 `DECIMAL(9, 6)`，"
+        "户数、人数、份数、条数为 `BIGINT`，日期为 `DATE`；求和没有浮点误差。`mart.discrepancies` 的数字为 "
+        "`DECIMAL(18, 4)`，单位随指标（`unit` 列）。`core` 保留入库时的原值（双精度），`mart` 取 4 位小数。",
+        "- 主键（两种数据库均声明）：`dim_region (region_code)`、`dim_week (week)`、`dim_month (month)`、"
+        "`dim_accuracy (dimension)`、`dim_metric (metric)`、`weekly_summary (week, region_code)`、"
+        "`weekly_accuracy (week, region_code, dimension)`、`monthly_conclusion (month, region_code)`。",
+        "- 外键（仅 PostgreSQL，`schema/012_mart_foreign_keys.postgresql.sql`）：`weekly_summary`、`weekly_accuracy`、"
+        "`monthly_conclusion` 的 `week` → `dim_week`、`month` → `dim_month`、`region_code` → `dim_region`，"
+        "`weekly_accuracy.dimension` → `dim_accuracy`，`dim_week.month` → `dim_month`；均为 "
+        "`DEFERRABLE INITIALLY DEFERRED`（刷新在同一事务中删除并重新写入维表，提交时检查），"
+        "`NOT VALID`（添加时不检查已有行：由早期版本迁移的仓库在下次刷新前 `dim_month` 为空；此后写入的每一行都检查）。"
+        "DuckDB 没有延迟检查的约束，且拒绝删除被外键引用的行，内置仓库因此只声明主键，按相同的列关联即可。",
+        "- 一个概念一个列名：各表与视图中的单位均为 `region_code`、`region_name`，所属县、乡镇为 `county_code`、"
+        "`township_code`。",
+        "",
         "## 连接方式",
         "",
         "- 内置仓库 `data/warehouse.duckdb` 以 DuckDB 1.0 的存储格式写入，DuckDB 1.0 及以后的各客户端均可打开："
@@ -387,6 +425,12 @@ def readme() -> str:
         "",
     ]
     out += _questions_section()
+    out += ["## 指标代码", "", "`mart.discrepancies.metric` 与 `mart.dim_metric.metric` 的取值（标签表 `pipelines/labels.py`）。", "",
+            "| 代码 | 指标名称 | 单位 |", "| --- | --- | --- |"]
+    out += [f"| `{code}` | {name} | {unit} |" for code, (name, unit) in METRICS.items()]
+    out += ["", "## 差异方向", "", "`mart.discrepancies.direction` 的取值。", "", "| 取值 | 含义 |", "| --- | --- |"]
+    out += [f"| {value} | {meaning} |" for value, meaning in DIRECTIONS.items()]
+    out.append("")
     for table, t in TABLES.items():
         out += [f"## `{table}` — {t['label']}", "", t["about"], "",
                 "| 列 | 中文名 | 单位 | 含义 |", "| --- | --- | --- | --- |"]

@@ -49,7 +49,7 @@ def test_a_wrong_township_total_is_one_primary_finding_named_by_its_unit(example
     tv = f[f["rule"] == "xlevel.total_vs_rows"]
     assert tv["message"].str.contains("「逍遥镇」").all() and (tv["record_key"] == "411622107").all()
     d = wh.query("SELECT * FROM mart.discrepancies WHERE rule = 'total_vs_rows'")
-    assert list(d["unit_code"].unique()) == ["411622107"] and (d["county_code"] == "411622").all()
+    assert list(d["region_code"].unique()) == ["411622107"] and (d["county_code"] == "411622").all()
     m = wh.query("SELECT * FROM mart.findings WHERE rule = 'total.mismatch'")
     assert len(m) == 1 and bool(m["is_cause"].iloc[0]) and int(m["echo_count"].iloc[0]) == len(f) - 1
     # The township's receipt lists the 合计 error once, its echoes counted.

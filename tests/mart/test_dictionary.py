@@ -36,3 +36,23 @@ def test_schema_columns_match_the_dictionary_text():
             if words and words[0] != "PRIMARY":  # the key is a constraint, not a column
                 cols.append(words[0])
         assert cols == D.columns_of(m.group(1)), m.group(1)
+
+
+def test_every_metric_code_and_direction_value_is_in_the_dictionary():
+    from pipelines import labels
+
+    readme = D.README.read_text(encoding="utf-8")
+    for code, (name, unit) in labels.METRICS.items():
+        assert f"| `{code}` | {name} | {unit} |" in readme, code
+    for value, meaning in labels.DIRECTIONS.items():
+        assert f"| {value} | {meaning} |" in readme, value
+    assert {"training_sessions", "team_members", "base_driven_pp"} <= set(labels.METRICS)
+    direction = next(c for c in D.TABLES["mart.discrepancies"]["columns"] if c[0] == "direction")
+    assert all(v in direction[3] for v in labels.DIRECTIONS)
+
+
+def test_comments_state_a_unit_once():
+    sql = D.COMMENTS_SQL.read_text(encoding="utf-8")
+    assert "差异绝对值合计（户）：" in sql
+    doubled = re.findall(r"（([^（）]+)）（\1）", sql)
+    assert not doubled, doubled

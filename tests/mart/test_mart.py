@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines import forms
+from pipelines import forms, labels
 from pipelines.mart import refresh_all, refresh_monthly_mart, refresh_weekly_mart
-from pipelines.mart.build import FLOWS, MONTH_FLOWS, month_status
+from pipelines.mart.build import FLOWS, MONTH_END_COUNTS, MONTH_FLOWS, month_status
 from pipelines.mart.dictionary import TABLES, columns_of
 from tests.mart.helpers import duckdb_copy
 
@@ -15,6 +15,12 @@ ADDITIVE = [*FLOWS, "microcredit_wan", "funds_to_village_wan", "training_persons
             "poor_with_helper", "poor_with_measure", "planned_exit_this_year", "planned_exit_done",
             "villages", "poor_villages", "villages_unverified"]
 COUNTY_REPORT = ["fiscal_funds_wan", "demo_bases_cum", "demo_driven_hh", "demo_driven_pp"]
+# Every weekly measure that adds up over a month's weeks.
+SUMMED = [*MONTH_FLOWS, "microcredit_wan", "funds_to_village_wan", "fiscal_funds_wan", "training_persons",
+          "reports_expected", "reports_received", "reports_on_time", "reports_late", "reports_missing",
+          "findings_errors", "findings_warnings", "discrepancies", "discrepancy_abs_hh", "discrepancy_abs_pp",
+          "discrepancy_abs_wan"]
+MONEY = ["microcredit_wan", "funds_to_village_wan", "fiscal_funds_wan", "discrepancy_abs_wan"]
 LEVELS = [(forms.LEVEL_TOWNSHIP, forms.LEVEL_VILLAGE), (forms.LEVEL_COUNTY, forms.LEVEL_TOWNSHIP),
           (forms.LEVEL_CITY, forms.LEVEL_COUNTY)]
 
@@ -114,11 +120,14 @@ def test_monthly_conclusion_sums_the_months_weeks(faulty_world, faulty_mart):
     assert (mc["weeks_in_month"] == 4).all() and (mc["weeks_loaded"] == len(weeks)).all()
     by = ws[ws["week"].isin(weeks)].groupby("region_code")
     m = mc.set_index("region_code")
-    for col in [*MONTH_FLOWS, "microcredit_wan", "training_persons", "reports_expected"]:
+    assert set(SUMMED) <= set(mc.columns)
+    for col in SUMMED:
         np.testing.assert_allclose(m[col].astype(float), by[col].sum().reindex(m.index).astype(float), err_msg=col)
+    assert m["reports_late"].sum() > 0 and m["discrepancy_abs_pp"].sum() > 0
     last = ws[ws["week"] == weeks[-1]].set_index("region_code")
     first = ws[ws["week"] == weeks[0]].set_index("region_code")
-    assert (m["hh_close"] == last["hh_close"].reindex(m.index)).all()
+    for col in ["hh_close", *MONTH_END_COUNTS]:
+        assert (m[col] == last[col].reindex(m.index)).all(), col
     assert (m["hh_open"] == first["hh_open"].reindex(m.index)).all()
     counties = m[m["level"] == forms.LEVEL_COUNTY]
     assert sorted(counties["rank_in_parent"].astype(int)) == list(range(1, len(counties) + 1))
@@ -226,9 +235,55 @@ def test_calendars_dates_and_keys_for_bi_tools(faulty_mart):
                              "WHERE s.week_start IS DISTINCT FROM d.week_start OR s.week_end IS DISTINCT FROM d.week_end")
     assert bad == 0 and faulty_mart.scalar("SELECT count(*) FROM mart.weekly_summary WHERE week_start IS NULL") == 0
     assert faulty_mart.scalar("SELECT count(*) FROM mart.weekly_accuracy WHERE region_name IS NULL") == 0
+    # The same region columns, with the same values, as the weekly summary's rows.
+    assert faulty_mart.scalar(
+        "SELECT count(*) FROM mart.weekly_accuracy a JOIN mart.weekly_summary s ON s.week = a.week "
+        "AND s.region_code = a.region_code WHERE a.county_code IS DISTINCT FROM s.county_code "
+        "OR a.township_code IS DISTINCT FROM s.township_code") == 0
+    assert faulty_mart.scalar("SELECT count(*) FROM mart.weekly_accuracy WHERE township_code IS NOT NULL") > 0
     assert faulty_mart.scalar("SELECT min(month_start) FROM mart.monthly_conclusion") == dt.date(2026, 11, 1)
     assert faulty_mart.column_types("mart.weekly_summary")["discrepancy_abs_hh"].upper() == "BIGINT"
     keys = faulty_mart.query("SELECT table_name, count(*) AS n FROM information_schema.table_constraints "
                              "WHERE table_schema = 'mart' AND constraint_type = 'PRIMARY KEY' GROUP BY table_name")
-    assert set(keys["table_name"]) == {"dim_region", "dim_week", "dim_month", "dim_accuracy", "weekly_summary",
-                                       "weekly_accuracy", "monthly_conclusion"}
+    assert set(keys["table_name"]) == {"dim_region", "dim_week", "dim_month", "dim_accuracy", "dim_metric",
+                                       "weekly_summary", "weekly_accuracy", "monthly_conclusion"}
+    # DuckDB cannot delete a referenced row, which the refreshes do: no foreign keys there.
+    assert faulty_mart.scalar("SELECT count(*) FROM information_schema.table_constraints "
+                              "WHERE table_schema = 'mart' AND constraint_type = 'FOREIGN KEY'") == 0
+
+
+def test_money_and_rates_are_decimals_that_add_up_exactly(faulty_mart):
+    """万元 as DECIMAL(18, 4), rates as DECIMAL(9, 6): a sum in SQL is exact, with no float tail."""
+    for table in ("mart.weekly_summary", "mart.monthly_conclusion"):
+        types = faulty_mart.column_types(table)
+        assert {types[c] for c in [*MONEY, "microcredit_target_wan"] if c in types} == {"decimal(18,4)"}, table
+        assert {t for c, t in types.items() if c.endswith(("_rate", "_coverage")) or c.startswith("acc_")
+                or c in ("score", "accuracy_overall")} == {"decimal(9,6)"}, table
+    assert faulty_mart.column_types("mart.weekly_accuracy")["accuracy"] == "decimal(9,6)"
+    assert faulty_mart.column_types("mart.discrepancies")["abs_difference"] == "decimal(18,4)"
+    sums = faulty_mart.query("SELECT week, CAST(SUM(microcredit_wan) AS VARCHAR) AS s, "
+                             "CAST(SUM(funds_to_village_wan) AS VARCHAR) AS f FROM mart.weekly_summary "
+                             "WHERE level = '村' GROUP BY week")
+    assert len(sums) == 2 and sums[["s", "f"]].stack().str.fullmatch(r"\d+\.\d{4}").all(), sums
+    off = faulty_mart.scalar(
+        "SELECT count(*) FROM mart.weekly_summary c JOIN (SELECT week, SUM(microcredit_wan) AS s FROM mart.weekly_summary "
+        "WHERE level = '县' GROUP BY week) k ON k.week = c.week WHERE c.level = '市' AND c.microcredit_wan <> k.s")
+    assert off == 0
+
+
+def test_discrepancies_name_their_metric_and_unit(faulty_mart):
+    """Each discrepancy says what it counts and in which unit, from the label table."""
+    d = faulty_mart.query("SELECT * FROM mart.discrepancies")
+    assert len(d) > 0 and set(d["metric"]) <= set(labels.METRICS), set(d["metric"]) - set(labels.METRICS)
+    assert (d["metric_name"] == d["metric"].map(labels.metric_name)).all()
+    assert (d["unit"] == d["metric"].map(labels.metric_unit)).all()
+    assert set(d["direction"]) <= set(labels.DIRECTIONS) and "虚报" in set(d["direction"])
+    units = dict(zip(d["metric"], d["unit"]))
+    assert units.get("hh_close", "户") == "户" and {u for m, u in units.items() if m.endswith("_wan")} <= {"万元"}
+    assert d.loc[d["level"].isin([forms.LEVEL_VILLAGE, forms.LEVEL_TOWNSHIP]), "township_code"].notna().all()
+    assert "unit_code" not in d.columns and {"region_code", "region_name", "county_code"} <= set(d.columns)
+    dim = faulty_mart.query("SELECT metric, metric_name, unit FROM mart.dim_metric ORDER BY ordinal")
+    assert list(zip(dim["metric"], dim["metric_name"], dim["unit"])) == [(k, n, u) for k, (n, u) in labels.METRICS.items()]
+    for view in ("mart.findings", "mart.reporting_status"):
+        cols = faulty_mart.columns(view)
+        assert {"region_code", "region_name", "county_code", "township_code"} <= set(cols) and "unit_code" not in cols

@@ -32,20 +32,20 @@ def release_before_schema(into: Path) -> Path:
 
 def shape(wh: Warehouse) -> dict[tuple[str, str, str], str]:
     """Every column of every table and view in core and mart, with its place and type, and
-    every table's primary key."""
+    every table's primary and foreign keys."""
     df = wh.query("SELECT c.table_schema, c.table_name, c.column_name, c.ordinal_position, c.data_type, "
                   "t.table_type FROM information_schema.columns c JOIN information_schema.tables t "
                   "ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
                   "WHERE c.table_schema IN ('core', 'mart')")
     out = {(r.table_schema, r.table_name, r.column_name): f"{r.table_type}:{r.ordinal_position}:{r.data_type}"
            for r in df.itertuples()}
-    keys = wh.query("SELECT k.table_schema, k.table_name, k.column_name, k.ordinal_position "
+    keys = wh.query("SELECT c.constraint_type, k.table_schema, k.table_name, k.column_name, k.ordinal_position "
                     "FROM information_schema.table_constraints c JOIN information_schema.key_column_usage k "
                     "ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema "
                     "AND k.table_name = c.table_name "
-                    "WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema IN ('core', 'mart')")
-    out.update({("key", f"{r.table_schema}.{r.table_name}", r.column_name): str(r.ordinal_position)
-                for r in keys.itertuples()})
+                    "WHERE c.constraint_type IN ('PRIMARY KEY', 'FOREIGN KEY') AND c.table_schema IN ('core', 'mart')")
+    out.update({("key" if r.constraint_type == "PRIMARY KEY" else "fk", f"{r.table_schema}.{r.table_name}",
+                 r.column_name): str(r.ordinal_position) for r in keys.itertuples()})
     return out
 
 
@@ -59,6 +59,14 @@ def _as_the_release_before(wh: Warehouse, schema: Path) -> None:
             "INSERT INTO core.submissions (submission_id, sha256, original_name, landing_path, archive_path, "
             "size_bytes, received_at, week, status) VALUES ('s1', 'ab', '焦东村周报.csv', 'p', 'a', 1, "
             "TIMESTAMP '2026-11-22 20:00:00', '2026-W47', 'loaded')")
+        # A mart row of that release: a float sum, and a month its (then absent) dim_month lacks.
+        conn.exec_driver_sql(
+            "INSERT INTO mart.dim_week (week, week_start, week_end, month, iso_year, iso_week, days_in_month, loaded) "
+            "VALUES ('2026-W47', DATE '2026-11-16', DATE '2026-11-22', '2026-11', 2026, 47, 7, TRUE)")
+        conn.exec_driver_sql(
+            "INSERT INTO mart.weekly_summary (week, month, region_code, region_name, level, microcredit_wan, "
+            "refreshed_at) VALUES ('2026-W47', '2026-11', '411600000000', '周口市', '市', 1434.6000000000001, "
+            "CURRENT_TIMESTAMP)")
 
 
 @contextmanager
@@ -84,7 +92,15 @@ def test_the_release_befores_warehouse_is_migrated_to_a_new_ones_schema(engine, 
         assert shape(old) == shape(new)
         assert len(shape(new)) > 300
         assert shape(new)[("key", "mart.weekly_summary", "region_code")] == "2"
+        fks = {k for k in shape(new) if k[0] == "fk"}
+        # Foreign keys on PostgreSQL only (DuckDB refuses the refreshes' delete-insert of a referenced row).
+        assert (("fk", "mart.weekly_summary", "region_code") in fks) == (engine == "postgresql")
+        assert len(fks) == (10 if engine == "postgresql" else 0)
+        money = "numeric" if engine == "postgresql" else "DECIMAL(18,4)"
+        assert shape(old)[("mart", "monthly_conclusion", "microcredit_wan")].endswith(money)
+        assert shape(old)[("mart", "discrepancies", "region_code")].startswith("VIEW")
         assert old.scalar("SELECT original_name FROM core.submissions") == "焦东村周报.csv"
+        assert old.scalar("SELECT CAST(microcredit_wan AS VARCHAR) FROM mart.weekly_summary") == "1434.6000"
         assert old.scalar("SELECT version_num FROM core.alembic_version") == migrations.head()
         assert old.apply_schema() is None and new.apply_schema() is None  # nothing left to run
 

@@ -61,6 +61,16 @@ CREATE TABLE IF NOT EXISTS mart.dim_accuracy (
     PRIMARY KEY (dimension)
 );
 
+-- Metrics the reconciliation compares (mart.discrepancies.metric), with their Chinese name
+-- and unit (pipelines/labels.py).
+CREATE TABLE IF NOT EXISTS mart.dim_metric (
+    metric       VARCHAR NOT NULL,
+    metric_name  VARCHAR NOT NULL,
+    unit         VARCHAR NOT NULL,
+    ordinal      BIGINT NOT NULL,
+    PRIMARY KEY (metric)
+);
+
 -- 周汇总: one row per region (village → city) per week.
 CREATE TABLE IF NOT EXISTS mart.weekly_summary (
     week                  VARCHAR NOT NULL,
@@ -81,9 +91,9 @@ CREATE TABLE IF NOT EXISTS mart.weekly_summary (
     hh_open BIGINT, pp_open BIGINT, hh_new BIGINT, pp_new BIGINT,
     hh_return BIGINT, pp_return BIGINT, hh_exit BIGINT, pp_exit BIGINT,
     hh_cancel BIGINT, pp_cancel BIGINT, hh_close BIGINT, pp_close BIGINT,
-    microcredit_wan       DOUBLE PRECISION,
-    funds_to_village_wan  DOUBLE PRECISION,
-    fiscal_funds_wan      DOUBLE PRECISION,
+    microcredit_wan       DECIMAL(18, 4),
+    funds_to_village_wan  DECIMAL(18, 4),
+    fiscal_funds_wan      DECIMAL(18, 4),
     training_persons      BIGINT,
     base_driven_hh        BIGINT,
     demo_bases_cum        BIGINT,
@@ -91,8 +101,8 @@ CREATE TABLE IF NOT EXISTS mart.weekly_summary (
     demo_driven_pp        BIGINT,
     poor_with_helper      BIGINT,
     poor_with_measure     BIGINT,
-    helper_coverage       DOUBLE PRECISION,
-    measure_coverage      DOUBLE PRECISION,
+    helper_coverage       DECIMAL(9, 6),
+    measure_coverage      DECIMAL(9, 6),
     planned_exit_this_year BIGINT,
     planned_exit_done     BIGINT,
     reports_expected      BIGINT,
@@ -100,15 +110,15 @@ CREATE TABLE IF NOT EXISTS mart.weekly_summary (
     reports_on_time       BIGINT,
     reports_late          BIGINT,
     reports_missing       BIGINT,
-    reporting_rate        DOUBLE PRECISION,
-    on_time_rate          DOUBLE PRECISION,
+    reporting_rate        DECIMAL(9, 6),
+    on_time_rate          DECIMAL(9, 6),
     findings_errors       BIGINT,
     findings_warnings     BIGINT,
     findings_open         BIGINT,
     discrepancies         BIGINT,
     discrepancy_abs_hh    BIGINT,
     discrepancy_abs_pp    BIGINT,
-    discrepancy_abs_wan   DOUBLE PRECISION,
+    discrepancy_abs_wan   DECIMAL(18, 4),
     refreshed_at          TIMESTAMP WITH TIME ZONE NOT NULL,
     week_start            DATE,   -- columns from here on were added by revision 0002
     week_end              DATE,
@@ -125,11 +135,13 @@ CREATE TABLE IF NOT EXISTS mart.weekly_accuracy (
     dimension_label  VARCHAR NOT NULL,
     records          BIGINT NOT NULL,
     error_records    BIGINT NOT NULL,
-    accuracy         DOUBLE PRECISION,
+    accuracy         DECIMAL(9, 6),
     refreshed_at     TIMESTAMP WITH TIME ZONE NOT NULL,
     region_name      VARCHAR,   -- columns from here on were added by revision 0002
     week_start       DATE,
     week_end         DATE,
+    county_code      VARCHAR,   -- columns from here on were added by revision 0004
+    township_code    VARCHAR,
     PRIMARY KEY (week, region_code, dimension)
 );
 
@@ -154,40 +166,40 @@ CREATE TABLE IF NOT EXISTS mart.monthly_conclusion (
     exits_ytd_pp           BIGINT,
     planned_exit_this_year BIGINT,
     planned_exit_done      BIGINT,
-    exit_plan_rate         DOUBLE PRECISION,
-    microcredit_wan        DOUBLE PRECISION,
-    microcredit_target_wan DOUBLE PRECISION,
-    microcredit_rate       DOUBLE PRECISION,
+    exit_plan_rate         DECIMAL(9, 6),
+    microcredit_wan        DECIMAL(18, 4),
+    microcredit_target_wan DECIMAL(18, 4),
+    microcredit_rate       DECIMAL(9, 6),
     microcredit_met        BOOLEAN,
-    funds_to_village_wan   DOUBLE PRECISION,
-    fiscal_funds_wan       DOUBLE PRECISION,
+    funds_to_village_wan   DECIMAL(18, 4),
+    fiscal_funds_wan       DECIMAL(18, 4),
     training_persons       BIGINT,
     demo_bases_cum         BIGINT,
     demo_driven_hh         BIGINT,
     demo_driven_pp         BIGINT,
-    helper_coverage        DOUBLE PRECISION,
-    measure_coverage       DOUBLE PRECISION,
+    helper_coverage        DECIMAL(9, 6),
+    measure_coverage       DECIMAL(9, 6),
     reports_expected       BIGINT,
     reports_received       BIGINT,
     reports_on_time        BIGINT,
-    reporting_rate         DOUBLE PRECISION,
-    on_time_rate           DOUBLE PRECISION,
-    acc_identification     DOUBLE PRECISION,
-    acc_household          DOUBLE PRECISION,
-    acc_cause              DOUBLE PRECISION,
-    acc_measures           DOUBLE PRECISION,
-    acc_ledger             DOUBLE PRECISION,
-    acc_policy             DOUBLE PRECISION,
-    acc_entry_exit         DOUBLE PRECISION,
-    acc_dynamics           DOUBLE PRECISION,
-    accuracy_overall       DOUBLE PRECISION,
+    reporting_rate         DECIMAL(9, 6),
+    on_time_rate           DECIMAL(9, 6),
+    acc_identification     DECIMAL(9, 6),
+    acc_household          DECIMAL(9, 6),
+    acc_cause              DECIMAL(9, 6),
+    acc_measures           DECIMAL(9, 6),
+    acc_ledger             DECIMAL(9, 6),
+    acc_policy             DECIMAL(9, 6),
+    acc_entry_exit         DECIMAL(9, 6),
+    acc_dynamics           DECIMAL(9, 6),
+    accuracy_overall       DECIMAL(9, 6),
     findings_errors        BIGINT,
     findings_warnings      BIGINT,
     findings_open_month_end BIGINT,
     discrepancies          BIGINT,
     discrepancy_abs_hh     BIGINT,
-    discrepancy_abs_wan    DOUBLE PRECISION,
-    score                  DOUBLE PRECISION,
+    discrepancy_abs_wan    DECIMAL(18, 4),
+    score                  DECIMAL(9, 6),
     rank_in_parent         BIGINT,
     refreshed_at           TIMESTAMP WITH TIME ZONE NOT NULL,
     township_code          VARCHAR,   -- columns from here on were added by revision 0002
@@ -196,6 +208,10 @@ CREATE TABLE IF NOT EXISTS mart.monthly_conclusion (
     reports_late           BIGINT,
     reports_missing        BIGINT,
     discrepancy_abs_pp     BIGINT,
+    villages               BIGINT,   -- columns from here on were added by revision 0004
+    poor_with_helper       BIGINT,
+    poor_with_measure      BIGINT,
+    base_driven_hh         BIGINT,
     PRIMARY KEY (month, region_code)
 );
 
@@ -208,8 +224,8 @@ SELECT
     w.month,
     f.stage,
     f.level,
-    f.unit_code,
-    r.region_name AS unit_name,
+    f.unit_code AS region_code,
+    r.region_name,
     r.county_code,
     r.township_code,
     f.file,
@@ -253,22 +269,26 @@ CREATE OR REPLACE VIEW mart.discrepancies AS
 SELECT
     d.week,
     w.month,
-    d.unit_code,
-    r.region_name AS unit_name,
+    d.unit_code AS region_code,
+    r.region_name,
     r.county_code,
+    r.township_code,
     d.level,
     d.reported_by,
     rb.region_name AS reported_by_name,
     d.submission_id,
     d.source_row,
     d.metric,
-    d.reported,
-    d.consolidated,
-    d.difference,
-    abs(d.difference) AS abs_difference,
+    COALESCE(m.metric_name, d.metric) AS metric_name,
+    m.unit,
+    CAST(d.reported AS DECIMAL(18, 4)) AS reported,
+    CAST(d.consolidated AS DECIMAL(18, 4)) AS consolidated,
+    CAST(d.difference AS DECIMAL(18, 4)) AS difference,
+    CAST(abs(d.difference) AS DECIMAL(18, 4)) AS abs_difference,
     d.direction,
     d.rule
 FROM core.discrepancies d
+LEFT JOIN mart.dim_metric m ON m.metric = d.metric
 LEFT JOIN mart.dim_week w ON w.week = d.week
 LEFT JOIN mart.dim_region r ON r.region_code = d.unit_code
 LEFT JOIN mart.dim_region rb ON rb.region_code = d.reported_by;
@@ -277,8 +297,8 @@ CREATE OR REPLACE VIEW mart.reporting_status AS
 SELECT
     s.week,
     w.month,
-    s.unit_code,
-    s.unit_name,
+    s.unit_code AS region_code,
+    s.unit_name AS region_name,
     s.level,
     s.form,
     CASE s.form WHEN 'A' THEN '村级贫困户三本账' WHEN 'B' THEN '村级周报' WHEN 'C' THEN '乡镇周报'

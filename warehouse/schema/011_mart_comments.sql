@@ -42,6 +42,12 @@ COMMENT ON COLUMN mart.dim_accuracy.dimension IS '维度代码：identification�
 COMMENT ON COLUMN mart.dim_accuracy.dimension_label IS '维度名称：识别认定准、家庭状况掌握准等';
 COMMENT ON COLUMN mart.dim_accuracy.ordinal IS '序号：1–8';
 
+COMMENT ON TABLE mart.dim_metric IS '指标维表：逐级核对所比较的指标（mart.discrepancies 的 metric）及其中文名称与单位，取自标签表 pipelines/labels.py。主键 metric。';
+COMMENT ON COLUMN mart.dim_metric.metric IS '指标代码：如 hh_close（各代码见 warehouse/README.md「指标代码」）';
+COMMENT ON COLUMN mart.dim_metric.metric_name IS '指标名称：中文名称，如 期末贫困户数';
+COMMENT ON COLUMN mart.dim_metric.unit IS '单位：户、人、万元、人次等';
+COMMENT ON COLUMN mart.dim_metric.ordinal IS '序号：报表中的顺序';
+
 COMMENT ON TABLE mart.weekly_summary IS '周汇总：每周每个单位（村、乡镇、县、全市）一行：自下而上汇总的存量与流量（户、人）、小额信贷、资金、培训、帮扶与措施覆盖、报送情况、问题与差异。乡镇、县、全市的存量、流量与资金等于下一级之和。';
 COMMENT ON COLUMN mart.weekly_summary.week IS '周次：ISO 周，如 2026-W47';
 COMMENT ON COLUMN mart.weekly_summary.month IS '所属月份：包含本周四天或以上的月份';
@@ -95,9 +101,9 @@ COMMENT ON COLUMN mart.weekly_summary.findings_errors IS '错误数（条）：�
 COMMENT ON COLUMN mart.weekly_summary.findings_warnings IS '警告数（条）：本周问题清单中严重程度为警告的条数（含下级）';
 COMMENT ON COLUMN mart.weekly_summary.findings_open IS '待处理问题数（条）：本周问题中状态仍为待处理（未豁免、未退回、未解决）的条数';
 COMMENT ON COLUMN mart.weekly_summary.discrepancies IS '逐级核对差异数（条）：本周上报数与下级数据不符的条数（不含水分）';
-COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_hh IS '差异绝对值合计（户）（户）：户数类差异的绝对值之和';
-COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_pp IS '差异绝对值合计（人）（人）：人口类差异的绝对值之和';
-COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_wan IS '差异绝对值合计（万元）（万元）：金额类差异的绝对值之和';
+COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_hh IS '差异绝对值合计（户）：户数类差异的绝对值之和';
+COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_pp IS '差异绝对值合计（人）：人口类差异的绝对值之和';
+COMMENT ON COLUMN mart.weekly_summary.discrepancy_abs_wan IS '差异绝对值合计（万元）：金额类差异的绝对值之和';
 COMMENT ON COLUMN mart.weekly_summary.refreshed_at IS '刷新时间（时间）：本行生成时间';
 COMMENT ON COLUMN mart.weekly_summary.week_start IS '周起始日（日期）：本周周一（BI 的时间轴）';
 COMMENT ON COLUMN mart.weekly_summary.week_end IS '周结束日（日期）：本周周日';
@@ -116,6 +122,8 @@ COMMENT ON COLUMN mart.weekly_accuracy.refreshed_at IS '刷新时间（时间）
 COMMENT ON COLUMN mart.weekly_accuracy.region_name IS '区划名称：单位名称（区划名录）';
 COMMENT ON COLUMN mart.weekly_accuracy.week_start IS '周起始日（日期）：本周周一（BI 的时间轴）';
 COMMENT ON COLUMN mart.weekly_accuracy.week_end IS '周结束日（日期）：本周周日';
+COMMENT ON COLUMN mart.weekly_accuracy.county_code IS '所属县代码：所属县代码（全市为空）';
+COMMENT ON COLUMN mart.weekly_accuracy.township_code IS '所属乡镇代码：所属乡镇代码（乡镇与村有值）';
 
 COMMENT ON TABLE mart.monthly_conclusion IS '月总结：每月每个全市、县、乡镇一行：当月流量（所属各周之和）、月末存量（当月最后一周）、对照年度计划的脱贫进度、重点县小额信贷任务完成情况、示范基地、报送率与及时率、八个准、月末待处理问题和县级排名。月内周未全部入库时为月度截至目前（weeks_loaded < weeks_in_month）。';
 COMMENT ON COLUMN mart.monthly_conclusion.month IS '月份：如 2026-11';
@@ -177,8 +185,8 @@ COMMENT ON COLUMN mart.monthly_conclusion.findings_errors IS '本月错误数（
 COMMENT ON COLUMN mart.monthly_conclusion.findings_warnings IS '本月警告数（条）：本月各周警告条数之和';
 COMMENT ON COLUMN mart.monthly_conclusion.findings_open_month_end IS '月末待处理问题数（条）：截至本月末周（含以前各周）状态仍为待处理的问题条数';
 COMMENT ON COLUMN mart.monthly_conclusion.discrepancies IS '本月逐级核对差异数（条）：本月各周差异条数之和';
-COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_hh IS '本月差异绝对值合计（户）（户）：户数类差异的绝对值之和';
-COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_wan IS '本月差异绝对值合计（万元）（万元）：金额类差异的绝对值之和';
+COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_hh IS '本月差异绝对值合计（户）：户数类差异的绝对值之和';
+COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_wan IS '本月差异绝对值合计（万元）：金额类差异的绝对值之和';
 COMMENT ON COLUMN mart.monthly_conclusion.score IS '综合得分（比例(0–1)）：年度脱贫计划完成率（封顶 1）、小额信贷任务完成率（仅重点县，封顶 1）、及时率与八个准综合准确率的平均值';
 COMMENT ON COLUMN mart.monthly_conclusion.rank_in_parent IS '排名（名）：县：在全市各县中的名次；乡镇：在本县各乡镇中的名次（按综合得分，1 为最好）';
 COMMENT ON COLUMN mart.monthly_conclusion.refreshed_at IS '刷新时间（时间）：本行生成时间';
@@ -187,7 +195,11 @@ COMMENT ON COLUMN mart.monthly_conclusion.month_start IS '月初日（日期）�
 COMMENT ON COLUMN mart.monthly_conclusion.month_end IS '月末日（日期）：当月最后一天';
 COMMENT ON COLUMN mart.monthly_conclusion.reports_late IS '本月迟报份数（份）：本月各周截止后收到的份数之和';
 COMMENT ON COLUMN mart.monthly_conclusion.reports_missing IS '本月未报份数（份）：本月各周应报未报的份数之和';
-COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_pp IS '本月差异绝对值合计（人）（人）：人口类差异的绝对值之和';
+COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_pp IS '本月差异绝对值合计（人）：人口类差异的绝对值之和';
+COMMENT ON COLUMN mart.monthly_conclusion.villages IS '行政村数（个）：月末辖区内登记的村数';
+COMMENT ON COLUMN mart.monthly_conclusion.poor_with_helper IS '已明确帮扶责任人的贫困户数（户）：月末帮扶责任账中至少有一名帮扶责任人的贫困户';
+COMMENT ON COLUMN mart.monthly_conclusion.poor_with_measure IS '已落实帮扶措施的贫困户数（户）：月末措施办法账中至少有一项措施的贫困户';
+COMMENT ON COLUMN mart.monthly_conclusion.base_driven_hh IS '示范基地带动贫困户数（村报）（户）：月末村级周报填报的示范基地带动贫困户数之和';
 
 COMMENT ON VIEW mart.findings IS '问题清单（视图）：core.findings 的 BI 视图，附单位名称、月份、八个准名称和处理状态；姓名、身份证号、电话已隐去。';
 COMMENT ON COLUMN mart.findings.finding_id IS '问题编号：稳定编号（周次、单位、规则、记录、列的散列）';
@@ -195,8 +207,8 @@ COMMENT ON COLUMN mart.findings.week IS '周次：ISO 周';
 COMMENT ON COLUMN mart.findings.month IS '所属月份：包含该周四天或以上的月份';
 COMMENT ON COLUMN mart.findings.stage IS '发现环节：ingest 入库校验 / consolidate 汇总核对';
 COMMENT ON COLUMN mart.findings.level IS '层级：报送单位层级';
-COMMENT ON COLUMN mart.findings.unit_code IS '单位代码：报送单位代码';
-COMMENT ON COLUMN mart.findings.unit_name IS '单位名称：报送单位名称';
+COMMENT ON COLUMN mart.findings.region_code IS '单位代码：报送单位代码';
+COMMENT ON COLUMN mart.findings.region_name IS '单位名称：报送单位名称';
 COMMENT ON COLUMN mart.findings.county_code IS '所属县代码：报送单位所属县';
 COMMENT ON COLUMN mart.findings.township_code IS '所属乡镇代码：报送单位所属乡镇';
 COMMENT ON COLUMN mart.findings.file IS '文件：落地区中的文件路径';
@@ -221,27 +233,30 @@ COMMENT ON COLUMN mart.findings.echo_count IS '关联问题数（条）：以本
 COMMENT ON VIEW mart.discrepancies IS '逐级核对差异（视图）：core.discrepancies 的 BI 视图：上报数与下级数据（或平衡关系）不符之处（不含水分）。';
 COMMENT ON COLUMN mart.discrepancies.week IS '周次：ISO 周';
 COMMENT ON COLUMN mart.discrepancies.month IS '所属月份：包含该周四天或以上的月份';
-COMMENT ON COLUMN mart.discrepancies.unit_code IS '被核对单位代码：其数字被核对的单位';
-COMMENT ON COLUMN mart.discrepancies.unit_name IS '被核对单位名称：单位名称';
+COMMENT ON COLUMN mart.discrepancies.region_code IS '被核对单位代码：其数字被核对的单位';
+COMMENT ON COLUMN mart.discrepancies.region_name IS '被核对单位名称：单位名称';
 COMMENT ON COLUMN mart.discrepancies.county_code IS '所属县代码：被核对单位所属县';
+COMMENT ON COLUMN mart.discrepancies.township_code IS '所属乡镇代码：被核对单位所属乡镇（乡镇与村有值）';
 COMMENT ON COLUMN mart.discrepancies.level IS '报送层级：报出该数字的层级';
 COMMENT ON COLUMN mart.discrepancies.reported_by IS '报送单位代码：报出该数字的单位（如村行由乡镇报送）';
 COMMENT ON COLUMN mart.discrepancies.reported_by_name IS '报送单位名称：报送单位名称';
 COMMENT ON COLUMN mart.discrepancies.submission_id IS '报送编号：core.submissions 编号';
 COMMENT ON COLUMN mart.discrepancies.source_row IS '行号：文件中的行号';
-COMMENT ON COLUMN mart.discrepancies.metric IS '指标：指标代码，如 hh_close';
-COMMENT ON COLUMN mart.discrepancies.reported IS '上报数：上报的数字（户、人或万元，视指标而定）';
-COMMENT ON COLUMN mart.discrepancies.consolidated IS '核实数：下级数据或平衡关系支持的数字';
-COMMENT ON COLUMN mart.discrepancies.difference IS '差额：上报数 − 核实数';
-COMMENT ON COLUMN mart.discrepancies.abs_difference IS '差额绝对值：|差额|';
-COMMENT ON COLUMN mart.discrepancies.direction IS '方向：虚报 / 漏报 / 不平衡';
+COMMENT ON COLUMN mart.discrepancies.metric IS '指标：指标代码，如 hh_close（mart.dim_metric，各代码见 warehouse/README.md「指标代码」）';
+COMMENT ON COLUMN mart.discrepancies.metric_name IS '指标名称：指标的中文名称';
+COMMENT ON COLUMN mart.discrepancies.unit IS '单位：本行数字的单位（户、人、万元、人次等），按单位分组后再排序或求和';
+COMMENT ON COLUMN mart.discrepancies.reported IS '上报数：上报的数字，单位见 unit';
+COMMENT ON COLUMN mart.discrepancies.consolidated IS '核实数：下级数据或平衡关系支持的数字，单位见 unit';
+COMMENT ON COLUMN mart.discrepancies.difference IS '差额：上报数 − 核实数，单位见 unit';
+COMMENT ON COLUMN mart.discrepancies.abs_difference IS '差额绝对值：|差额|，单位见 unit';
+COMMENT ON COLUMN mart.discrepancies.direction IS '方向：虚报 / 漏报 / 不平衡 / 不连续（各值见 warehouse/README.md「差异方向」）';
 COMMENT ON COLUMN mart.discrepancies.rule IS '核对规则：如 township_vs_village';
 
 COMMENT ON VIEW mart.reporting_status IS '报送情况（视图）：core.reporting_status 的 BI 视图：每周每个应报单位、每种报表一行（按时、迟报或未报）。';
 COMMENT ON COLUMN mart.reporting_status.week IS '周次：ISO 周';
 COMMENT ON COLUMN mart.reporting_status.month IS '所属月份：包含该周四天或以上的月份';
-COMMENT ON COLUMN mart.reporting_status.unit_code IS '单位代码：应报单位';
-COMMENT ON COLUMN mart.reporting_status.unit_name IS '单位名称：应报单位名称';
+COMMENT ON COLUMN mart.reporting_status.region_code IS '单位代码：应报单位';
+COMMENT ON COLUMN mart.reporting_status.region_name IS '单位名称：应报单位名称';
 COMMENT ON COLUMN mart.reporting_status.level IS '层级：县 / 乡镇 / 村';
 COMMENT ON COLUMN mart.reporting_status.form IS '报表：A 三本账 / B 村级周报 / C 乡镇周报 / D 县级周报';
 COMMENT ON COLUMN mart.reporting_status.form_label IS '报表名称：报表中文名称';
