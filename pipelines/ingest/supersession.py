@@ -68,15 +68,15 @@ def candidates(ident: pd.DataFrame, week: str, accepted: set[str] = frozenset())
     return cand.assign(seq=np.arange(len(cand))).reset_index(drop=True)
 
 
-def _later_pairs(cand: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
+def _later_pairs(cand: pd.DataFrame, households: pd.DataFrame | None) -> pd.DataFrame:
     """Every (earlier, later) pair of one unit's files of one form, with ``parts``: two
     ledgers that both list households and share none."""
     cols = ["form", "unit_code", "submission_id", "seq"]
     pairs = cand[cols].merge(cand[cols], on=["form", "unit_code"], suffixes=("", "_new"))
     pairs = pairs[pairs["seq_new"] > pairs["seq"]].reset_index(drop=True)
     ledger = (pairs["form"] == forms.FORM_A).to_numpy(bool)
-    keys = households[vectors.member(households["submission_id"], pairs.loc[ledger, "submission_id"])
-                      | vectors.member(households["submission_id"], pairs.loc[ledger, "submission_id_new"])]
+    keys = household_keys(households, pd.concat([pairs.loc[ledger, "submission_id"],
+                                                 pairs.loc[ledger, "submission_id_new"]]).unique())
     n = keys["submission_id"].value_counts()
     both = keys.merge(keys, on="household_id", suffixes=("", "_new"))
     shared = both.groupby(["submission_id", "submission_id_new"]).size()
@@ -87,11 +87,12 @@ def _later_pairs(cand: pd.DataFrame, households: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
-def household_keys(households: pd.DataFrame) -> pd.DataFrame:
-    """Each ledger's household codes, once each (the same bytes staged by two groups, blanks dropped)."""
+def household_keys(households: pd.DataFrame | None, among) -> pd.DataFrame:
+    """The household codes of the ledgers ``among`` (submission ids), once each (the same
+    bytes staged by two groups, blanks dropped)."""
     if households is None or not len(households):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in HOUSEHOLD_KEY_COLUMNS})
-    keys = households[HOUSEHOLD_KEY_COLUMNS].dropna().astype(str)
+    keys = households[vectors.member(households["submission_id"], among)][HOUSEHOLD_KEY_COLUMNS].dropna().astype(str)
     return keys[keys["household_id"].str.strip() != ""].drop_duplicates().reset_index(drop=True)
 
 
@@ -106,7 +107,7 @@ def resolve_supersession(ident: pd.DataFrame, week: str, households: pd.DataFram
     cand = candidates(ident, week, accepted)
     if cand.empty:
         return ident
-    pairs = _later_pairs(cand, household_keys(households))
+    pairs = _later_pairs(cand, households)
     replaced = pairs[~pairs["parts"].to_numpy(bool)].sort_values("seq_new")
     newest = replaced.drop_duplicates("submission_id", keep="last").set_index("submission_id")["submission_id_new"]
     ident["superseded_by"] = ident["submission_id"].map(newest).fillna("").astype(object)
@@ -141,7 +142,7 @@ def supersession_findings(ident: pd.DataFrame, households: pd.DataFrame | None, 
     names = _names(register)
     return findings_frame(pd.concat([_wrong_county(sub, register, week),
                                      _parts_findings(sub, names, week),
-                                     _dropped_households(sub, household_keys(households), week, settings)],
+                                     _dropped_households(sub, households, week, settings)],
                                     ignore_index=True))
 
 
@@ -197,13 +198,17 @@ def _parts_findings(sub: pd.DataFrame, names: pd.Series, week: str) -> pd.DataFr
                                      "如其中有误报或重复的文件，请告知市扶贫办").to_numpy(object)})
 
 
-def _dropped_households(sub: pd.DataFrame, keys: pd.DataFrame, week: str, settings: Settings) -> pd.DataFrame:
+def _dropped_households(sub: pd.DataFrame, households: pd.DataFrame | None, week: str,
+                        settings: Settings) -> pd.DataFrame:
     """Per ledger replaced by a newer one: the households only in the replaced file, named
     on the newer file's finding."""
     old = sub[(sub["form"] == forms.FORM_A).to_numpy(bool) & (sub["superseded_by"] != "").to_numpy(bool)]
-    if old.empty or keys.empty:
+    if old.empty:
         return findings_frame()
     by = old.set_index("submission_id")["superseded_by"]
+    keys = household_keys(households, pd.concat([old["submission_id"], old["superseded_by"]]).unique())
+    if keys.empty:
+        return findings_frame()
     mine = keys[vectors.member(keys["submission_id"], by.index)]
     newer = vectors.joined(mine["submission_id"].map(by), mine["household_id"])
     lost = mine[~vectors.member(newer, vectors.joined(keys["submission_id"], keys["household_id"]))]
