@@ -99,8 +99,9 @@ def household_keys(households: pd.DataFrame | None, among) -> pd.DataFrame:
 def resolve_supersession(ident: pd.DataFrame, week: str, households: pd.DataFrame | None,
                          register: pd.DataFrame, accepted: set[str] = frozenset()) -> pd.DataFrame:
     """``ident`` with ``misplaced`` (the file lies in another county's folder) and
-    ``superseded_by``: the newest later file of the same unit, form and week that replaces
-    it ('' when it counts, or may not take part: see candidates)."""
+    ``superseded_by``: the file that counts instead of it, the newest later file of the same
+    unit, form and week that replaces it (followed on while that one is replaced too); ''
+    when it counts, or may not take part (see candidates)."""
     ident = ident.drop(columns=["superseded_by", "misplaced"], errors="ignore").copy()
     ident["misplaced"] = misplaced(ident, register)
     ident["superseded_by"] = ""
@@ -110,6 +111,8 @@ def resolve_supersession(ident: pd.DataFrame, week: str, households: pd.DataFram
     pairs = _later_pairs(cand, households)
     replaced = pairs[~pairs["parts"].to_numpy(bool)].sort_values("seq_new")
     newest = replaced.drop_duplicates("submission_id", keep="last").set_index("submission_id")["submission_id_new"]
+    while newest.isin(newest.index).any():  # a ledger replaced by one that is replaced in turn: the last counts
+        newest = newest.map(newest).fillna(newest)
     ident["superseded_by"] = ident["submission_id"].map(newest).fillna("").astype(object)
     return ident
 

@@ -254,3 +254,18 @@ def test_late_files_added_to_a_published_week_give_what_a_full_run_gives(example
     full = {k: v for k, v in W.snapshot(home).items() if k in incremental}
     d = W.diff(full, incremental)
     assert not d, W.describe(d)
+
+
+def test_a_ledger_replaced_by_one_that_is_replaced_in_turn_points_at_the_one_that_counts():
+    """Ledger a (households 1-2), b (2-3, sent later), c (3-4, last): a and c share no
+    household but b overlaps both, so b replaces a and c replaces b; a's file that counts is c."""
+    register = read_register((EXAMPLES / "区划名录.csv").read_bytes())
+    t = pd.Timestamp("2026-11-22T12:00Z")
+    ident = pd.DataFrame({"submission_id": ["a", "b", "c"],
+                          "landing_path": [f"{WEEK}/西华县/逍遥镇/{n}.xlsx" for n in "abc"],
+                          "received_at": [t, t + pd.Timedelta(hours=1), t + pd.Timedelta(hours=2)],
+                          "form": "A", "unit_code": VILLAGE, "unit_name": "", "content_week": ""})
+    households = pd.DataFrame({"submission_id": ["a", "a", "b", "b", "c", "c"],
+                               "household_id": [HH[0], HH[1], HH[1], HH[2], HH[2], HH[3]]})
+    out = resolve_supersession(ident, WEEK, households, register).set_index("submission_id")["superseded_by"]
+    assert out.to_dict() == {"a": "c", "b": "c", "c": ""}
