@@ -42,11 +42,13 @@ def unit_county(unit_code: pd.Series, register: pd.DataFrame) -> pd.Series:
 
 
 def misplaced(ident: pd.DataFrame, register: pd.DataFrame) -> np.ndarray:
-    """Each file lies under a county folder that is neither its unit's county's name nor its code."""
+    """Each file is a registered unit's and lies under a county folder that is neither its
+    unit's county's name nor its code (a code not in the register is unit.unknown's alone)."""
     folder = county_folder(ident["landing_path"])
     own = unit_county(ident["unit_code"], register)
     code = ident["unit_code"].astype(str).str[:6]
-    return ((folder != "") & (own != "") & (folder != own) & (folder != code)).to_numpy(bool)
+    known = vectors.member(ident["unit_code"].astype(str), set(register["code"]))
+    return known & ((folder != "") & (own != "") & (folder != own) & (folder != code)).to_numpy(bool)
 
 
 def _submissions(ident: pd.DataFrame) -> pd.DataFrame:

@@ -289,3 +289,14 @@ def test_a_ledger_replaced_by_one_that_is_replaced_in_turn_points_at_the_one_tha
                                "household_id": [HH[0], HH[1], HH[1], HH[2], HH[2], HH[3]]})
     out = resolve_supersession(ident, WEEK, households, register).set_index("submission_id")["superseded_by"]
     assert out.to_dict() == {"a": "c", "b": "c", "c": ""}
+
+
+def test_only_a_registered_unit_can_be_in_the_wrong_place():
+    """A code outside the register is unit.unknown's finding alone, wherever it lies."""
+    from pipelines.ingest.supersession import misplaced
+
+    register = read_register((EXAMPLES / "区划名录.csv").read_bytes())
+    ident = pd.DataFrame({"landing_path": [f"{WEEK}/淮阳县/逍遥镇/a.xlsx", f"{WEEK}/淮阳县/逍遥镇/b.xlsx",
+                                           f"{WEEK}/西华县/逍遥镇/c.xlsx", f"{WEEK}/d.xlsx", f"{WEEK}/411622/e.xlsx"],
+                          "unit_code": [VILLAGE, "411622107999", VILLAGE, VILLAGE, VILLAGE]})
+    assert misplaced(ident, register).tolist() == [True, False, False, False, False]
