@@ -68,3 +68,6 @@ RULE_TEXT = {
 # adds up to; a report that does not balance; a 期初 that is not last week's 期末.
 DIRECTIONS = {"虚报": "上报数大于核实数", "漏报": "上报数小于核实数",
               "不平衡": "期末数不等于期初数加减本周变动", "不连续": "本周期初数不等于上周期末数"}
+
+# Why a file is the one a unit's week counts (receipts; docs/supersession.md).
+COUNTED_WHY = {"latest": "最后收到", "parts": "分册，户编号互不重复，一并入库"}

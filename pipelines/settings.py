@@ -35,6 +35,9 @@ class Settings:
     deadline_hour: int = 10
     tolerance_count: int = 0
     tolerance_money_wan: float = 0.01
+    # A corrected ledger that lacks more than this share of the households of the file it
+    # replaces gets its own warning (docs/supersession.md).
+    supersede_loss_share: float = 0.2
     household_size_min: int = 1
     household_size_max: int = 20
     max_file_bytes: int = 50 * 1024 * 1024
@@ -103,6 +106,7 @@ def get_settings() -> Settings:
         deadline_hour=int(_env("HUIZONG_DEADLINE_HOUR", "10")),
         tolerance_count=int(_env("HUIZONG_TOLERANCE_COUNT", "0")),
         tolerance_money_wan=float(_env("HUIZONG_TOLERANCE_MONEY_WAN", "0.01")),
+        supersede_loss_share=float(_env("HUIZONG_SUPERSEDE_LOSS_SHARE", "0.2")),
         max_file_bytes=int(_env("HUIZONG_MAX_FILE_BYTES", str(50 * 1024 * 1024))),
         max_uncompressed_bytes=int(_env("HUIZONG_MAX_UNCOMPRESSED_BYTES", str(100 * 1024 * 1024))),
         max_rows=int(_env("HUIZONG_MAX_ROWS", "50000")),

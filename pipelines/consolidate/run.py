@@ -17,6 +17,7 @@ from pipelines.consolidate.history import history_findings
 from pipelines.consolidate.reporting import reporting_status
 from pipelines.findings import ERROR, WARNING, finding_ids, findings_frame
 from pipelines.ingest.layout import fact_path
+from pipelines.ingest.ledger_summary import per_village
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse
 from pipelines.weeks import shift_week
@@ -163,7 +164,7 @@ def consolidate(week: str, settings: Settings | None = None, wh: Warehouse | Non
     t0 = time.perf_counter()
     register = wh.query("SELECT * FROM core.regions WHERE week = :w", {"w": week})
     submissions = wh.query("SELECT * FROM core.submissions WHERE week = :w", {"w": week})
-    ledger = wh.query("SELECT * FROM core.ledger_summary WHERE week = :w", {"w": week})
+    ledger = per_village(wh.query("SELECT * FROM core.ledger_summary WHERE week = :w", {"w": week}))
     current = set(submissions.loc[submissions["status"].isin(["loaded", "partial"]), "submission_id"])
     rep = _current_reports(settings, week, current)
 

@@ -1,10 +1,9 @@
-"""Which unit, form and week each file is, and which file counts.
+"""Which unit, form and week each file is.
 
 A file names its unit (行政区划代码, 填报单位) and its week (填报周次); these are checked
 against the register of regions and the week of the folder it was sent in, and so is
 what a village report or a township report's row says of a village being poor (是否贫困村).
-Of a unit's files of one form in a week, the newest counts; the older ones are
-superseded by it.
+Which of a unit's files counts is pipelines.ingest.supersession's.
 """
 from __future__ import annotations
 
@@ -14,20 +13,6 @@ import pandas as pd
 from pipelines import forms, vectors
 from pipelines.findings import ERROR, WARNING, finding, findings_frame
 from pipelines.settings import Settings
-
-
-def resolve_supersession(ident: pd.DataFrame) -> pd.DataFrame:
-    """Newest file per (form, unit, week) wins; older ones point at it."""
-    ident = ident.copy()
-    ident["superseded_by"] = ""
-    known = ident[(ident["form"] != "") & (ident["unit_code"] != "")]
-    if known.empty:
-        return ident
-    ordered = known.sort_values(["received_at", "landing_path"])
-    latest = ordered.groupby(["form", "unit_code"])["submission_id"].transform("last")
-    sup = latest[latest != ordered["submission_id"]]
-    ident.loc[sup.index, "superseded_by"] = sup
-    return ident
 
 
 def identity_findings(ident: pd.DataFrame, files: pd.DataFrame, register: pd.DataFrame,

@@ -63,3 +63,15 @@ def sum_ledger_summaries(summaries: list[pd.DataFrame], week: str) -> pd.DataFra
     if not frames:
         return summaries[0] if summaries else ledger_summary({}, set(), week)
     return pd.concat(frames, ignore_index=True)
+
+
+def per_village(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per village: a ledger sent in parts (several current files whose households
+    do not overlap: docs/supersession.md) adds up its parts' counts."""
+    if summary.empty or not summary["unit_code"].duplicated().any():
+        return summary
+    counts = [c for c in summary.columns if c not in ("week", "unit_code", "submission_id")]
+    numbers = summary[counts].apply(pd.to_numeric, errors="coerce")
+    added = numbers.groupby(summary["unit_code"].to_numpy(object), sort=False).sum(min_count=1)
+    first = summary.drop_duplicates("unit_code").set_index("unit_code")
+    return first[["week", "submission_id"]].join(added).reset_index(names="unit_code")[list(summary.columns)]

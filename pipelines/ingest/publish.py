@@ -3,9 +3,9 @@
 In a few named steps, each a function below:
 
 1. ``_read_staged``: the groups' staging records, identities (supersession resolved
-   city-wide: the newest file per unit and form counts) and findings;
+   city-wide: which file of a unit and form counts, pipelines.ingest.supersession) and findings;
 2. ``_week_findings``: with the city-wide checks (register, level, week, late files,
-   是否贫困村 against the register, duplicate ID numbers) and their stable ids;
+   是否贫困村 against the register, supersession, duplicate ID numbers) and their stable ids;
 3. ``_quarantine_keys``: which files are rejected and which rows quarantined (errors a
    steward waived no longer quarantine), which rows carry a warning;
 4. ``_to_rewrite``: which submissions need their rows written again: all of them, or (when
@@ -32,11 +32,13 @@ from pipelines.causes import cause_ids
 from pipelines.findings import ERROR, WARNING, finding_ids, findings_frame
 from pipelines.ingest import landing, publish_state
 from pipelines.ingest.duplicates import duplicate_id_findings
-from pipelines.ingest.identify import identity_findings, poor_village_findings, resolve_supersession
+from pipelines.ingest.identify import identity_findings, poor_village_findings
 from pipelines.ingest.layout import fact_path, run_manifest_path, staging_cache_path, staging_path
 from pipelines.ingest.ledger_summary import sum_ledger_summaries
 from pipelines.ingest.parts import LakeParts
 from pipelines.ingest.plan import code_fingerprint, read_done
+from pipelines.ingest.supersession import accepted_elsewhere, resolve_supersession, supersession_findings
+from pipelines.review.lifecycle import waived_finding_ids
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse, insert_parquet_duckdb
 from pipelines.weeks import month_of_week
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 CORE_TABLES = [t.core for t in forms.REGISTRY.values()]
 IDENTITY_COLUMNS = ["submission_id", "landing_path", "received_at", "form", "unit_code", "unit_name",
-                    "content_week", "superseded_by"]
+                    "content_week", "misplaced", "superseded_by"]
 
 
 @dataclass
@@ -55,6 +57,7 @@ class _Staged:
     groups: list[str]
     records: dict[str, dict]     # group -> its staging record (layout.done_path)
     ident: pd.DataFrame          # every file's identity, supersession resolved city-wide
+    households: pd.DataFrame     # each ledger's household codes (submission_id, household_id)
     current: set[str]            # the submissions that count
     tables: dict[str, list[tuple[str, str]]]  # core table -> (group, staged file) pairs
     home: pd.Series              # submission -> the group whose staging of it is loaded (see _home_groups)
@@ -75,10 +78,11 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
     t0 = time.perf_counter()
     lfs, lroot = storage.filesystem(settings.lake_url, settings.s3_endpoint_url)
     wh = wh or Warehouse(settings.warehouse_url)
-    staged = _read_staged(lfs, lroot, week)
     register = landing.read_landing_register(settings)
+    waived = waived_finding_ids(wh, week)
+    staged = _read_staged(lfs, lroot, week, register, waived)
     fnd = _week_findings(lfs, lroot, week, staged, register, settings)
-    keys = _quarantine_keys(fnd, wh, week)
+    keys = _quarantine_keys(fnd, waived)
     pairs, prior, todo, code = _to_rewrite(lfs, lroot, week, staged, keys, wh)
     loaded_at = pd.Timestamp.now(tz="UTC").floor("us")
     # Lake first (partitioned by week, atomic files), then the warehouse in one transaction;
@@ -107,8 +111,10 @@ def publish(week: str, run_id: str = "", settings: Settings | None = None, wh: W
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _read_staged(lfs, lroot: str, week: str) -> _Staged:
-    """Step 1: the week's staging, every group of the manifest staged (else this raises)."""
+def _read_staged(lfs, lroot: str, week: str, register: pd.DataFrame, waived: set[str]) -> _Staged:
+    """Step 1: the week's staging, every group of the manifest staged (else this raises);
+    ``waived``: the week's waived finding ids (a file in the wrong county's folder that a
+    steward accepted takes part in supersession)."""
     # The manifest's columns that publish needs (it has one row per file of the week).
     files = storage.read_parquet(lfs, run_manifest_path(lroot, week),
                                  columns=["group", "submission_id", "received_at", "landing_path"])
@@ -120,11 +126,15 @@ def _read_staged(lfs, lroot: str, week: str) -> _Staged:
     ident = _read_staging(lfs, lroot, week, "identities", groups)
     if ident.empty:
         ident = pd.DataFrame(columns=IDENTITY_COLUMNS)
-    ident = resolve_supersession(ident.drop(columns=["superseded_by"], errors="ignore"))
+    households = _read_staging(lfs, lroot, week, "household_keys", groups)
+    ident = resolve_supersession(ident, week, households, register)
+    accepted = accepted_elsewhere(ident, register, week, waived)
+    if accepted:
+        ident = resolve_supersession(ident, week, households, register, accepted)
     current = set(ident.loc[ident["superseded_by"] == "", "submission_id"])
     tables = {t: [(g, staging_path(lroot, week, g, t.split(".", 1)[1])) for g in groups] for t in CORE_TABLES}
     tables = {t: [(g, p) for g, p in pairs if lfs.exists(p)] for t, pairs in tables.items()}
-    return _Staged(files, groups, records, ident, current, tables, _home_groups(files))
+    return _Staged(files, groups, records, ident, households, current, tables, _home_groups(files))
 
 
 def _home_groups(files: pd.DataFrame) -> pd.Series:
@@ -142,7 +152,9 @@ def _week_findings(lfs, lroot: str, week: str, staged: _Staged, register: pd.Dat
     fnd = findings_frame(_read_staging(lfs, lroot, week, "findings", staged.groups))
     fnd = fnd[vectors.member(fnd["submission_id"], staged.current) | (fnd["submission_id"] == "").to_numpy(bool)]
     fnd = pd.concat([fnd, identity_findings(staged.ident, staged.files, register, week, settings),
-                     poor_village_findings(_poor_village_rows(lfs, staged), register, week)], ignore_index=True)
+                     poor_village_findings(_poor_village_rows(lfs, staged), register, week),
+                     supersession_findings(staged.ident, staged.households, register, week, settings)],
+                    ignore_index=True)
     plans = [p for _g, p in staged.tables["core.ledger_households"]]
     fnd = pd.concat([fnd, duplicate_id_findings(lfs, plans, staged.current, staging_cache_path(lroot, week))],
                     ignore_index=True)
@@ -175,11 +187,9 @@ def _poor_village_rows(lfs, staged: _Staged) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _quarantine_keys(fnd: pd.DataFrame, wh: Warehouse, week: str) -> _Keys:
-    """Step 3: errors a steward waived no longer quarantine their rows (the findings stay recorded)."""
-    from pipelines.review.lifecycle import waived_finding_ids
-
-    waived = waived_finding_ids(wh, week)
+def _quarantine_keys(fnd: pd.DataFrame, waived: set[str]) -> _Keys:
+    """Step 3: errors a steward waived (``waived``: their ids) no longer quarantine their
+    rows (the findings stay recorded)."""
     all_errors = fnd[fnd["severity"] == ERROR]
     errors = all_errors[~vectors.member(all_errors["finding_id"], waived)]
     row_err = _row_keys(errors["submission_id"], errors["sheet"], errors["row"])

@@ -8,7 +8,9 @@ and the embedded warehouse has a single writer.
 
 What a group stages (layout.staging_path): one Parquet file per core table (rows with
 their provenance and an ``_error`` flag), ``id_keys`` beside the plan rows, ``findings``,
-``identities`` (each file's form, unit and week), and last the group's record (``_done``).
+``identities`` (each file's form, unit and week), ``household_keys`` (each ledger's household
+codes, which tell ledger parts from corrections: pipelines.ingest.supersession), and last
+the group's record (``_done``).
 """
 from __future__ import annotations
 
@@ -28,11 +30,11 @@ from pipelines.findings import findings_frame, internal_error
 from pipelines.gcpause import paused_gc
 from pipelines.ingest import landing
 from pipelines.ingest.duplicates import id_keys
-from pipelines.ingest.identify import resolve_supersession
 from pipelines.ingest.ledger_summary import ledger_summary, sum_ledger_summaries
 from pipelines.ingest.layout import done_path, fact_path, group_dir, run_manifest_path, staging_path
 from pipelines.ingest.parts import for_parquet
 from pipelines.ingest.plan import APPEND, REUSE, read_done, read_plan
+from pipelines.ingest.supersession import HOUSEHOLD_KEY_COLUMNS, resolve_supersession
 from pipelines.settings import Settings, get_settings
 from pipelines.weeks import shift_week
 
@@ -92,16 +94,20 @@ def _stage_added(week: str, name: str, added: pd.DataFrame, files: pd.DataFrame,
         (part,) = _stage_changed(week, [(name, added, inputs)], settings, tfs, tmp)
         rows = dict(done["summary"].get("rows", {}))
         tdir = group_dir(tmp, week, name)
+        merged: dict[str, pd.DataFrame] = {}
         for path in sorted(Path(tdir).glob("*.parquet")):
             target = staging_path(lroot, week, name, path.stem)
             fresh = pd.read_parquet(path)
             old = storage.read_parquet(lfs, target) if lfs.exists(target) else None
-            both = fresh if old is None or not len(old) else pd.concat([old, _like(fresh, old)], ignore_index=True)
-            if path.stem == "identities":
-                both = resolve_supersession(both.drop(columns=["superseded_by"], errors="ignore"))
-            storage.write_parquet(lfs, target, for_parquet(both))
-            if path.stem in rows or path.stem in {t.short for t in forms.REGISTRY.values()}:
-                rows[path.stem] = int(len(both))
+            merged[path.stem] = fresh if old is None or not len(old) else pd.concat([old, _like(fresh, old)],
+                                                                                   ignore_index=True)
+        # which files count is settled again over the group's earlier and added files
+        merged["identities"] = resolve_supersession(merged["identities"], week, merged.get("household_keys"),
+                                                    landing.read_landing_register(settings))
+        for stem, both in merged.items():
+            storage.write_parquet(lfs, staging_path(lroot, week, name, stem), for_parquet(both))
+            if stem in rows or stem in {t.short for t in forms.REGISTRY.values()}:
+                rows[stem] = int(len(both))
     findings = storage.read_parquet(lfs, staging_path(lroot, week, name, "findings"), columns=["rule"])
     summary = {**done["summary"], "files": int(len(files)), "rows": rows, "findings": int(len(findings)),
                "parse_seconds": part["parse_seconds"], "validate_seconds": part["validate_seconds"],
@@ -117,6 +123,7 @@ class _Parsed:
     paths: dict[str, str] = field(default_factory=dict)          # submission -> landing path
     group_of: dict[str, str] = field(default_factory=dict)       # submission -> group
     identities: dict[str, pd.DataFrame] = field(default_factory=dict)  # group -> its files' identities
+    households: dict[str, pd.DataFrame] = field(default_factory=dict)  # group -> its ledgers' household codes
     problems: dict[str, list[dict]] = field(default_factory=dict)      # group -> the parser's findings
 
     def problem_base(self, sid: str, week: str) -> dict:
@@ -146,6 +153,7 @@ def _stage_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settin
         group_findings = pii.protect_findings(pd.concat(findings[name], ignore_index=True))
         storage.write_parquet(lfs, staging_path(lroot, week, name, "findings"), group_findings)
         storage.write_parquet(lfs, staging_path(lroot, week, name, "identities"), parsed.identities[name])
+        storage.write_parquet(lfs, staging_path(lroot, week, name, "household_keys"), parsed.households[name])
         share = len(files) / n_files if n_files else 0.0  # timings are shared by the groups of a task
         summary = {"group": name, "files": int(len(files)), "rows": counts[name], "findings": int(len(group_findings)),
                    "parse_seconds": round(t_parse * share, 3), "validate_seconds": round(t_validate * share, 3),
@@ -157,12 +165,14 @@ def _stage_changed(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settin
 
 def _parse_files(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings: Settings) -> _Parsed:
     """Every file of the ``todo`` groups read from the archive and parsed; each group's
-    identities (supersession within the group resolved) and parser findings."""
+    identities (supersession within the group resolved), ledgers' household codes and
+    parser findings."""
     from pipelines.ingest.parse import parse_file
 
     out = _Parsed()
+    register = landing.read_landing_register(settings)
     for name, files, _inputs in todo:
-        rows, probs = [], []
+        rows, probs, codes = [], [], []
         for rec in files.itertuples(index=False):
             pf = parse_file(landing.read_archived(settings, rec.archive_path), rec.landing_path, week)
             out.files[rec.submission_id] = pf
@@ -174,14 +184,31 @@ def _parse_files(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings
                 "received_at": rec.received_at, "form": pf.form or "", "unit_code": pf.unit_code or "",
                 "unit_name": pf.unit_name or "", "content_week": pf.week or "",
             })
+            plan = pf.parts.get("plan") if pf.form == forms.FORM_A else None
+            if plan is not None and plan.n:
+                codes.append((rec.submission_id, plan.typed["household_id"]))
             for p in pf.problems:
                 probs.append({**p, "week": week, "submission_id": rec.submission_id,
                               "file": p.get("file") or rec.landing_path,
                               "unit_code": p.get("unit_code") or pf.unit_code or "",
                               "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
-        out.identities[name] = resolve_supersession(pd.DataFrame(rows, columns=IDENTITY_COLUMNS))
+        out.households[name] = _household_keys(codes)
+        out.identities[name] = resolve_supersession(pd.DataFrame(rows, columns=IDENTITY_COLUMNS), week,
+                                                    out.households[name], register)
         out.problems[name] = probs
     return out
+
+
+def _household_keys(codes: list[tuple[str, object]]) -> pd.DataFrame:
+    """(submission, household code) of every plan row of the parsed ledgers (as written,
+    before validation: a row that will be quarantined still says which household it is)."""
+    if not codes:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in HOUSEHOLD_KEY_COLUMNS})
+    ids = pd.Series(np.concatenate([np.asarray(pd.array(c, dtype="string").fillna(""), dtype=object)
+                                    for _sid, c in codes]), dtype="string")
+    sids = np.repeat([sid for sid, _c in codes], [len(c) for _sid, c in codes])
+    keys = pd.DataFrame({"submission_id": pd.Series(sids, dtype="string"), "household_id": ids})
+    return keys[keys["household_id"] != ""].drop_duplicates().reset_index(drop=True)
 
 
 def _validate_form(week: str, form: str, todo: list[tuple[str, pd.DataFrame, dict]], parsed: _Parsed,

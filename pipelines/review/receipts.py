@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import storage, vectors
+from pipelines.review.counted import counted_notes
 from pipelines.review.lifecycle import STATUS_LABEL, tables_exist, with_retry
 from pipelines.review.queries import SEVERITY_LABEL, _names, with_echoes
 from pipelines.settings import Settings, get_settings
@@ -40,7 +41,7 @@ UNKNOWN_UNIT = "未识别"
 ACCEPTED = "已受理，未发现问题"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bump when the receipt layout changes: unchanged receipts are otherwise not rewritten.
-RECEIPT_LAYOUT = "4"
+RECEIPT_LAYOUT = "5"
 HEADERS = ["序号", "工作表", "行号", "列名", "填报值", "问题类型", "处理状态", "问题说明及处理要求", "问题编号"]
 
 
@@ -65,10 +66,10 @@ def _write_atomic(path: str | Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _summary(sub: dict, n_err: int, n_warn: int, newer: str) -> str:
+def _summary(sub: dict, n_err: int, n_warn: int) -> str:
     status = sub.get("status") or "received"
     if status == "superseded":
-        return f"该文件已被同一单位后报送的更正件替代（{newer}），以更正件为准，本文件不再入库。"
+        return "该文件不再入库："  # counted_notes says which file counts instead
     if status == "rejected":
         return f"该文件未能入库，共发现 {n_err} 个错误，请按下列要求修改后重新报送。"
     if n_err == 0 and n_warn == 0:
@@ -109,7 +110,6 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     # NULL texts (a unit never identified) come back as NaN, which is truthy: "" instead.
     text_cols = ["unit_code", "unit_name", "status", "superseded_by"]
     subs[text_cols] = subs[text_cols].astype(object).where(subs[text_cols].notna(), "")
-    by_id = dict(zip(subs["submission_id"], subs["original_name"]))
     tz = get_settings().tz
     fnd = _folded(fnd)
     fnd["row"] = pd.to_numeric(fnd["row"], errors="coerce").fillna(0).astype(int)
@@ -132,10 +132,9 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     unit = subs["unit_code"].astype(str)
     e = sid.map(n_err).fillna(0).astype("int64")
     w = sid.map(n_warn).fillna(0).astype("int64")
-    newer = subs["superseded_by"].map(by_id).fillna("")
     used = ["status", "rows_loaded", "rows_quarantined"]
-    summary = [_summary(sub, a, b, n) for sub, a, b, n in
-               zip(subs[used].to_dict("records"), e.tolist(), w.tolist(), newer.tolist())]
+    summary = [_summary(sub, a, b) + n for sub, a, b, n in
+               zip(subs[used].to_dict("records"), e.tolist(), w.tolist(), counted_notes(subs).tolist())]
     heads = pd.DataFrame({
         "submission_id": sid.to_numpy(object), "week": week, "file": subs["original_name"].to_numpy(object),
         "path": subs["landing_path"].to_numpy(object),
@@ -189,6 +188,11 @@ def _digests(heads: pd.DataFrame, listed: pd.DataFrame) -> pd.Series:
                      index=heads.index, dtype=object)
 
 
+def _no_findings(rec: dict) -> str:
+    """What a receipt without findings says: accepted, unless the file was replaced (then its 说明)."""
+    return rec["summary"] if rec["status"] == SUBMISSION_STATUS["superseded"] else ACCEPTED
+
+
 def _xlsx(rec: dict) -> bytes:
     import xlsxwriter
 
@@ -211,7 +215,7 @@ def _xlsx(rec: dict) -> bytes:
         ws.write_string(i, 1, neutralise(v), cell)
     start = len(info) + 3
     if not rec["findings"]:
-        ws.write_string(start, 0, ACCEPTED, bold)
+        ws.write_string(start, 0, _no_findings(rec), bold)
     else:
         for j, h in enumerate(HEADERS):
             ws.write_string(start, j, h, head)
@@ -234,7 +238,7 @@ def _html(rec: dict, digest: str = "") -> bytes:
         f"<td>{e(f['message'])}</td></tr>"
         for i, f in enumerate(rec["findings"], start=1))
     table = (f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in HEADERS[:-1])}</tr></thead>"
-             f"<tbody>{rows}</tbody></table>") if rec["findings"] else f"<p class=ok>{ACCEPTED}</p>"
+             f"<tbody>{rows}</tbody></table>") if rec["findings"] else f"<p class=ok>{e(_no_findings(rec))}</p>"
     page = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="huizong-receipt" content="{digest}"><title>报送回执 {e(rec['file'])}</title>
 <style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}table{{border-collapse:collapse}}

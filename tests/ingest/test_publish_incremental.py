@@ -84,8 +84,8 @@ def test_a_state_that_does_not_describe_the_warehouse_means_a_full_publish(examp
 def test_incremental_publish_equals_a_full_one(home, monkeypatch):
     """A generated week (three counties, the default faults), published; then a corrected
     village report, a ledger that lands twice (the same bytes in a second county's
-    folder), a corrected ledger sent through another county's folder (it supersedes across
-    groups) and a steward's waiver. The incremental publish touches few submissions and
+    folder), a corrected ledger sent through another county's folder (a finding there: it
+    replaces nothing, docs/supersession.md) and a steward's waiver. The incremental publish touches few submissions and
     leaves every published table and lake file equal to a full publish's."""
     from pipelines.review.lifecycle import sync_lifecycle, waive
 
@@ -114,12 +114,12 @@ def test_incremental_publish_equals_a_full_one(home, monkeypatch):
     wh = Warehouse(get_settings().warehouse_url)
     # A row error that is its row's only error, in a file that stays current: waived, the
     # row loads.
-    superseded = submission_id_of(hashlib.sha256(corrected.read_bytes()).hexdigest())
+    original = submission_id_of(hashlib.sha256(corrected.read_bytes()).hexdigest())
     err = wh.query(
         "SELECT finding_id, submission_id, sheet, \"row\" FROM core.findings f WHERE week = :w AND severity = 'error' "
         "AND \"row\" > 0 AND submission_id <> :s AND (SELECT COUNT(*) FROM core.findings g WHERE g.week = f.week "
         "AND g.submission_id = f.submission_id AND g.sheet = f.sheet AND g.\"row\" = f.\"row\" "
-        "AND g.severity = 'error') = 1 ORDER BY finding_id LIMIT 1", {"w": WEEK, "s": superseded}).iloc[0]
+        "AND g.severity = 'error') = 1 ORDER BY finding_id LIMIT 1", {"w": WEEK, "s": original}).iloc[0]
 
     def loaded(row) -> int:
         return sum(int(wh.scalar(f"SELECT COUNT(*) FROM {t} WHERE submission_id = :s AND source_sheet = :sh "
@@ -132,11 +132,13 @@ def test_incremental_publish_equals_a_full_one(home, monkeypatch):
 
     second = _run()
     assert second["mode"] == "incremental"
-    # two of the three counties re-staged, plus the waived row's and the superseded ledger's files
+    # two of the three counties re-staged, plus the waived row's file
     assert 0 < second["rewritten_submissions"] < total, (second["rewritten_submissions"], total)
     incremental = _published(W.snapshot(home))
     subs = wh.query("SELECT status FROM core.submissions WHERE original_name = :n", {"n": late.name})
-    assert list(subs["status"]) in (["loaded"], ["partial"])
+    assert list(subs["status"]) == ["rejected"]
+    subs = wh.query("SELECT status FROM core.submissions WHERE submission_id = :s", {"s": original})
+    assert list(subs["status"]) in (["loaded"], ["partial"]), "the ledger in its own county's folder counts"
 
     lfs, root = storage.filesystem(get_settings().lake_url)
     publish_state.drop_state(lfs, root, WEEK)
