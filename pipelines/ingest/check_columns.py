@@ -162,7 +162,9 @@ def derive_plan(f, tables, prev_plan, params) -> None:
     for col in forms.SECURITY_COLUMNS:
         v = f[col].mask(exiting & f[col].isna().to_numpy(bool), BLANK)
         f[f"_exit_{col}"] = v.where(exiting)
-    # Cross-table: every poor household has a measure and a helper.
+    # Cross-table: every poor household has a measure and a helper, where its file's sheet
+    # has rows (a sheet not read, e.g. for a missing column, is that sheet's one finding,
+    # and the outcome does not depend on which other files are checked with it).
     poor = (st == "贫困").fillna(False) & f["household_id"].notna()
     for other, col in (("measures", "_has_measure"), ("helpers", "_has_helper")):
         t = tables.get(other)
@@ -170,7 +172,8 @@ def derive_plan(f, tables, prev_plan, params) -> None:
             f[col] = na
         else:
             ids = as_string(t["household_id"]).str.strip().dropna().unique()
-            f[col] = flag(f["household_id"].str.strip().isin(ids), poor)
+            listed = f["submission_id"].isin(t["submission_id"].dropna().unique())
+            f[col] = flag(f["household_id"].str.strip().isin(ids), poor & listed)
 
 
 def derive_sheet(f, tables, date_col) -> None:
