@@ -115,6 +115,19 @@ def test_money_in_yuan_is_converted_to_wan_and_the_receipt_says_so(examples_land
     assert "「本周到村扶贫资金」按表头单位「元」填写，已换算为万元" in html and "警告" in html
 
 
+def test_money_in_yuan_by_the_units_line_above_the_table_is_converted(examples_landing):
+    """单位：户、人、元 above the table, money headers without a unit of their own."""
+    _edit(examples_landing, REPORT, {("", "A3"): "单位：户、人、元", ("", "P4"): "本周到村扶贫资金",
+                                      ("", "P6"): 125000, ("", "Q4"): "本周发放扶贫小额信贷", ("", "Q6"): 105000})
+    summary = stage_and_publish(WEEK)
+    assert _loaded(summary) == AS_SENT
+    v = _village()
+    assert (v["funds_to_village_wan"], v["microcredit_wan"]) == (12.5, 10.5)
+    f = _findings("column.unit_converted")
+    assert f["message"].tolist() == ["「本周到村扶贫资金」按表上方所注单位「元」填写，已换算为万元（除以 10000）",
+                                     "「本周发放扶贫小额信贷」按表上方所注单位「元」填写，已换算为万元（除以 10000）"]
+
+
 def test_ledger_funds_written_in_wan_are_converted_to_yuan(examples_landing):
     path = _path(examples_landing, LEDGER)
     wb = openpyxl.load_workbook(path)

@@ -555,6 +555,21 @@ def test_units_row_under_header_is_not_data():
     assert pf.tables["report"]["source_row"].tolist() == [5, 6]
 
 
+def test_money_in_yuan_by_the_units_row_under_the_header_is_converted():
+    grid = c_grid(c_rows(2))
+    grid[2][15] = "本周发放扶贫小额信贷"
+    grid[3][15] = grid[4][15] = 15000
+    grid[5][15] = 30000
+    grid.insert(3, [None, None, None, "（户）", "（人）", "(户)", "(人)", "户", "人", "户", "人", "户", "人",
+                    "户", "人", "(元)", "期", "人次"])
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert pf.tables["report"]["source_row"].tolist() == [5, 6]
+    assert pf.tables["report"]["microcredit_wan"].tolist() == [1.5, 1.5]
+    assert pf.totals["report"]["microcredit_wan"].tolist() == [3.0]
+    assert [(p["rule"], p["message"]) for p in pf.problems] == [
+        ("column.unit_converted", "「本周发放扶贫小额信贷」按表头下单位行所注单位「元」填写，已换算为万元（除以 10000）")]
+
+
 def test_hidden_sheet_loses_to_visible_one():
     wb = openpyxl.Workbook()
     hidden = wb.active
