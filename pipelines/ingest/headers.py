@@ -22,15 +22,16 @@ from pipelines.ingest.traditional import to_simplified
 # ---- header vocabulary ---------------------------------------------------------------
 TABLE_KEYS = list(forms.REGISTRY)          # [("A","plan"), ...]
 _STRIP_MARKS = str.maketrans("", "", "*＊※★")
-_BRACKETS = str.maketrans("【［〔[", "((((") | str.maketrans("】］〕]", "))))")
-# a bracketed qualifier or unit: 联系电话（手机）, 人均纯收入（元/年）, 投入资金（万元）
-_QUALIFIER_RE = re.compile(r"\([^()]*(?:\)|$)")
+_HALF_WIDTH = str.maketrans("【［〔[】］〕]／", "(((())))/")
+# a bracketed qualifier or unit: 联系电话（手机）, 人均纯收入（元/年）, 投入资金（万元）;
+# a unit after a slash: 本周到村扶贫资金/万元
+_QUALIFIER_RE = re.compile(r"\([^()]*(?:\)|$)|/(?:万元|元|户|人|人次|个|次|期|名)$")
 
 
 def norm(text: object) -> str:
     """The key a header cell is matched by: normalize_header, no 'required' markers like
     * or ※, traditional characters as simplified, and no bracketed qualifiers or units
-    (half- or full-width); what a unit says is read from the header as written
+    (half- or full-width) or unit after a slash; what a unit says is read from the header as written
     (pipelines.ingest.units). A cell that is all brackets keeps them: （户）."""
     if type(text) is str:
         return _norm_str(text)
@@ -44,7 +45,7 @@ def _norm_str(text: str) -> str:
 
 
 def _header_key(normalized: str) -> str:
-    k = to_simplified(normalized.translate(_STRIP_MARKS).translate(_BRACKETS))
+    k = to_simplified(normalized.translate(_STRIP_MARKS).translate(_HALF_WIDTH))
     return _QUALIFIER_RE.sub("", k) or k
 
 

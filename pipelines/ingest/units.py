@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pipelines.ingest.parse import ParsedFile
 
 _IN_BRACKETS = re.compile(r"\(([^()]*)(?:\)|$)")
+_AFTER_SLASH = re.compile(r"/(万元|元)$")
 _BRACKET_OR_TEXT = re.compile(r"\(.*")
 # a cell of a units row under the header: (户) （人） 元 …; a units line: 单位：户、人、万元
 _UNIT_WORD_RE = re.compile(r"^\(?(户|人|万元|元|个|次|人次|期|名|岁|年|%)\)?$")
@@ -32,9 +33,10 @@ _DIVIDE = {(labels.YUAN, labels.WAN): True, (labels.WAN, labels.YUAN): False}
 
 
 def money_unit(header: str) -> str | None:
-    """万元 or 元 when a bracket of ``header`` says so (（元/年）, (单位：万元)), else None."""
-    text = to_simplified(forms.normalize_header(header))
-    for inside in _IN_BRACKETS.findall(text):
+    """万元 or 元 when a bracket of ``header`` says so (（元/年）, (单位：万元)) or it ends
+    in a slash and the unit (资金/元), else None."""
+    text = to_simplified(forms.normalize_header(header)).replace("／", "/")
+    for inside in _IN_BRACKETS.findall(text) + _AFTER_SLASH.findall(text):
         if labels.WAN in inside:
             return labels.WAN
         if labels.YUAN in inside:

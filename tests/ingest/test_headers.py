@@ -67,6 +67,8 @@ def test_every_header_written_in_traditional_characters_matches_its_column(key):
     ("本周发放扶贫小额信贷(元)", ("D", "report"), "microcredit_wan"),
     ("是否貧困村", ("C", "report"), "is_poor_village"),
     ("示范基地数（累计）", ("D", "report"), "demo_bases_cum"),
+    ("本周到村扶贫资金/元", ("B", "report"), "funds_to_village_wan"),
+    ("期初贫困户数／户", ("C", "report"), "hh_open"),
 ])
 def test_header_variants_match_their_column(header, key, name):
     assert LOOKUPS[key][norm(header)] == name
@@ -79,7 +81,7 @@ def test_a_cell_that_is_only_a_bracketed_unit_keeps_it():
 @pytest.mark.parametrize("header,unit", [
     ("本周到村扶贫资金（元）", "元"), ("本周发放扶贫小额信贷(万元)", "万元"), ("人均纯收入（元/年）", "元"),
     ("投入资金（单位：万元）", "万元"), ("本周到村扶貧資金（萬元）", "万元"), ("投入资金", None),
-    ("期初贫困户数（户）", None),
+    ("期初贫困户数（户）", None), ("本周到村扶贫资金/元", "元"), ("本周发放扶贫小额信贷／万元", "万元"),
 ])
 def test_money_unit_of_a_header(header, unit):
     assert money_unit(header) == unit
