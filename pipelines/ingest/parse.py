@@ -91,6 +91,7 @@ class ParsedFile:
     parts: dict = field(default_factory=dict)        # table -> Columns (data rows)
     total_parts: dict = field(default_factory=dict)  # table -> Columns (合计 rows)
     sheets: dict = field(default_factory=dict)  # table -> sheet name
+    unread: list = field(default_factory=list)  # tables whose sheet was found but not read (a missing column)
     column_headers: dict = field(default_factory=dict)  # table -> {canonical: header as written}
     problems: list = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False)  # table -> key column values
@@ -332,6 +333,7 @@ def _read_tables(pf: ParsedFile, chosen: dict[str, H.Layout], splits: dict) -> N
         if missing:
             _missing_columns(pf, lay, missing)
             pf.parts[table] = empty_columns(form, table)
+            pf.unread.append(table)
             continue
         for d in lay.duplicates:
             _file_problem(pf, "file.duplicate_column", severity=WARNING, sheet=lay.sheet.name,

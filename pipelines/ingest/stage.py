@@ -280,8 +280,9 @@ def _check(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, p
     if not tables:
         return findings_frame(), {}
     if validate:
+        unread = {key: [sid for _n, sid in subs if key in parsed.files[sid].unread] for key in tables}
         res = validate_tables(form, tables, raws, prev_plan=prev_plan, totals=totals or None, settings=settings,
-                              keep_results=keep_results, run_id=week)
+                              keep_results=keep_results, run_id=week, unread=unread)
         fnd, error_rows = findings_frame(res.findings), res.error_rows
     else:
         fnd, error_rows = findings_frame(), {key: df.index for key, df in tables.items()}

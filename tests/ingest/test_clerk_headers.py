@@ -5,6 +5,8 @@ The examples alone load 44 households (one held back by the example's one error)
 measures, 37 helper pairings, the village report and the township's 9 villages."""
 from __future__ import annotations
 
+import os
+
 import openpyxl
 import pytest
 
@@ -187,6 +189,29 @@ def test_a_helper_sheet_missing_a_column_leaves_the_other_sheets_loaded(examples
                             "该工作表的数据未读取，其他工作表照常入库；请使用统一模板补齐这些栏目后重新报送")
     wh = _wh()
     assert wh.scalar("SELECT status FROM core.submissions WHERE original_name = :n", {"n": LEDGER}) != "rejected"
+    assert _findings("helpers.missing").empty
+
+
+def test_a_ledger_whose_helper_sheet_was_not_read_gets_no_finding_per_household(examples_landing):
+    """Checked with another village's ledger (which has helper rows), the ledger whose
+    帮扶责任账 lacks 联系电话 gets that sheet's finding, not 没有帮扶责任人 per poor household.
+    (The copy's ID numbers are the example's: its households are held back as duplicates.)"""
+    path = _path(examples_landing, LEDGER)
+    wb = openpyxl.load_workbook(path)
+    for ws in wb:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str):
+                    cell.value = cell.value.replace("411622107201", "411622107202").replace("焦东村", "西营村")
+    wb["帮扶责任账"]["E1"] = "联络电话"
+    other = path.with_name("西营村三本账2026第47周.xlsx")
+    wb.save(other)
+    stamp = path.stat().st_mtime
+    os.utime(other, (stamp, stamp))
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["ledger_helpers"] == 37  # 焦东村's; 西营村's sheet not read
+    f = _findings("file.missing_columns")
+    assert f[["file", "sheet", "row"]].values.tolist() == [[f"{WEEK}/西华县/逍遥镇/{other.name}", "帮扶责任账", 1]]
     assert _findings("helpers.missing").empty
 
 
