@@ -91,7 +91,7 @@ class ParsedFile:
     parts: dict = field(default_factory=dict)        # table -> Columns (data rows)
     total_parts: dict = field(default_factory=dict)  # table -> Columns (合计 rows)
     sheets: dict = field(default_factory=dict)  # table -> sheet name
-    unread: list = field(default_factory=list)  # tables whose sheet was found but not read (a missing column)
+    held: dict = field(default_factory=dict)    # table -> Columns of a sheet not read (a missing column)
     column_headers: dict = field(default_factory=dict)  # table -> {canonical: header as written}
     problems: list = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False)  # table -> key column values
@@ -330,16 +330,20 @@ def _read_tables(pf: ParsedFile, chosen: dict[str, H.Layout], splits: dict) -> N
         missing = [c.header for c in forms.TABLES[lay.table]
                    if c.required and c.name not in lay.mapping]
         unknown += [u for u in lay.unknown if u not in unknown]
+        data_idx, total_idx, _ = splits[table]
         if missing:
-            _missing_columns(pf, lay, missing)
             pf.parts[table] = empty_columns(form, table)
-            pf.unread.append(table)
+            if _missing_columns(pf, lay, missing):
+                # only this sheet is not read: its rows are staged held back, unchecked
+                # (their cells are not reported one by one: the sheet is to be sent again)
+                n = len(pf.problems)
+                pf.held[table] = convert_rows(pf, lay, data_idx, table, False)
+                del pf.problems[n:]
             continue
         for d in lay.duplicates:
             _file_problem(pf, "file.duplicate_column", severity=WARNING, sheet=lay.sheet.name,
                           value=d, message=f"{_where(lay)}栏目「{d}」重复出现，只读取了第一栏，"
                                            f"请删除多余的栏目")
-        data_idx, total_idx, _ = splits[table]
         if not data_idx and table in ("plan", "report"):
             _file_problem(pf, "file.no_rows", sheet=lay.sheet.name,
                           message=f"{_where(lay)}表头之下没有任何数据行，"
@@ -353,12 +357,12 @@ def _read_tables(pf: ParsedFile, chosen: dict[str, H.Layout], splits: dict) -> N
                       message=f"文件中有模板以外的栏目：{'、'.join(unknown)}，这些栏目未读取")
 
 
-def _missing_columns(pf: ParsedFile, lay: H.Layout, missing: list[str]) -> None:
+def _missing_columns(pf: ParsedFile, lay: H.Layout, missing: list[str]) -> bool:
     """The finding on a table whose required columns are not all there: which, the closest
-    header found for each, and every header found. Only its own sheet goes unread: a
-    ledger's 措施办法账 or 帮扶责任账 is a finding on its header row, the other sheets load;
-    the 计划进度账 (what the other two are checked against) or a report's only table is
-    the file's (not loaded)."""
+    header found for each, and every header found. True when only its own sheet goes
+    unread: a ledger's 措施办法账 or 帮扶责任账 is a finding on its header row, the other
+    sheets load; the 计划进度账 (what the other two are checked against) or a report's
+    only table is the file's (not loaded)."""
     mapped = set(lay.mapping.values())
     found = [w for w in lay.written if w]
     others = [w for j, w in enumerate(lay.written) if w and j not in mapped]
@@ -380,6 +384,7 @@ def _missing_columns(pf: ParsedFile, lay: H.Layout, missing: list[str]) -> None:
                   message=f"{_where(lay)}缺少必填栏目：{'、'.join(named)}。"
                           f"表中找到的表头：{'、'.join(found)}。"
                           f"{effect}请使用统一模板补齐这些栏目后重新报送")
+    return sheet_only
 
 
 def _where(lay: H.Layout) -> str:

@@ -180,6 +180,7 @@ def test_a_helper_sheet_missing_a_column_leaves_the_other_sheets_loaded(examples
     _edit(examples_landing, LEDGER, {("帮扶责任账", "E1"): "联络电话"})
     summary = stage_and_publish(WEEK)
     assert _loaded(summary) == {**AS_SENT, "ledger_helpers": 0}
+    assert summary["quarantined"]["ledger_helpers"] == 37  # held back as sent, not checked
     f = _findings("file.missing_columns")
     assert len(f) == 1
     r = f.iloc[0]
@@ -187,9 +188,11 @@ def test_a_helper_sheet_missing_a_column_leaves_the_other_sheets_loaded(examples
     assert r["message"] == ("工作表「帮扶责任账」缺少必填栏目：联系电话（表中最接近的是「联络电话」）。"
                             "表中找到的表头：户编号、帮扶责任人、责任人单位、单位层级、联络电话、结对日期。"
                             "该工作表的数据未读取，其他工作表照常入库；请使用统一模板补齐这些栏目后重新报送")
-    wh = _wh()
-    assert wh.scalar("SELECT status FROM core.submissions WHERE original_name = :n", {"n": LEDGER}) != "rejected"
+    sub = _wh().query("SELECT status, rows_loaded, rows_quarantined FROM core.submissions WHERE original_name = :n",
+                      {"n": LEDGER}).iloc[0]
+    assert (sub["status"], sub["rows_loaded"], sub["rows_quarantined"]) == ("partial", 44 + 50, 1 + 37)
     assert _findings("helpers.missing").empty
+    assert _findings("helper_phone.format", "value.not_date").empty  # the sheet's cells are not checked
 
 
 def test_a_ledger_whose_helper_sheet_was_not_read_gets_no_finding_per_household(examples_landing):
@@ -209,7 +212,8 @@ def test_a_ledger_whose_helper_sheet_was_not_read_gets_no_finding_per_household(
     stamp = path.stat().st_mtime
     os.utime(other, (stamp, stamp))
     summary = stage_and_publish(WEEK)
-    assert summary["loaded"]["ledger_helpers"] == 37  # 焦东村's; 西营村's sheet not read
+    assert summary["loaded"]["ledger_helpers"] == 37  # 焦东村's; 西营村's sheet not read: held back
+    assert summary["quarantined"]["ledger_helpers"] == 37
     f = _findings("file.missing_columns")
     assert f[["file", "sheet", "row"]].values.tolist() == [[f"{WEEK}/西华县/逍遥镇/{other.name}", "帮扶责任账", 1]]
     assert _findings("helpers.missing").empty
