@@ -68,7 +68,8 @@ class ParsedFile:
     "report" (B/C/D); raw frames share the index of their table and hold the cell text
     as submitted ('' for empty). totals: the 合计 row(s) of C/D (and of any table that
     has one). sheets: table -> sheet name; column_headers: table -> {canonical name:
-    header as written in the file}.
+    header as written in the file}. held: table -> the rows (Columns) of a ledger sheet
+    found but not read for a missing column, staged held back without checks.
 
     The tables are kept as columns (``parts``, ``total_parts``: table -> Columns) and
     made into frames when first read: a task joins many files' columns into one frame
@@ -374,7 +375,7 @@ def _missing_columns(pf: ParsedFile, lay: H.Layout, missing: list[str]) -> bool:
                      else f"{header}（表中没有相近的表头）")
     sheet_only = pf.form == "A" and lay.table[1] != "plan"
     if sheet_only:
-        effect = "该工作表的数据未读取，其他工作表照常入库；"
+        effect = "该工作表的数据暂不入库，其他工作表照常入库；"
     elif pf.form == "A":
         effect = "措施办法账和帮扶责任账须按计划进度账核对，本文件暂不入库；"
     else:

@@ -187,7 +187,7 @@ def test_a_helper_sheet_missing_a_column_leaves_the_other_sheets_loaded(examples
     assert (r["sheet"], r["row"], r["value"], r["severity"]) == ("帮扶责任账", 1, "联系电话", "error")
     assert r["message"] == ("工作表「帮扶责任账」缺少必填栏目：联系电话（表中最接近的是「联络电话」）。"
                             "表中找到的表头：户编号、帮扶责任人、责任人单位、单位层级、联络电话、结对日期。"
-                            "该工作表的数据未读取，其他工作表照常入库；请使用统一模板补齐这些栏目后重新报送")
+                            "该工作表的数据暂不入库，其他工作表照常入库；请使用统一模板补齐这些栏目后重新报送")
     sub = _wh().query("SELECT status, rows_loaded, rows_quarantined FROM core.submissions WHERE original_name = :n",
                       {"n": LEDGER}).iloc[0]
     assert (sub["status"], sub["rows_loaded"], sub["rows_quarantined"]) == ("partial", 44 + 50, 1 + 37)
