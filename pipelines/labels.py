@@ -13,6 +13,7 @@ FORM_NAMES = {forms.FORM_A: "三本账（表A）", forms.FORM_B: "村级周报�
 
 # Units a metric is counted in, from the header's wording.
 HH, PP, WAN, TIMES, N = "户", "人", "万元", "人次", "个"
+YUAN = "元"  # a money header may say 元 where the form counts 万元 (pipelines.ingest.units)
 
 
 def _unit(name: str, header: str) -> str:

@@ -114,7 +114,9 @@ def id_dup_mask(f: pd.DataFrame, idn: pd.Series, group: pd.Series | None = None)
     return mask.fillna(False).astype(bool)
 
 
-def derive_plan(f, tables, prev_plan, params) -> None:
+def derive_plan(f, tables, prev_plan, params, unread: dict | None = None) -> None:
+    """The plan's check columns; ``unread``: sheet -> the submissions whose sheet of that
+    name was found but not read (a missing column: that sheet's own finding)."""
     _household_id_checks(f, None)
     f["_week_end"] = _week_end_ts(f["week"])
     _id_checks(f, params)
@@ -162,7 +164,8 @@ def derive_plan(f, tables, prev_plan, params) -> None:
     for col in forms.SECURITY_COLUMNS:
         v = f[col].mask(exiting & f[col].isna().to_numpy(bool), BLANK)
         f[f"_exit_{col}"] = v.where(exiting)
-    # Cross-table: every poor household has a measure and a helper.
+    # Cross-table: every poor household has a measure and a helper, unless its file's sheet
+    # was not read (then that sheet's one finding says why, not one per household).
     poor = (st == "贫困").fillna(False) & f["household_id"].notna()
     for other, col in (("measures", "_has_measure"), ("helpers", "_has_helper")):
         t = tables.get(other)
@@ -170,7 +173,8 @@ def derive_plan(f, tables, prev_plan, params) -> None:
             f[col] = na
         else:
             ids = as_string(t["household_id"]).str.strip().dropna().unique()
-            f[col] = flag(f["household_id"].str.strip().isin(ids), poor)
+            read = ~f["submission_id"].isin((unread or {}).get(other, []))
+            f[col] = flag(f["household_id"].str.strip().isin(ids), poor & read)
 
 
 def derive_sheet(f, tables, date_col) -> None:

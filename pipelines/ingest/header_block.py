@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 
 from pipelines import forms
 from pipelines.ingest import values as V
+from pipelines.ingest.traditional import to_simplified
 from pipelines.ingest.week_text import week_in
 
 if TYPE_CHECKING:
     from pipelines.ingest.parse import ParsedFile
 
-_LABELS = {
+# label as written -> the header field it gives (written as a table's column, e.g. a
+# 填报周次 column beside the figures, it is not an unknown column: pipelines.ingest.headers)
+LABELS = {
     "填报单位": "unit_name", "单位名称": "unit_name",
     "行政区划代码": "unit_code", "区划代码": "unit_code", "单位代码": "unit_code", "代码": "unit_code",
     "填报周次": "week", "周次": "week",
@@ -27,9 +30,9 @@ _LABELS = {
     "专职副书记": "signed_by", "专职常委": "signed_by",
 }
 for _k, _v in forms.HEADER_FIELDS.items():
-    _LABELS.setdefault(_k, _v)
+    LABELS.setdefault(_k, _v)
 _LABEL_RE = re.compile(
-    "(" + "|".join(sorted(map(re.escape, _LABELS), key=len, reverse=True)) + r")\s*[:：]")
+    "(" + "|".join(sorted(map(re.escape, LABELS), key=len, reverse=True)) + r")\s*[:：]")
 _CODE_IN_BRACKETS = re.compile(r"[（(]\s*(\d{6,12})\s*[）)]")
 _DIGITS_RE = re.compile(r"\d{6,12}")
 
@@ -46,26 +49,28 @@ def scan_header_lines(rows: list[list], header: dict) -> list[str]:
             if not s:
                 continue
             texts.append(s)
-            matches = list(_LABEL_RE.finditer(s))
+            # labels are matched in simplified characters (填報週次); values are kept as
+            # written (the mapping keeps every character's position)
+            matches = list(_LABEL_RE.finditer(to_simplified(s)))
             if not matches:
-                bare = "".join(s.split())
-                if bare in _LABELS and pos + 1 < len(cells):
+                bare = to_simplified("".join(s.split()))
+                if bare in LABELS and pos + 1 < len(cells):
                     # a label in its own cell without a colon, the value in the next cell
                     nxt = cells[pos + 1][1]
-                    if not (type(nxt) is str and ("".join(nxt.split()) in _LABELS
-                                                  or _LABEL_RE.match(nxt.strip()))):
+                    if not (type(nxt) is str and (to_simplified("".join(nxt.split())) in LABELS
+                                                  or _LABEL_RE.match(to_simplified(nxt.strip())))):
                         header.setdefault("raw", {}).setdefault(bare, V.cell_text(nxt).strip())
-                        if header.get(_LABELS[bare]) in (None, ""):
-                            header[_LABELS[bare]] = nxt
+                        if header.get(LABELS[bare]) in (None, ""):
+                            header[LABELS[bare]] = nxt
                 continue
             for mi, m in enumerate(matches):
                 end = matches[mi + 1].start() if mi + 1 < len(matches) else len(s)
                 val: object = s[m.end():end].strip()
                 if val == "" and mi + 1 == len(matches) and pos + 1 < len(cells):
                     nxt = cells[pos + 1][1]
-                    if not (type(nxt) is str and _LABEL_RE.match(nxt.strip())):
+                    if not (type(nxt) is str and _LABEL_RE.match(to_simplified(nxt.strip()))):
                         val = nxt
-                field_ = _LABELS[m.group(1)]
+                field_ = LABELS[m.group(1)]
                 header.setdefault("raw", {}).setdefault(m.group(1), V.cell_text(val).strip())
                 if field_ not in header or header[field_] in ("", None):
                     header[field_] = val

@@ -1,7 +1,7 @@
 """Header matching: where a sheet's header row(s) are and which of the six tables they name.
 
-A header cell is normalised (``norm``: no whitespace, half-width brackets, no required
-markers, no count unit in brackets) and looked up among the Chinese headers and synonyms
+A header cell is normalised (``norm``: no whitespace, no required markers, traditional
+characters as simplified, no bracketed qualifier or unit) and looked up among the Chinese headers and synonyms
 of pipelines.forms (``LOOKUPS``). ``find_layout`` finds the header row within the first
 rows of a sheet and joins a two-row header (期初 + 贫困户数 -> 期初贫困户数);
 ``classify`` picks the table whose required columns the headers cover best and maps
@@ -15,54 +15,51 @@ from dataclasses import dataclass, field
 
 from pipelines import forms
 from pipelines.ingest import values as V
+from pipelines.ingest.header_block import LABELS as BLOCK_LABELS
 from pipelines.ingest.readers.book import Sheet
+from pipelines.ingest.traditional import to_simplified
 
 # ---- header vocabulary ---------------------------------------------------------------
 TABLE_KEYS = list(forms.REGISTRY)          # [("A","plan"), ...]
 _STRIP_MARKS = str.maketrans("", "", "*＊※★")
+_HALF_WIDTH = str.maketrans("【［〔[】］〕]／", "(((())))/")
+# a bracketed qualifier or unit: 联系电话（手机）, 人均纯收入（元/年）, 投入资金（万元）;
+# a unit after a slash: 本周到村扶贫资金/万元
+_QUALIFIER_RE = re.compile(r"\([^()]*(?:\)|$)|/(?:万元|元|户|人|人次|个|次|期|名)$")
 
 
 def norm(text: object) -> str:
-    """normalize_header plus removal of 'required' markers like * or ※."""
+    """The key a header cell is matched by: normalize_header, no 'required' markers like
+    * or ※, traditional characters as simplified, and no bracketed qualifiers or units
+    (half- or full-width) or unit after a slash; what a unit says is read from the header as written
+    (pipelines.ingest.units). A cell that is all brackets keeps them: （户）."""
     if type(text) is str:
         return _norm_str(text)
-    return forms.normalize_header(text).translate(_STRIP_MARKS)
+    return _header_key(forms.normalize_header(text))
 
 
 @functools.lru_cache(maxsize=8192)
 def _norm_str(text: str) -> str:
     # headers repeat across thousands of files: cache them
-    k = forms.normalize_header(text).translate(_STRIP_MARKS)
-    # a count unit in brackets says nothing the header does not: 期初贫困户数（户）
-    # (money units 元/万元 are kept: they change what the number means)
-    return _COUNT_UNIT_RE.sub("", k) or k
+    return _header_key(forms.normalize_header(text))
 
 
-_COUNT_UNIT_RE = re.compile(r"\((?:户|人|个|次|人次|期|名|村|户数|人数)\)$")
-
-
-_BRACKET_RE = re.compile(r"\([^()]*\)$")
+def _header_key(normalized: str) -> str:
+    k = to_simplified(normalized.translate(_STRIP_MARKS).translate(_HALF_WIDTH))
+    return _QUALIFIER_RE.sub("", k) or k
 
 
 def _build_lookup(columns) -> dict[str, str]:
-    look = {forms.normalize_header(k): v for k, v in forms.header_lookup(columns).items()}
-    # A header written without its unit bracket (本周发放扶贫小额信贷 for
-    # 本周发放扶贫小额信贷(万元)) still names the column, when unambiguous.
-    extra: dict[str, set[str]] = {}
-    for key, name in look.items():
-        base = _BRACKET_RE.sub("", key)
-        if base and base != key and base not in look:
-            extra.setdefault(base, set()).add(name)
-    for base, names in extra.items():
-        if len(names) == 1:
-            look[base] = next(iter(names))
-    return look
+    """Header key (standard header or synonym) -> canonical name of one table."""
+    return {norm(h): col.name for col in columns for h in (col.header, *col.synonyms)}
 
 
 LOOKUPS = {key: _build_lookup(cols) for key, cols in forms.TABLES.items()}
 SPECS = {key: {c.name: c for c in cols} for key, cols in forms.TABLES.items()}
 ALL_HEADER_KEYS = frozenset(k for look in LOOKUPS.values() for k in look)
-IGNORED_HEADERS = frozenset({"序号", "编号", "备注", "说明", "No.", "NO.", "no."})
+# not the form's columns, and not unknown either: a serial number, notes, and the header
+# block's labels written as a column (填报周次 beside the figures: report_row reads it)
+IGNORED_HEADERS = frozenset({"序号", "编号", "备注", "说明", "No.", "NO.", "no.", *map(norm, BLOCK_LABELS)})
 HEADER_SCAN_ROWS = 40
 
 
@@ -157,7 +154,7 @@ def find_layout(sheet: Sheet) -> Layout | None:
                 c = child[j] if j < len(child) else ""
                 if c:
                     cw = _written(child_row[j])
-                    names.append([ff[j] + c, c] + ([parent[j]] if parent[j] else []))
+                    names.append([norm(ff[j] + c), c] + ([parent[j]] if parent[j] else []))
                     written.append(ff_w[j] + cw)
                 else:
                     names.append(single[j])

@@ -16,6 +16,7 @@ cell holds a line break).
 """
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
@@ -41,6 +42,8 @@ from pipelines.ingest.readers import read_book
 from pipelines.ingest.readers.book import NOT_CAUGHT, Book, ReadError
 from pipelines.ingest.report_row import one_report_row
 from pipelines.ingest.seen import what_was_seen
+from pipelines.ingest.traditional import to_simplified
+from pipelines.ingest.units import to_form_units
 from pipelines.ingest.week_sheets import keep_week_sheets
 
 # ---- result --------------------------------------------------------------------------
@@ -65,7 +68,8 @@ class ParsedFile:
     "report" (B/C/D); raw frames share the index of their table and hold the cell text
     as submitted ('' for empty). totals: the 合计 row(s) of C/D (and of any table that
     has one). sheets: table -> sheet name; column_headers: table -> {canonical name:
-    header as written in the file}.
+    header as written in the file}. held: table -> the rows (Columns) of a ledger sheet
+    found but not read for a missing column, staged held back without checks.
 
     The tables are kept as columns (``parts``, ``total_parts``: table -> Columns) and
     made into frames when first read: a task joins many files' columns into one frame
@@ -88,6 +92,7 @@ class ParsedFile:
     parts: dict = field(default_factory=dict)        # table -> Columns (data rows)
     total_parts: dict = field(default_factory=dict)  # table -> Columns (合计 rows)
     sheets: dict = field(default_factory=dict)  # table -> sheet name
+    held: dict = field(default_factory=dict)    # table -> Columns of a sheet not read (a missing column)
     column_headers: dict = field(default_factory=dict)  # table -> {canonical: header as written}
     problems: list = field(default_factory=list)
     _keys: dict = field(default_factory=dict, repr=False)  # table -> key column values
@@ -206,8 +211,8 @@ def _resolve_unit(pf: ParsedFile) -> None:
 # ---- main ----------------------------------------------------------------------------
 
 def _file_problem(pf: ParsedFile, rule: str, message: str, severity: str = ERROR,
-                  dimension: str = "ledger", sheet: str = "", value: str = "") -> None:
-    pf.problems.append(finding(file=pf.name, sheet=sheet, rule=rule, severity=severity,
+                  dimension: str = "ledger", sheet: str = "", value: str = "", row: int = 0) -> None:
+    pf.problems.append(finding(file=pf.name, sheet=sheet, row=row, rule=rule, severity=severity,
                                dimension=dimension, message=message, value=value,
                                level=pf.level, unit_code=pf.unit_code))
 
@@ -326,18 +331,20 @@ def _read_tables(pf: ParsedFile, chosen: dict[str, H.Layout], splits: dict) -> N
         missing = [c.header for c in forms.TABLES[lay.table]
                    if c.required and c.name not in lay.mapping]
         unknown += [u for u in lay.unknown if u not in unknown]
+        data_idx, total_idx, _ = splits[table]
         if missing:
-            _file_problem(pf, "file.missing_columns", sheet=lay.sheet.name,
-                          value="、".join(missing),
-                          message=f"{_where(lay)}缺少必填栏目：{'、'.join(missing)}。"
-                                  f"请使用统一模板补齐这些栏目后重新报送")
             pf.parts[table] = empty_columns(form, table)
+            if _missing_columns(pf, lay, missing):
+                # only this sheet is not read: its rows are staged held back, unchecked
+                # (their cells are not reported one by one: the sheet is to be sent again)
+                n = len(pf.problems)
+                pf.held[table] = convert_rows(pf, lay, data_idx, table, False)
+                del pf.problems[n:]
             continue
         for d in lay.duplicates:
             _file_problem(pf, "file.duplicate_column", severity=WARNING, sheet=lay.sheet.name,
                           value=d, message=f"{_where(lay)}栏目「{d}」重复出现，只读取了第一栏，"
                                            f"请删除多余的栏目")
-        data_idx, total_idx, _ = splits[table]
         if not data_idx and table in ("plan", "report"):
             _file_problem(pf, "file.no_rows", sheet=lay.sheet.name,
                           message=f"{_where(lay)}表头之下没有任何数据行，"
@@ -345,9 +352,40 @@ def _read_tables(pf: ParsedFile, chosen: dict[str, H.Layout], splits: dict) -> N
         pf.parts[table] = convert_rows(pf, lay, data_idx, table, False)
         if total_idx:
             pf.total_parts[table] = convert_rows(pf, lay, total_idx, table, True)
+        to_form_units(pf, lay, [pf.parts[table]] + ([pf.total_parts[table]] if total_idx else []))
     if unknown:
         _file_problem(pf, "file.unknown_columns", severity=WARNING, value="、".join(unknown),
                       message=f"文件中有模板以外的栏目：{'、'.join(unknown)}，这些栏目未读取")
+
+
+def _missing_columns(pf: ParsedFile, lay: H.Layout, missing: list[str]) -> bool:
+    """The finding on a table whose required columns are not all there: which, the closest
+    header found for each, and every header found. True when only its own sheet goes
+    unread: a ledger's 措施办法账 or 帮扶责任账 is a finding on its header row, the other
+    sheets load; the 计划进度账 (what the other two are checked against) or a report's
+    only table is the file's (not loaded)."""
+    mapped = set(lay.mapping.values())
+    found = [w for w in lay.written if w]
+    others = [w for j, w in enumerate(lay.written) if w and j not in mapped]
+    keys = [H.norm(w) for w in others]
+    named = []
+    for header in missing:
+        close = difflib.get_close_matches(H.norm(header), keys, n=1, cutoff=0.5)
+        named.append(f"{header}（表中最接近的是「{others[keys.index(close[0])]}」）" if close
+                     else f"{header}（表中没有相近的表头）")
+    sheet_only = pf.form == "A" and lay.table[1] != "plan"
+    if sheet_only:
+        effect = "该工作表的数据暂不入库，其他工作表照常入库；"
+    elif pf.form == "A":
+        effect = "措施办法账和帮扶责任账须按计划进度账核对，本文件暂不入库；"
+    else:
+        effect = "本文件暂不入库；"
+    _file_problem(pf, "file.missing_columns", sheet=lay.sheet.name, value="、".join(missing),
+                  row=lay.header_row + 1 if sheet_only else 0,
+                  message=f"{_where(lay)}缺少必填栏目：{'、'.join(named)}。"
+                          f"表中找到的表头：{'、'.join(found)}。"
+                          f"{effect}请使用统一模板补齐这些栏目后重新报送")
+    return sheet_only
 
 
 def _where(lay: H.Layout) -> str:
@@ -388,5 +426,5 @@ def _choose(pf: ParsedFile, layouts: list[H.Layout], book: Book) -> dict[str, H.
 
 def _rank(lay: H.Layout, book: Book) -> tuple:
     expected = forms.LEDGER_SHEETS.get(lay.table[1], "")
-    named = bool(expected) and expected in lay.sheet.name
+    named = bool(expected) and expected in to_simplified(lay.sheet.name)
     return (lay.score[0], lay.sheet.name not in book.hidden, named, lay.score[1:])

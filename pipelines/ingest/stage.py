@@ -307,8 +307,9 @@ def _check(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, p
     if not tables:
         return findings_frame(), {}
     if validate:
+        unread = {key: [sid for _n, sid in subs if key in parsed.files[sid].held] for key in tables}
         res = validate_tables(form, tables, raws, prev_plan=prev_plan, totals=totals or None, settings=settings,
-                              keep_results=keep_results, run_id=week)
+                              keep_results=keep_results, run_id=week, unread=unread)
         fnd, error_rows = findings_frame(res.findings), res.error_rows
     else:
         fnd, error_rows = findings_frame(), {key: df.index for key, df in tables.items()}
@@ -329,12 +330,19 @@ def _check(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, p
                 part = pd.concat([part, tot[total_owners[key] == n]], ignore_index=True)
             if len(part):
                 parts[(n, key)] = part
+    held, _raws, _totals, held_owners, _total_owners = _join_form(week, form, subs, parsed, held=True)
+    for key, df in held.items():  # a sheet not read (a missing column): held back, unchecked
+        df["_error"] = True
+        for n in dict.fromkeys(held_owners[key]):
+            part = df[held_owners[key] == n]
+            parts[(n, key)] = pd.concat([parts[(n, key)], part], ignore_index=True) if (n, key) in parts else part
     return fnd, parts
 
 
-def _join_form(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed):
+def _join_form(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parsed, held: bool = False):
     """The parsed parts of ``subs`` ((group, submission) pairs) joined into one table per
-    sheet, with provenance: (tables, raw text, 合计 rows, owner group of each row, of each 合计 row)."""
+    sheet, with provenance: (tables, raw text, 合计 rows, owner group of each row, of each 合计 row).
+    With ``held``, the rows of the sheets not read instead (ParsedFile.held; no 合计 rows)."""
     from pipelines.ingest.parse import join_columns
 
     tables, raws, totals, owners, total_owners = {}, {}, {}, {}, {}
@@ -343,13 +351,13 @@ def _join_form(week: str, form: str, subs: list[tuple[str, str]], parsed: _Parse
         fsids, tsids, rown, town = [], [], [], []
         for n, sid in subs:
             pf = parsed.files[sid]
-            part = pf.parts.get(key)
+            part = (pf.held if held else pf.parts).get(key)
             if part is None or not part.n:
                 continue
             parts.append(part)
             fsids.append((sid, part.n))
             rown.append((n, part.n))
-            tot = pf.total_parts.get(key)
+            tot = None if held else pf.total_parts.get(key)
             if tot is not None and tot.n:
                 tparts.append(tot)
                 tsids.append((sid, tot.n))

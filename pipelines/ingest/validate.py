@@ -68,7 +68,7 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
                     *, prev_plan: pd.DataFrame | None = None,
                     totals: dict[str, pd.DataFrame] | None = None, settings=None,
                     run_id: str = "", keep_results: bool = False,
-                    build_docs: bool = False) -> ValidationResult:
+                    build_docs: bool = False, unread: dict[str, list[str]] | None = None) -> ValidationResult:
     """Validate one form's tables (rows of many files concatenated) against the GX suites.
 
     Returns the findings (findings_frame shape), the index labels of the rows with at
@@ -77,7 +77,8 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
     ``keep_results`` saves each suite's result, scrubbed of submitted values
     (``scrub_result``), in the validation results store under $HUIZONG_HOME/gx/validations
     with run name ``run_id``; ``build_data_docs()`` renders them later. ``build_docs``
-    does the same and rebuilds the Data Docs site right away.
+    does the same and rebuilds the Data Docs site right away. ``unread``: sheet -> the
+    submissions whose sheet was found but not read (no finding per household for it).
     """
     settings = settings or get_settings()
     params = suite_parameters(settings)
@@ -94,7 +95,7 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
             continue
         f = K.prepare(df, form, key)
         if key == "plan":
-            K.derive_plan(f, tables, prev_plan, params)
+            K.derive_plan(f, tables, prev_plan, params, unread)
         elif key in ("measures", "helpers"):
             K.derive_sheet(f, tables, "measure_date" if key == "measures" else "paired_date")
         else:

@@ -13,6 +13,7 @@ import re
 
 from pipelines import weeks
 from pipelines.ingest import values as V
+from pipelines.ingest.traditional import to_simplified
 
 # 第47周 anywhere; a bare 47周 only as the whole text (a 填报周次 cell, a sheet name)
 _NUMBERED_RE = re.compile(r"第\s*(\d{1,2})\s*周")
@@ -23,6 +24,7 @@ def week_in(text: str, folder_week: str | None) -> str | None:
     """'2026-W47' for a text naming a week, else None (a yearless week needs ``folder_week``)."""
     if not text:
         return None
+    text = to_simplified(text)  # 第47週
     full = V.find_week(text)
     if full or not folder_week:
         return full

@@ -555,6 +555,21 @@ def test_units_row_under_header_is_not_data():
     assert pf.tables["report"]["source_row"].tolist() == [5, 6]
 
 
+def test_money_in_yuan_by_the_units_row_under_the_header_is_converted():
+    grid = c_grid(c_rows(2))
+    grid[2][15] = "本周发放扶贫小额信贷"
+    grid[3][15] = grid[4][15] = 15000
+    grid[5][15] = 30000
+    grid.insert(3, [None, None, None, "（户）", "（人）", "(户)", "(人)", "户", "人", "户", "人", "户", "人",
+                    "户", "人", "(元)", "期", "人次"])
+    pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
+    assert pf.tables["report"]["source_row"].tolist() == [5, 6]
+    assert pf.tables["report"]["microcredit_wan"].tolist() == [1.5, 1.5]
+    assert pf.totals["report"]["microcredit_wan"].tolist() == [3.0]
+    assert [(p["rule"], p["message"]) for p in pf.problems] == [
+        ("column.unit_converted", "「本周发放扶贫小额信贷」按表头下单位行所注单位「元」填写，已换算为万元（除以 10000）")]
+
+
 def test_hidden_sheet_loses_to_visible_one():
     wb = openpyxl.Workbook()
     hidden = wb.active
@@ -575,7 +590,7 @@ def test_hidden_sheet_loses_to_visible_one():
     assert pf.sheets == {"report": "本周"} and len(pf.tables["report"]) == 2
 
 
-def test_count_units_in_header_brackets_are_ignored_but_money_units_are_not():
+def test_count_units_in_header_brackets_are_ignored_and_money_in_yuan_is_converted():
     grid = c_grid(c_rows(2))
     grid[2][3] = "期初贫困户数（户）"
     grid[2][4] = "期初贫困人口数(人)"
@@ -583,9 +598,15 @@ def test_count_units_in_header_brackets_are_ignored_but_money_units_are_not():
     assert pf.form == "C" and pf.problems == []
     assert pf.tables["report"]["hh_open"].tolist() == [10, 10]
     assert pf.column_headers["report"]["hh_open"] == "期初贫困户数（户）"
-    grid[2][15] = "本周发放扶贫小额信贷（元）"     # 元 is not 万元: not the same column
+    grid[2][15] = "本周发放扶贫小额信贷（元）"     # 元, not the form's 万元: converted, and said
+    grid[3][15] = grid[4][15] = 15000
+    grid[5][15] = 30000                           # the 合计 row
     pf = parse_file(xlsx_bytes({"S": grid}), "t.xlsx")
-    assert [p["rule"] for p in pf.problems] == ["file.missing_columns", "file.unknown_columns"]
+    assert [(p["rule"], p["severity"], p["value"]) for p in pf.problems] == [
+        ("column.unit_converted", "warning", "元")]
+    assert pf.tables["report"]["microcredit_wan"].tolist() == [1.5, 1.5]
+    assert pf.totals["report"]["microcredit_wan"].tolist() == [3.0]
+    assert pf.raw["report"]["microcredit_wan"].tolist() == ["15000", "15000"]
 
 
 def test_template_without_data_rows():

@@ -496,6 +496,21 @@ def test_poor_household_without_measure_or_helper():
     assert list(res.error_rows["plan"]) == [1, 2]
 
 
+def test_a_file_whose_helper_sheet_was_not_read_gets_no_helper_finding_per_household():
+    """Checked with another village's ledger, a ledger whose 帮扶责任账 was not read (a
+    missing column: that sheet's own finding) gets no 没有帮扶责任人 per household; a
+    ledger whose sheet was read and lists no helper for a poor household still does."""
+    other = "411622107202"
+    plan = households(2) + [household(i, household_id=f"{other}{i:04d}", _unit=other) for i in (3, 4)]
+    measures = [measure(1, household_id=r["household_id"], _unit=r.get("_unit", VILLAGE)) for r in plan]
+    tables, raws = ledger(plan, measures, [helper(1)])
+    res = validate_tables("A", tables, raws, prev_plan=prev_plan_of(plan), unread={"helpers": [f"sub-{other}"]})
+    found = sheet_findings(res, forms.SHEET_PLAN)
+    assert found[["rule", "record_key"]].values.tolist() == [["helpers.missing", HID2]]
+    read = validate_tables("A", tables, raws, prev_plan=prev_plan_of(plan))
+    assert sorted(sheet_findings(read, forms.SHEET_PLAN)["record_key"]) == [HID2, f"{other}0003", f"{other}0004"]
+
+
 # ==== Form A measures and helpers ====================================================================
 SHEET_CASES = [
     ("measures", "measure_category.enum", {"measure_category": "送温暖"}, "measure_category",
