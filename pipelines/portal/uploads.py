@@ -1,0 +1,46 @@
+"""Where an uploaded file goes: written unchanged into the landing area the weekly run
+reads, ``<week>/<county>/<township>/<village>/<name>`` by the unit's names in the register
+(a township's files in its township's folder, a county's in its county's), through
+pipelines.storage (any fsspec URL). A name already taken that week (a corrected file sent
+under the same name) gets a number: both files stay, and the newer counts, as in the
+weekly run."""
+from __future__ import annotations
+
+import posixpath
+import re
+
+import pandas as pd
+
+from pipelines import storage
+from pipelines.settings import Settings
+
+# Nothing from a submitted name but its last part reaches a path, without characters
+# that separate or hide (/ \ NUL, control characters, a leading dot).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_name(name: str) -> str:
+    base = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
+    stem, ext = posixpath.splitext(base)
+    return (stem[:120] or "上传文件") + ext[:10]
+
+
+def unit_folder(register: pd.DataFrame, unit_code: str) -> str:
+    """The folder of a unit below the week's: its county, township and village names."""
+    names = dict(zip(register["code"], register["name"]))
+    chain = [unit_code[:n] for n in (6, 9, 12) if len(unit_code) >= n]
+    return "/".join(safe_name(names[c]) for c in chain)
+
+
+def write_landing(settings: Settings, week: str, folder: str, name: str, data: bytes) -> str:
+    """Write ``data`` as it is under ``<week>/<folder>/``; the path relative to the landing
+    root (as the weekly run records it)."""
+    fs, root = storage.filesystem(settings.landing_url, settings.s3_endpoint_url)
+    stem, ext = posixpath.splitext(safe_name(name))
+    rel = posixpath.join(week, folder, stem + ext)
+    n = 1
+    while storage.exists(fs, storage.join(root, rel)):
+        n += 1
+        rel = posixpath.join(week, folder, f"{stem}({n}){ext}")
+    storage.write_bytes_atomic(fs, storage.join(root, rel), data)
+    return rel
