@@ -63,9 +63,13 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        from pipelines.ingest.gx_runtime import get_runtime
+
         wh = _warehouse()
         wh.apply_schema()
         wh.dispose()
+        # Great Expectations' set-up (seconds) at start, not in the first unit's pre-check.
+        await run_in_threadpool(get_runtime, settings)
         yield
 
     app = FastAPI(title="汇总 · 报送平台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)

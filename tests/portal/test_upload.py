@@ -111,3 +111,21 @@ def test_the_home_page_defaults_to_the_week_being_reported_and_shows_the_deadlin
     week = reporting_week(dt.datetime.now(dt.timezone.utc))
     assert f"上传 {week} 的报表" in page and "截止时间" in page
     assert re.search(rf'<option value="{week}" selected>', page)
+
+
+def test_the_weekly_run_loads_the_portals_files_and_finds_what_the_receipt_said(client, issued, portal_home):
+    from tests.week_run import stage_and_publish
+
+    logged_in(client, issued, TOWNSHIP)
+    upload(client, [LEDGER, VILLAGE_REPORT, TOWNSHIP_REPORT])
+    stage_and_publish("2026-W47")
+    wh = warehouse_of(portal_home)
+    subs = wh.query("SELECT landing_path, sha256 FROM core.submissions WHERE week = '2026-W47'")
+    portal = wh.query("SELECT landing_path, sha256 FROM portal.uploads")
+    weekly = wh.query("SELECT f.sheet, f.\"row\", f.\"column\", f.value, f.rule, f.message FROM core.findings f "
+                      "WHERE f.week = '2026-W47' AND f.severity = 'error'")
+    receipt = wh.query("SELECT sheet, \"row\", \"column\", value, rule, message FROM portal.upload_findings "
+                       "WHERE severity = 'error'")
+    wh.dispose()
+    assert sorted(map(tuple, subs.to_numpy())) == sorted(map(tuple, portal.to_numpy()))
+    assert weekly.to_dict("records") == receipt.to_dict("records") != []
