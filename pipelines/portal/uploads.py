@@ -19,10 +19,17 @@ from pipelines.settings import Settings
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
 
 
+# File systems allow 255 bytes a name; room is left for a number and the temporary
+# name a write goes through (pipelines.storage.open_atomic).
+_NAME_BYTES = 150
+
+
 def safe_name(name: str) -> str:
     base = _UNSAFE.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).strip().lstrip(".")
     stem, ext = posixpath.splitext(base)
-    return (stem[:120] or "上传文件") + ext[:10]
+    ext = ext[:10]
+    stem = stem.encode("utf-8", "surrogateescape")[:_NAME_BYTES - len(ext.encode("utf-8", "surrogateescape"))]
+    return (stem.decode("utf-8", "ignore") or "上传文件") + ext
 
 
 def unit_folder(register: pd.DataFrame, unit_code: str) -> str:
