@@ -36,6 +36,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 RATE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_UNIT = 5
 MAX_FAILURES_PER_CLIENT = 30
+CODE_CHARS = 12  # the longest unit code (a village's): what is typed beyond it is not kept
 OUTCOME_LABEL = {"passed": "预审通过", "problems": "预审发现错误", "refused": "未接收"}
 
 env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
@@ -141,7 +142,7 @@ def create_app() -> FastAPI:
     @app.post("/login")
     async def login(request: Request):
         form = await form_checked(request)
-        code, password = str(form.get("unit_code") or "").strip(), str(form.get("password") or "")
+        code, password = str(form.get("unit_code") or "").strip()[:CODE_CHARS], str(form.get("password") or "")
         client = _client(request)
 
         def attempt() -> tuple[str | None, str | None]:
@@ -186,7 +187,7 @@ def create_app() -> FastAPI:
     @app.post("/activate")
     async def activate(request: Request):
         form = await form_checked(request)
-        code = str(form.get("unit_code") or "").strip()
+        code = str(form.get("unit_code") or "").strip()[:CODE_CHARS]
         password = str(form.get("password") or "")
         client = _client(request)
 

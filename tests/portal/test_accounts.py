@@ -76,3 +76,11 @@ def test_login_attempts_are_rate_limited_per_unit(client, issued, portal_home):
     wh.dispose()
     activate(client, TOWNSHIP, issued[TOWNSHIP])
     assert login(client, TOWNSHIP).status_code == 303  # another unit is not held back
+
+
+def test_activation_attempts_are_rate_limited_per_unit(client, issued):
+    for _ in range(5):
+        assert activate(client, VILLAGE, "AAAA-BBBB-CCCC").status_code == 400
+    limited = activate(client, VILLAGE, issued[VILLAGE])
+    assert limited.status_code == 429 and "尝试次数过多" in limited.text
+    assert login(client, VILLAGE).status_code == 401  # the password was never set
