@@ -76,7 +76,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="汇总 · 报送平台", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     def register():
-        return read_landing_register(get_settings())
+        return read_landing_register(settings)
 
     def render(request: Request, name: str, status_code: int = 200, account: dict | None = None, **ctx) -> HTMLResponse:
         token = request.cookies.get(CSRF_COOKIE) or new_csrf()
@@ -92,7 +92,11 @@ def create_app() -> FastAPI:
                         secure=request.url.scheme == "https", path="/")
 
     async def form_checked(request: Request) -> dict:
-        """The POSTed form, after the same-origin and CSRF checks."""
+        """The POSTed form, after the size, same-origin and CSRF checks."""
+        most = settings.portal_max_files * (settings.max_file_bytes + 1) + 2**20  # the files and the form's fields
+        if int(request.headers.get("content-length") or 0) > most:
+            raise HTTPException(413, f"上传内容过大：一次最多 {settings.portal_max_files} 个文件，"
+                                     f"每个不超过 {settings.max_file_bytes // 2**20} MB")
         origin = request.headers.get("origin") or request.headers.get("referer")
         if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")):
             raise HTTPException(403, "拒绝跨站请求")
@@ -102,7 +106,8 @@ def create_app() -> FastAPI:
         return form
 
     def current_account(request: Request) -> dict:
-        """The logged-in unit (code, name, level, what it covers), else to the login page."""
+        """The logged-in unit (code, name, and the register, which says what it covers), else to
+        the login page."""
         got = sessions.read(request.cookies.get(SESSION_COOKIE))
         if got is None:
             raise LoginRequired()
@@ -116,7 +121,7 @@ def create_app() -> FastAPI:
         unit = reg[reg["code"] == code]
         if not stored or fingerprint(stored) != fp or unit.empty:  # new password, or left the register
             raise LoginRequired()
-        return {"code": code, "name": unit["name"].iloc[0], "level": unit["level"].iloc[0], "register": reg}
+        return {"code": code, "name": unit["name"].iloc[0], "register": reg}
 
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, _exc: LoginRequired):

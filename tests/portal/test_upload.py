@@ -98,6 +98,8 @@ def test_size_and_count_limits(small_limits, client, issued, portal_home):
     assert "文件大小超过上限" in text
     many = upload(client, [], files=[(f"{i}.csv", b"a") for i in range(3)])
     assert many.status_code == 400 and "一次最多上传 2 个文件" in many.text
+    huge = upload(client, [], files=[("大.csv", b"a" * (2 * 1001 + 2**20))])  # refused before it is read
+    assert huge.status_code == 413 and "上传内容过大" in huge.text
     assert not list((portal_home / "landing").glob("2026-W47/**/*.*"))
 
 
