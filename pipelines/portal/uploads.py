@@ -6,13 +6,17 @@ under the same name) gets a number: both files stay, and the newer counts, as in
 weekly run."""
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import uuid
 
 import pandas as pd
 
 from pipelines import storage
 from pipelines.settings import Settings
+
+UPLOADING = ".uploading"  # below the landing root, beside the week folders
 
 # Nothing from a submitted name but its last part reaches a path, without characters
 # that separate or hide (/ \ NUL, control characters, a leading dot).
@@ -49,5 +53,20 @@ def write_landing(settings: Settings, week: str, folder: str, name: str, data: b
     while storage.exists(fs, storage.join(root, rel)):
         n += 1
         rel = posixpath.join(week, folder, f"{stem}({n}){ext}")
-    storage.write_bytes_atomic(fs, storage.join(root, rel), data)
+    target = storage.join(root, rel)
+    if not storage._is_local(fs):  # object stores: a PUT becomes visible whole
+        storage.write_bytes_atomic(fs, target, data)
+        return rel
+    # A local write goes through a temporary file outside the week's folder: the weekly
+    # run takes every file below it, hidden ones included, for a submission.
+    tmp = storage.join(root, UPLOADING, uuid.uuid4().hex)
+    os.makedirs(posixpath.dirname(tmp), exist_ok=True)
+    os.makedirs(posixpath.dirname(target), exist_ok=True)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return rel
