@@ -144,6 +144,42 @@ def _cmd_migrate(args) -> int:
     return 0
 
 
+def _cmd_portal(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    print(f"报送平台：http://{args.host}:{args.port}/   （首次使用：/activate，用 huizong accounts create 发放的激活码设置密码）")
+    uvicorn.run("pipelines.portal.app:create_app", factory=True, host=args.host, port=args.port)
+    return 0
+
+
+def _cmd_accounts_create(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipelines.ingest.landing import read_landing_register
+    from pipelines.portal.accounts import create_accounts, write_activation_xlsx
+    from pipelines.register import read_register
+    from pipelines.settings import get_settings
+    from pipelines.warehouse import Warehouse
+
+    settings = get_settings()
+    register = read_register(Path(args.register).read_bytes()) if args.register else read_landing_register(settings)
+    wh = Warehouse(settings.warehouse_url)
+    wh.apply_schema()
+    try:
+        issued = create_accounts(wh, register, units=args.units or None)
+    except ValueError as exc:
+        print(exc)
+        return 1
+    finally:
+        wh.dispose()
+    if issued.empty:
+        print("区划名录中的单位都已有账号，未发放新的激活码（补发请用 --units 指定单位代码）")
+        return 0
+    out = write_activation_xlsx(issued, Path(args.out), args.url, settings.tz)
+    print(f"已为 {len(issued)} 个单位发放激活码：{out}（请妥善保管，分发给各单位）")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="huizong", description="汇总：扶贫周报汇总流水线")
     sub = p.add_subparsers(dest="command", required=True)
@@ -182,6 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("migrate", help="将数据仓库结构升级到当前版本（每周入库的第一个任务也会执行）")
     m.set_defaults(func=_cmd_migrate)
+
+    o = sub.add_parser("portal", help="启动报送平台（各单位上传报表、即时预审）")
+    o.add_argument("--host", default="127.0.0.1")
+    o.add_argument("--port", type=int, default=8090)
+    o.set_defaults(func=_cmd_portal)
+
+    a = sub.add_parser("accounts", help="报送平台账号")
+    asub = a.add_subparsers(dest="accounts_command", required=True)
+    ac = asub.add_parser("create", help="为区划名录中尚无账号的单位发放一次性激活码，写入 xlsx 供分发")
+    ac.add_argument("--out", default="报送平台激活码.xlsx", help="激活码清单（xlsx）")
+    ac.add_argument("--units", nargs="*", default=[], help="只为这些单位代码（重新）发放激活码，原密码失效")
+    ac.add_argument("--register", default="", help="区划名录 CSV（默认：落地目录中的区划名录.csv）")
+    ac.add_argument("--url", default="http://127.0.0.1:8090", help="报送平台的网址（写入清单）")
+    ac.set_defaults(func=_cmd_accounts_create)
 
     from pipelines.review.commands import add_parsers as add_review_parsers
 

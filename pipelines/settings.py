@@ -63,6 +63,12 @@ class Settings:
     # (one per home: workers on several hosts must share one key, or their hashes won't join).
     pii_key: str | None = field(default=None, repr=False)
     s3_endpoint_url: str | None = None
+    # The submission portal (pipelines.portal): the key its login cookies are signed with
+    # (empty: a random key kept in $HUIZONG_HOME/.portal_secret; several portal processes
+    # must share one), and the most files one upload may carry. Neither is part of what
+    # staging depends on (repr=False).
+    portal_secret: str | None = field(default=None, repr=False)
+    portal_max_files: int = field(default=20, repr=False)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -117,4 +123,6 @@ def get_settings() -> Settings:
         quick_files=int(_env("HUIZONG_QUICK_FILES", "200")),
         pii_key=os.environ.get("HUIZONG_PII_KEY") or None,
         s3_endpoint_url=os.environ.get("HUIZONG_S3_ENDPOINT_URL") or None,
+        portal_secret=os.environ.get("HUIZONG_PORTAL_SECRET") or None,
+        portal_max_files=int(_env("HUIZONG_PORTAL_MAX_FILES", "20")),
     )

@@ -57,6 +57,13 @@ def deadline(week: str, tz: str = "Asia/Shanghai", hour: int = 10) -> dt.datetim
     return dt.datetime.combine(monday, dt.time(hour), tzinfo=ZoneInfo(tz))
 
 
+def reporting_week(now: dt.datetime, tz: str = "Asia/Shanghai", hour: int = 10) -> str:
+    """The week units are reporting at ``now``: the one whose deadline comes next (until
+    Monday ``hour`` o'clock, the week just ended)."""
+    local = now.astimezone(ZoneInfo(tz)) - dt.timedelta(hours=hour)
+    return week_of(local.date())
+
+
 def month_of_week(week: str) -> str:
     """The month holding four or more of the week's days (its Thursday's month)."""
     thursday = week_start(week) + dt.timedelta(days=3)

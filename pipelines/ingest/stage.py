@@ -187,11 +187,7 @@ def _parse_files(week: str, todo: list[tuple[str, pd.DataFrame, dict]], settings
             plan = pf.parts.get("plan") if pf.form == forms.FORM_A else None
             if plan is not None and plan.n:
                 codes.append((rec.submission_id, plan.typed["household_id"]))
-            for p in pf.problems:
-                probs.append({**p, "week": week, "submission_id": rec.submission_id,
-                              "file": p.get("file") or rec.landing_path,
-                              "unit_code": p.get("unit_code") or pf.unit_code or "",
-                              "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")})
+            probs += _file_problems(pf, rec.submission_id, rec.landing_path, week)
         out.households[name] = _household_keys(codes)
         out.identities[name] = resolve_supersession(pd.DataFrame(rows, columns=IDENTITY_COLUMNS), week,
                                                     out.households[name], register)
@@ -209,6 +205,31 @@ def _household_keys(codes: list[tuple[str, object]]) -> pd.DataFrame:
     sids = np.repeat([sid for sid, _c in codes], [len(c) for _sid, c in codes])
     keys = pd.DataFrame({"submission_id": pd.Series(sids, dtype="string"), "household_id": ids})
     return keys[keys["household_id"] != ""].drop_duplicates().reset_index(drop=True)
+
+
+def _file_problems(pf, submission_id: str, landing_path: str, week: str) -> list[dict]:
+    """The parser's findings on one file, placed (week, submission, file, unit, level)."""
+    return [{**p, "week": week, "submission_id": submission_id, "file": p.get("file") or landing_path,
+             "unit_code": p.get("unit_code") or pf.unit_code or "",
+             "level": p.get("level") or forms.FORM_LEVEL.get(pf.form or "", "")} for p in pf.problems]
+
+
+def check_file(data: bytes, landing_path: str, submission_id: str, week: str,
+               settings: Settings | None = None) -> tuple[object, pd.DataFrame]:
+    """What staging finds in one file, writing nothing: the same parse, and the form's rules
+    validated as a task validates it (with last week's published ledger states). Returns the
+    ParsedFile and its findings, ID and phone numbers masked (the submission portal's
+    pre-check)."""
+    from pipelines.ingest.parse import parse_file
+
+    settings = settings or get_settings()
+    pf = parse_file(data, landing_path, week)
+    parsed = _Parsed(files={submission_id: pf}, paths={submission_id: landing_path}, group_of={submission_id: ""})
+    found = [findings_frame(_file_problems(pf, submission_id, landing_path, week))]
+    if pf.form:
+        prev = _previous_plan(settings, week) if pf.form == "A" else None
+        found.append(_check(week, pf.form, [("", submission_id)], parsed, prev, settings, keep_results=False)[0])
+    return pf, pii.protect_findings(pd.concat(found, ignore_index=True))
 
 
 def _validate_form(week: str, form: str, todo: list[tuple[str, pd.DataFrame, dict]], parsed: _Parsed,

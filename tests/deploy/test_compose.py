@@ -339,3 +339,19 @@ def test_work_partition_defaults_are_the_codes_and_env_overrides_them(compose, m
         if var in TUNABLES:
             monkeypatch.setenv(var, value)
     assert get_settings().task_files == 1500
+
+
+def test_the_portal_serves_the_cli_command_with_the_pipelines_settings(compose, worker_env):
+    from pipelines.cli import build_parser
+
+    svc = compose["services"]["portal"]
+    command = svc["command"]
+    assert command[:3] == ["python", "-m", "pipelines.cli"]
+    args = build_parser().parse_args(command[3:])
+    assert args.command == "portal" and args.host == "0.0.0.0"
+    assert svc["ports"] == [f"${{PORTAL_HOST_PORT:-{args.port}}}:{args.port}"]
+    assert f"localhost:{args.port}/login" in svc["healthcheck"]["test"][1]
+    env = service_env(compose, "portal")
+    for var in ("HUIZONG_LANDING_URL", "HUIZONG_WAREHOUSE_URL", "HUIZONG_S3_ENDPOINT_URL", "HUIZONG_TZ"):
+        assert env[var] == worker_env[var], var  # it writes where the weekly run reads
+    assert "${" in str(svc["environment"]["HUIZONG_PORTAL_SECRET"])

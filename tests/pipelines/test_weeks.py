@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pipelines.ingest.schedule import run_date_for_week, week_for_run
-from pipelines.weeks import deadline, month_of_week, shift_week, week_end, week_range, week_start
+from pipelines.weeks import deadline, month_of_week, reporting_week, shift_week, week_end, week_range, week_start
 
 
 def test_week_bounds_and_range():
@@ -22,6 +22,15 @@ def test_week_bounds_and_range():
 def test_deadline_is_next_monday_ten_shanghai():
     d = deadline("2026-W47")
     assert d == dt.datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def test_the_week_being_reported_changes_at_the_monday_deadline():
+    sh = ZoneInfo("Asia/Shanghai")
+    assert reporting_week(dt.datetime(2026, 11, 19, 15, 0, tzinfo=sh)) == "2026-W47"  # Thursday of W47
+    assert reporting_week(dt.datetime(2026, 11, 23, 9, 59, tzinfo=sh)) == "2026-W47"  # Monday before 10:00
+    assert reporting_week(dt.datetime(2026, 11, 23, 10, 0, tzinfo=sh)) == "2026-W48"
+    # 01:30 UTC on Monday is 09:30 in Shanghai: still the week just ended
+    assert reporting_week(dt.datetime(2026, 11, 23, 1, 30, tzinfo=dt.timezone.utc)) == "2026-W47"
 
 
 def test_month_holding_four_days():
