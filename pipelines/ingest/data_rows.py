@@ -24,7 +24,7 @@ from pipelines.ingest.frames import Columns, na_array
 from pipelines.ingest.headers import SPECS, Layout, norm
 
 if TYPE_CHECKING:
-    from pipelines.ingest.parse import ParsedFile
+    from pipelines.ingest.parsed_file import ParsedFile
 
 
 # Numeric columns where an empty cell or "—" means zero. Elsewhere (household size,

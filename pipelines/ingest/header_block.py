@@ -16,7 +16,7 @@ from pipelines.ingest.traditional import to_simplified
 from pipelines.ingest.week_text import week_in
 
 if TYPE_CHECKING:
-    from pipelines.ingest.parse import ParsedFile
+    from pipelines.ingest.parsed_file import ParsedFile
 
 # label as written -> the header field it gives (written as a table's column, e.g. a
 # 填报周次 column beside the figures, it is not an unknown column: pipelines.ingest.headers)

@@ -14,7 +14,7 @@ from pipelines.ingest.headers import Layout
 from pipelines.ingest.week_text import week_in, week_words
 
 if TYPE_CHECKING:
-    from pipelines.ingest.parse import ParsedFile
+    from pipelines.ingest.parsed_file import ParsedFile
 
 
 def one_report_row(pf: ParsedFile, layout: Layout, data_idx: list[int]) -> list[int]:

@@ -19,7 +19,7 @@ from pipelines.ingest.headers import SPECS, Layout
 from pipelines.ingest.traditional import to_simplified
 
 if TYPE_CHECKING:
-    from pipelines.ingest.parse import ParsedFile
+    from pipelines.ingest.parsed_file import ParsedFile
 
 _IN_BRACKETS = re.compile(r"\(([^()]*)(?:\)|$)")
 _AFTER_SLASH = re.compile(r"/(万元|元)$")

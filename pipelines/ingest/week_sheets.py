@@ -15,7 +15,7 @@ from pipelines.ingest.readers.book import Book
 from pipelines.ingest.week_text import week_in, week_words
 
 if TYPE_CHECKING:
-    from pipelines.ingest.parse import ParsedFile
+    from pipelines.ingest.parsed_file import ParsedFile
 
 
 def keep_week_sheets(pf: ParsedFile, book: Book) -> str | None:
