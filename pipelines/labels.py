@@ -165,6 +165,9 @@ RULE_NAMES = {
     "file.week_sheet_missing": "缺少本周工作表",
     "file_name.unsafe": "文件名含不安全字符",
     "file_name.not_utf8": "文件名编码无法识别",
+    "cell.external_formula": "单元格含调用外部程序或链接的公式",
+    "cell.formula_no_value": "公式没有计算结果",
+    "cell.too_long": "单元格内容过长",
     "xlevel.balance_unreadable": "无法核对期末数（缺少期初或变动数）",
     **{f"xlevel.{code}": text for code, text in RULE_TEXT.items()},
 }

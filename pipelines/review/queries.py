@@ -165,6 +165,15 @@ def _lake_table(wh: Warehouse, submission_id: str, sheet: str) -> str | None:
 MASKED_AS = {"id_number": "id_masked", "helper_phone": "phone_masked"}
 
 
+def _shown(v) -> str:
+    """A stored cell as a person reads it: empty for a null, a whole number without ``.0``."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehouse,
                settings: Settings | None = None, column: str = "") -> dict | None:
     """The record as loaded from the lake (facts or quarantine): area, table and (header, value) pairs.
@@ -196,7 +205,7 @@ def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehous
             name = MASKED_AS.get(col.name, col.name)  # personal data is only stored masked
             if name in rec.index:
                 v = rec[name]
-                cells.append((col.header, "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)))
+                cells.append((col.header, _shown(v)))
                 if column and column.replace(" ", "") in (col.header, *col.synonyms):
                     hit = col.header
         for extra in ("is_total",):

@@ -47,6 +47,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from pipelines import forms, labels
 from pipelines.review import lifecycle, listing, queries
+from pipelines.review.lifecycle import with_retry
+from pipelines.review.receipts import receipt_data
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
 
@@ -512,6 +514,39 @@ async def rerun_form(request: Request, week: str, user=Depends(require_steward))
     run = await run_in_threadpool(rerun_week, week, user, request)
     return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week, "rerun": run["run_id"]}),
                             status_code=303)
+
+
+REPORT_STATE = [("missing", "未报"), ("late", "迟报"), ("on_time", "按时报送")]
+
+
+def _unit(wh: Warehouse, week: str, unit_code: str) -> dict:
+    """A unit's week: who it is, every form it owes and whether each arrived, its receipts."""
+    names = queries._names(wh, week)
+    rep = queries.optional_table(wh, "core.reporting_status", week)
+    rep = rep[rep["unit_code"] == unit_code] if len(rep) else rep
+    owed = []
+    for r in rep.sort_values("form").itertuples(index=False) if len(rep) else []:
+        state = next((label for col, label in REPORT_STATE if bool(getattr(r, col))), "已报送")
+        if bool(getattr(r, "not_loaded", False)):
+            state = "已报送未入库"
+        owed.append({"form": labels.FORM_NAMES.get(r.form, r.form), "expected": bool(r.expected),
+                     "received": bool(r.received), "state": state, "received_at": local_time(r.received_at)})
+    return {"code": unit_code, "name": names.get(unit_code, ""), "county": names.get(unit_code[:6], ""),
+            "township": names.get(unit_code[:9], "") if len(unit_code) > 9 else "",
+            "owed": owed, "receipts": receipt_data(week, wh, unit_code)}
+
+
+@app.get("/units/{unit_code}", response_class=HTMLResponse)
+def unit_page(request: Request, unit_code: str, week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        u = with_retry(lambda: _unit(wh, week, unit_code))
+    finally:
+        wh.dispose()
+    if not u["name"] and not u["owed"] and not u["receipts"]:
+        raise HTTPException(status_code=404, detail=f"{week} 没有单位 {unit_code} 的报送记录")
+    return HTMLResponse(render("unit.html", request, user, week=week, u=u))
 
 
 @app.get("/status", response_class=HTMLResponse)

@@ -125,3 +125,69 @@ def test_bulk_waive_of_the_filtered_list_then_undo_one(client, world):
                     headers={"X-CSRF-Token": token})
     assert r.status_code == 200 and r.json()["done"] == 0 and r.json()["skipped"] == 1
     wh.dispose()
+
+
+def _visible(html: str) -> str:
+    """The text a person reads: no styles, scripts, tags or attributes."""
+    import html as h
+
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    return h.unescape(re.sub(r"<[^>]+>", " ", html))
+
+
+def _codes() -> set[str]:
+    from pipelines import forms, labels
+
+    return (set(labels.RULE_NAMES) | {c.split(".", 1)[1] for c in labels.RULE_NAMES if c.startswith("xlevel.")}
+            | set(labels.METRICS) | set(forms.EIGHT_ACCURACIES) | set(lifecycle.STATUSES) | {"error", "warning"})
+
+
+LEAKS = [(re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{12,}(?![0-9A-Za-z])"), "hash"),
+         (re.compile(r"(?<![\d.])\d+\.0(?![\d.])"), "float count"),
+         (re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\b[a-z_]+\.[a-z_]+\b"), "identifier"),
+         (re.compile(r"工作表「—」|第 — 行|问题 [0-9a-f]"), "empty location")]
+
+
+def test_pages_of_a_real_week_read_in_chinese_only(client, world):
+    wh = warehouse_of(world)
+    found = wh.query("SELECT DISTINCT finding_id, rule, unit_code, \"row\" FROM core.findings WHERE week = :w",
+                     {"w": WEEK})
+    wh.dispose()
+    kinds = {"report": found[found["rule"] == "submission.missing"], "file": found[found["row"] == 0],
+             "cell": found[found["row"] > 0]}
+    assert all(len(k) for k in kinds.values())
+    pages = {"/huizong/findings?" + q: None for q in (f"week={WEEK}&size=500", f"week={WEEK}&sort=rule&desc=1",
+                                                        f"week={WEEK}&status=open&rule=submission.missing")}
+    pages[f"/huizong/status?week={WEEK}"] = None
+    pages.update({f"/huizong/findings/{f}": None for f in found["finding_id"]})
+    pages.update({f"/huizong/units/{u}?week={WEEK}": None for u in found["unit_code"].dropna().unique()})
+    codes = _codes()
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        text = _visible(r.text)
+        for rx, what in LEAKS:
+            hits = [m for m in rx.findall(text) if what != "identifier" or m in codes or "_" in m]
+            assert not hits, (path, what, hits[:5])
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text))
+        assert not words & codes, (path, words & codes)
+    # A missing report reads as one: its form by name, no value, file or location.
+    fid = kinds["report"]["finding_id"].iat[0]
+    page = _visible(client.get(f"/huizong/findings/{fid}").text)
+    assert "未报送" in page and "（表A）" in page and "填报值" not in page and "位置" not in page
+    # A discrepancy's metric has its Chinese name and unit; counts are integers.
+    status = _visible(client.get(f"/huizong/status?week={WEEK}").text)
+    assert re.search(r"本周新识别户数（户）|期末贫困户数（户）", status) and "（表B）" in status
+
+
+def test_unit_page_lists_forms_owed_and_its_receipts(client, world):
+    wh = warehouse_of(world)
+    miss = wh.query("SELECT unit_code, form FROM core.reporting_status WHERE week = :w AND missing AND level = '村' "
+                    "AND unit_code IN (SELECT unit_code FROM core.submissions WHERE week = :w)", {"w": WEEK})
+    wh.dispose()
+    assert len(miss), "the faulty world has a village that sent some forms and not others"
+    unit = miss["unit_code"].iat[0]
+    r = client.get(f"/huizong/units/{unit}", params={"week": WEEK})
+    assert r.status_code == 200 and 'id="owed"' in r.text and "未收到" in r.text and "打印回执" in r.text
+    assert "应报未收到" in r.text and 'class="box receipt"' in r.text
+    assert client.get("/huizong/units/419999999999", params={"week": WEEK}).status_code == 404
