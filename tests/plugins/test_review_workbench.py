@@ -148,6 +148,24 @@ LEAKS = [(re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{12,}(?![0-9A-Z
          (re.compile(r"工作表「—」|第 — 行|问题 [0-9a-f]"), "empty location")]
 
 
+def _leaks(text: str, codes: set[str]) -> dict[str, list[str]]:
+    """What a person should not read in ``text``: hashes, float counts, code identifiers, empty locations."""
+    out = {}
+    for rx, what in LEAKS:
+        hits = [m for m in rx.findall(text) if what != "identifier" or m in codes or "_" in m]
+        if hits:
+            out[what] = hits[:5]
+    return out
+
+
+def test_leak_scan_catches_what_it_looks_for():
+    codes = _codes()
+    for bad in ("问题 ee00d56e73ced7e5", "户数 146.0", "规则 village_vs_ledger", "id_number.checksum",
+                "工作表「—」第 — 行"):
+        assert _leaks(bad, codes), bad
+    assert not _leaks("第25行「户主身份证号」为 411623********3357，户编号 4116231012180137，金额 12.50 万元", codes)
+
+
 def test_pages_of_a_real_week_read_in_chinese_only(client, world):
     wh = warehouse_of(world)
     found = wh.query("SELECT DISTINCT finding_id, rule, unit_code, \"row\" FROM core.findings WHERE week = :w",
@@ -166,11 +184,14 @@ def test_pages_of_a_real_week_read_in_chinese_only(client, world):
         r = client.get(path)
         assert r.status_code == 200, path
         text = _visible(r.text)
-        for rx, what in LEAKS:
-            hits = [m for m in rx.findall(text) if what != "identifier" or m in codes or "_" in m]
-            assert not hits, (path, what, hits[:5])
+        assert not _leaks(text, codes), path
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", text))
         assert not words & codes, (path, words & codes)
+    # The receipts on disk (HTML, as sent to the units) read the same.
+    receipts = sorted((world / "outbox" / WEEK).rglob("*.html"))
+    assert len(receipts) > 10
+    for path in receipts:
+        assert not _leaks(_visible(path.read_text(encoding="utf-8")), codes), path.name
     # A missing report reads as one: its form by name, no value, file or location.
     fid = kinds["report"]["finding_id"].iat[0]
     page = _visible(client.get(f"/huizong/findings/{fid}").text)
