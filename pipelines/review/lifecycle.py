@@ -206,6 +206,20 @@ def _act(action: str, finding_id: str, by: str, reason: str | None, wh: Warehous
     return with_retry(run)
 
 
+def _adopt(wh: Warehouse, conn, ids: pd.Series, week: str, now: pd.Timestamp) -> None:
+    """Findings of ``week`` never synced yet (e.g. the run did not call sync): open, audited,
+    before a steward's action applies to them, as a single action adopts one."""
+    if ids.empty:
+        return
+    wh.insert(conn, "core.finding_status", pd.DataFrame({
+        "finding_id": ids, "week": week, "status": OPEN, "reason": None, "updated_by": SYSTEM,
+        "updated_at": now, "first_seen_week": week, "first_seen_run": "", "first_seen_at": now,
+        "last_seen_week": week, "last_seen_run": "", "last_seen_at": now}))
+    wh.insert(conn, "core.finding_audit", pd.DataFrame({
+        "audit_id": [_audit_id() for _ in range(len(ids))], "finding_id": ids.to_numpy(object), "week": week,
+        "at": now, "by": SYSTEM, "action": "open", "before_status": None, "after_status": OPEN, "reason": None}))
+
+
 def _carry(wh: Warehouse, conn, action: str, causes: list[str], week: str, by: str, reason: str,
            now: pd.Timestamp) -> int:
     """Apply ``action`` to the echoes of ``causes`` (findings of ``week``) that allow it
@@ -216,12 +230,7 @@ def _carry(wh: Warehouse, conn, action: str, causes: list[str], week: str, by: s
         {"w": week}).fetchall()
     echoes = pd.DataFrame(rows, columns=["finding_id", "cause_id", "before_status"])
     echoes = echoes[echoes["cause_id"].isin(causes)].drop_duplicates("finding_id")
-    unseen = echoes.loc[echoes["before_status"].isna(), "finding_id"]
-    if len(unseen):  # never synced yet: adopted as open first, as a single action does
-        wh.insert(conn, "core.finding_status", pd.DataFrame({
-            "finding_id": unseen, "week": week, "status": OPEN, "reason": None, "updated_by": SYSTEM,
-            "updated_at": now, "first_seen_week": week, "first_seen_run": "", "first_seen_at": now,
-            "last_seen_week": week, "last_seen_run": "", "last_seen_at": now}))
+    _adopt(wh, conn, echoes.loc[echoes["before_status"].isna(), "finding_id"], week, now)
     echoes["before_status"] = echoes["before_status"].fillna(OPEN)
     echoes = echoes[echoes["before_status"].isin(ALLOWED[action])]
     if echoes.empty:
@@ -254,10 +263,14 @@ def act_many(action: str, week: str, finding_ids: list[str], by: str, reason: st
     def run() -> dict:
         now = _now()
         with wh.transaction() as conn:
-            rows = conn.execute(sa.text("SELECT finding_id, status FROM core.finding_status WHERE week = :w"),
-                                {"w": week}).fetchall()
+            rows = conn.execute(sa.text(
+                "SELECT DISTINCT f.finding_id, s.status FROM core.findings f LEFT JOIN core.finding_status s "
+                "ON s.finding_id = f.finding_id WHERE f.week = :w"), {"w": week}).fetchall()
             known = pd.DataFrame(rows, columns=["finding_id", "before_status"])
-            todo = known[known["finding_id"].isin(ids) & known["before_status"].isin(ALLOWED[action])]
+            known = known[known["finding_id"].isin(ids)]
+            _adopt(wh, conn, known.loc[known["before_status"].isna(), "finding_id"], week, now)
+            known["before_status"] = known["before_status"].fillna(OPEN)
+            todo = known[known["before_status"].isin(ALLOWED[action])]
             after = TARGET[action]
             if len(todo):
                 wh.update(conn, "core.finding_status", pd.DataFrame({

@@ -138,3 +138,13 @@ def test_bulk_waive_send_back_and_undo_are_audited_and_carried_to_echoes(own_wh)
         lifecycle.unwaive(one, by="李审核", wh=wh)
     res = lifecycle.act_many("send_back", WEEK, ids, by="李审核", wh=wh)
     assert res["done"] == len(ids) and listing.page(listing.Query(WEEK, {"status": "sent_back"}), wh)[1] == len(ids)
+
+
+def test_bulk_action_adopts_findings_never_synced(own_wh):
+    wh = own_wh
+    ids = listing.selected_ids(listing.Query(WEEK, {"severity": "warning"}), wh)
+    with wh.transaction() as conn:
+        wh.delete_in(conn, "core.finding_status", "finding_id", ids)
+    res = lifecycle.act_many("waive", WEEK, ids, by="王科长", reason="核实无误", wh=wh)
+    assert res["done"] == len(ids) and res["skipped"] == 0
+    assert list(lifecycle.history(ids[0], wh)["action"])[-2:] == ["open", "waive"]
