@@ -197,7 +197,7 @@ def facets(query: Query, wh: Warehouse) -> dict[str, list[tuple[str, str, int]]]
         parts = []
         for key in FILTERS:
             where, wp = _where(query, skip=key)
-            name = _FACET_NAME.get(key, "''")
+            name = _FACET_NAME.get(key, "CAST('' AS VARCHAR)")
             parts.append(f"SELECT '{key}' AS facet, CAST({key} AS VARCHAR) AS value, MAX({name}) AS name, "
                          f"COUNT(*) AS n FROM base WHERE {where} GROUP BY {key}")
             params.update(wp)
