@@ -26,6 +26,12 @@ created in Airflow's metadata DB as the steward (Airflow's own permission to run
 checked too: a steward named in ``HUIZONG_STEWARDS`` with a viewer role may review but not
 run); while a run of that week is queued or running, it is returned instead of a second.
 
+The list (``/findings``, ``/api/findings``) is paged, sorted, searched and faceted by the
+warehouse (``pipelines.review.listing``); ``/findings/export`` hands the filtered list over as
+xlsx; ``/findings/bulk`` (``/api/findings/bulk``) waives, sends back or un-waives the selected
+or all filtered findings with one reason, audited as single actions are; ``/units/<code>``
+shows a unit's week: the forms it owes, whether each arrived, and its receipts.
+
 The warehouse (a DuckDB file by default) is opened per request and closed afterwards;
 pipeline writes holding the file lock are waited out briefly (``with_retry``).
 """
