@@ -226,6 +226,19 @@ def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser, parsed
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert "spreadsheetml" in resp.headers["Content-Type"] and resp.read(2) == b"PK"
 
+    # At 390 px the list comes first: overview and facets folded; unit, severity and message shown.
+    browser.set_window_size(390, 844)
+    browser.get(api_server + f"/huizong/findings?week={WEEK}")
+    wait.until(EC.presence_of_element_located((By.ID, "findings")))
+    assert browser.find_element(By.ID, "facets").get_attribute("open") is None
+    assert browser.find_element(By.ID, "overview").get_attribute("open") is None
+    cell = {c: browser.find_element(By.CSS_SELECTOR, f"#findings tbody td.c-{c}") for c in
+            ("unit", "severity", "message", "file")}
+    assert all(cell[c].is_displayed() for c in ("unit", "severity", "message")) and not cell["file"].is_displayed()
+    assert cell["message"].rect["x"] + cell["message"].rect["width"] <= 390 + 1
+    browser.save_screenshot(str(ARTIFACTS / "review_07_narrow.png"))
+    browser.set_window_size(1400, 1000)
+
     # The nav entry is registered with Airflow's UI and opens the app inside it.
     browser.get(api_server + "/plugin/huizong-review")
     time.sleep(3)
