@@ -16,6 +16,8 @@ def counted_notes(subs: pd.DataFrame) -> pd.Series:
     superseded_by, unit_code, detected_form), '' or what counted instead of or beside it:
     a file that replaced others names them, a superseded file names the one that counts,
     parts of one ledger name each other."""
+    if subs.empty:  # a unit with no file this week
+        return pd.Series([], index=subs.index, dtype=object)
     sid = subs["submission_id"].astype(str)
     name = pd.Series(subs["original_name"].astype(str).to_numpy(object), index=sid.to_numpy(object))
     status = subs["status"].fillna("").astype(str)

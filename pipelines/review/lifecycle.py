@@ -8,7 +8,9 @@ deletes audit rows.
 - ``sync_lifecycle(week)`` runs after each publish/consolidation: new ids → open;
   open/sent_back ids no longer present → resolved (by 'system'); a finding resolved by the
   system that comes back is reopened; waived findings stay waived.
-- ``waive`` / ``send_back`` / ``close`` are the steward's actions.
+- ``waive`` / ``send_back`` / ``close`` are the steward's actions, ``unwaive`` undoes a
+  waiver (the finding is open again); ``act_many`` applies one of them, with one reason,
+  to many findings in one transaction (the review page's bulk action).
 - ``waived_finding_ids`` tells publish which error findings no longer quarantine rows.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ OPEN, WAIVED, SENT_BACK, RESOLVED = "open", "waived", "sent_back", "resolved"
 STATUSES = (OPEN, WAIVED, SENT_BACK, RESOLVED)
 STATUS_LABEL = {OPEN: "待处理", WAIVED: "已豁免", SENT_BACK: "已退回重报", RESOLVED: "已解决"}
 ACTION_LABEL = {"open": "发现", "reopen": "再次出现", "waive": "豁免", "send_back": "退回重报",
-                "close": "关闭", "resolve": "重报后已消除"}
+                "close": "关闭", "resolve": "重报后已消除", "unwaive": "撤销豁免"}
 SYSTEM = "system"
 
 # Which actions a steward may take from which state.
@@ -38,10 +40,11 @@ ALLOWED = {
     "waive": {OPEN, SENT_BACK},
     "send_back": {OPEN, WAIVED},
     "close": {OPEN, WAIVED, SENT_BACK},
+    "unwaive": {WAIVED},
 }
-TARGET = {"waive": WAIVED, "send_back": SENT_BACK, "close": RESOLVED}
+TARGET = {"waive": WAIVED, "send_back": SENT_BACK, "close": RESOLVED, "unwaive": OPEN}
 # A steward's decision on a cause applies to its echoes (core.findings.cause_id).
-CARRIED = ("waive", "close")
+CARRIED = ("waive", "close", "unwaive")
 
 T = TypeVar("T")
 
@@ -196,38 +199,92 @@ def _act(action: str, finding_id: str, by: str, reason: str | None, wh: Warehous
                 "WHERE finding_id = :f"),
                 {"s": after, "r": reason or None, "by": by, "t": now.to_pydatetime(), "f": finding_id})
             _audit(conn, finding_id, week, by, action, before, after, reason or None, now)
-            echoes = _carry(wh, conn, action, finding_id, week, by, reason, now) if action in CARRIED else 0
+            echoes = _carry(wh, conn, action, [finding_id], week, by, reason, now) if action in CARRIED else 0
             return {"finding_id": finding_id, "week": week, "before": before, "status": after,
                     "by": by, "reason": reason, "echoes": echoes}
 
     return with_retry(run)
 
 
-def _carry(wh: Warehouse, conn, action: str, cause: str, week: str, by: str, reason: str, now: pd.Timestamp) -> int:
-    """Apply ``action`` to the echoes of ``cause`` that allow it (set-based); how many."""
+def _adopt(wh: Warehouse, conn, ids: pd.Series, week: str, now: pd.Timestamp) -> None:
+    """Findings of ``week`` never synced yet (e.g. the run did not call sync): open, audited,
+    before a steward's action applies to them, as a single action adopts one."""
+    if ids.empty:
+        return
+    wh.insert(conn, "core.finding_status", pd.DataFrame({
+        "finding_id": ids, "week": week, "status": OPEN, "reason": None, "updated_by": SYSTEM,
+        "updated_at": now, "first_seen_week": week, "first_seen_run": "", "first_seen_at": now,
+        "last_seen_week": week, "last_seen_run": "", "last_seen_at": now}))
+    wh.insert(conn, "core.finding_audit", pd.DataFrame({
+        "audit_id": [_audit_id() for _ in range(len(ids))], "finding_id": ids.to_numpy(object), "week": week,
+        "at": now, "by": SYSTEM, "action": "open", "before_status": None, "after_status": OPEN, "reason": None}))
+
+
+def _carry(wh: Warehouse, conn, action: str, causes: list[str], week: str, by: str, reason: str,
+           now: pd.Timestamp) -> int:
+    """Apply ``action`` to the echoes of ``causes`` (findings of ``week``) that allow it
+    (set-based); how many."""
     rows = conn.execute(sa.text(
-        "SELECT DISTINCT f.finding_id, s.status FROM core.findings f LEFT JOIN core.finding_status s "
-        "ON s.finding_id = f.finding_id WHERE f.week = :w AND f.cause_id = :c AND f.finding_id <> :c"),
-        {"w": week, "c": cause}).fetchall()
-    echoes = pd.DataFrame(rows, columns=["finding_id", "before_status"])
-    unseen = echoes.loc[echoes["before_status"].isna(), "finding_id"]
-    if len(unseen):  # never synced yet: adopted as open first, as a single action does
-        wh.insert(conn, "core.finding_status", pd.DataFrame({
-            "finding_id": unseen, "week": week, "status": OPEN, "reason": None, "updated_by": SYSTEM,
-            "updated_at": now, "first_seen_week": week, "first_seen_run": "", "first_seen_at": now,
-            "last_seen_week": week, "last_seen_run": "", "last_seen_at": now}))
+        "SELECT DISTINCT f.finding_id, f.cause_id, s.status FROM core.findings f LEFT JOIN core.finding_status s "
+        "ON s.finding_id = f.finding_id WHERE f.week = :w AND f.cause_id IS NOT NULL AND f.cause_id <> f.finding_id"),
+        {"w": week}).fetchall()
+    echoes = pd.DataFrame(rows, columns=["finding_id", "cause_id", "before_status"])
+    echoes = echoes[echoes["cause_id"].isin(causes)].drop_duplicates("finding_id")
+    _adopt(wh, conn, echoes.loc[echoes["before_status"].isna(), "finding_id"], week, now)
     echoes["before_status"] = echoes["before_status"].fillna(OPEN)
     echoes = echoes[echoes["before_status"].isin(ALLOWED[action])]
     if echoes.empty:
         return 0
-    after, note = TARGET[action], f"随源头问题 {cause} 一并{ACTION_LABEL[action]}：{reason}"
+    after = TARGET[action]
+    note = f"随源头问题一并{ACTION_LABEL[action]}" + (f"：{reason}" if reason else "")
     wh.update(conn, "core.finding_status", pd.DataFrame({
         "finding_id": echoes["finding_id"], "status": after, "reason": note, "updated_by": by, "updated_at": now}),
         key="finding_id")
-    wh.insert(conn, "core.finding_audit", echoes.assign(
+    wh.insert(conn, "core.finding_audit", echoes.drop(columns="cause_id").assign(
         audit_id=[_audit_id() for _ in range(len(echoes))], week=week, at=now, by=by, action=action,
         after_status=after, reason=note))
     return int(len(echoes))
+
+
+def act_many(action: str, week: str, finding_ids: list[str], by: str, reason: str = "",
+             wh: Warehouse | None = None) -> dict:
+    """``action`` on every finding of ``week`` in ``finding_ids`` whose state allows it,
+    set-based in one transaction, each change audited as a single action is (echoes
+    carried); the others are skipped and counted."""
+    wh = _wh(wh)
+    ensure_schema(wh)
+    by, reason = (by or "").strip(), (reason or "").strip()
+    if not by:
+        raise LifecycleError("必须注明操作人")
+    if action in ("waive", "close") and not reason:
+        raise LifecycleError("豁免或关闭问题必须填写理由")
+    ids = set(finding_ids)
+
+    def run() -> dict:
+        now = _now()
+        with wh.transaction() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT DISTINCT f.finding_id, s.status FROM core.findings f LEFT JOIN core.finding_status s "
+                "ON s.finding_id = f.finding_id WHERE f.week = :w"), {"w": week}).fetchall()
+            known = pd.DataFrame(rows, columns=["finding_id", "before_status"])
+            known = known[known["finding_id"].isin(ids)]
+            _adopt(wh, conn, known.loc[known["before_status"].isna(), "finding_id"], week, now)
+            known["before_status"] = known["before_status"].fillna(OPEN)
+            todo = known[known["before_status"].isin(ALLOWED[action])]
+            after = TARGET[action]
+            if len(todo):
+                wh.update(conn, "core.finding_status", pd.DataFrame({
+                    "finding_id": todo["finding_id"], "status": after, "reason": reason or None, "updated_by": by,
+                    "updated_at": now}), key="finding_id")
+                wh.insert(conn, "core.finding_audit", todo.assign(
+                    audit_id=[_audit_id() for _ in range(len(todo))], week=week, at=now, by=by, action=action,
+                    after_status=after, reason=reason or None))
+            causes = todo["finding_id"].tolist()
+            echoes = _carry(wh, conn, action, causes, week, by, reason, now) if action in CARRIED and causes else 0
+        return {"action": action, "status": after, "done": int(len(todo)), "skipped": len(ids) - int(len(todo)),
+                "echoes": int(echoes), "by": by, "reason": reason}
+
+    return with_retry(run)
 
 
 def waive(finding_id: str, reason: str, by: str, wh: Warehouse | None = None) -> dict:
@@ -238,6 +295,11 @@ def waive(finding_id: str, reason: str, by: str, wh: Warehouse | None = None) ->
 def send_back(finding_id: str, by: str, reason: str = "", wh: Warehouse | None = None) -> dict:
     """Ask the unit to correct and resubmit."""
     return _act("send_back", finding_id, by, reason, wh)
+
+
+def unwaive(finding_id: str, by: str, reason: str = "", wh: Warehouse | None = None) -> dict:
+    """Undo a waiver: the finding is open again (and its error quarantines its row on the next run)."""
+    return _act("unwaive", finding_id, by, reason, wh)
 
 
 def close(finding_id: str, by: str, reason: str, wh: Warehouse | None = None) -> dict:

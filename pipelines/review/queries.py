@@ -1,4 +1,5 @@
-"""Read side of the review: findings with their status, facets, detail, source rows.
+"""Read side of the review: findings with their status (the CLI's list; the review page's
+paged list is ``listing``), detail, source rows.
 
 Used by the CLI and the Airflow plugin. Every query binds its values; identifiers come
 from this module only. Tables that are built elsewhere (core.discrepancies,
@@ -17,8 +18,6 @@ from pipelines.warehouse import Warehouse
 
 SEVERITY_LABEL = {"error": "错误", "warning": "警告"}
 FILTERS = ("county", "level", "dimension", "severity", "status")
-FACET_LABEL = {"county": "县（市、区）", "level": "层级", "dimension": "八个准", "severity": "严重程度",
-               "status": "处理状态"}
 
 # Lake table of each form/sheet (facts and quarantine share the layout).
 SHEET_TABLES = {
@@ -118,23 +117,6 @@ def apply_filters(df: pd.DataFrame, **filters) -> pd.DataFrame:
     return df
 
 
-def facets(df_all: pd.DataFrame, **filters) -> dict[str, list[tuple[str, str, int]]]:
-    """Counts per facet value ((value, label, n)); each facet counts under the other filters."""
-    out: dict[str, list[tuple[str, str, int]]] = {}
-    labels = {"county": "county_name", "level": "level", "dimension": "dimension_label",
-              "severity": "severity_label", "status": "status_label"}
-    for key in FILTERS:
-        if df_all.empty:
-            out[key] = []
-            continue
-        others = {k: v for k, v in filters.items() if k != key}
-        sub = apply_filters(df_all, **others)
-        label_of = dict(zip(df_all[key].astype(str), df_all[labels[key]].astype(str)))
-        counts = sub[key].astype(str).value_counts().sort_index()
-        out[key] = [(v, label_of.get(v) or v or "—", int(n)) for v, n in counts.items()]
-    return out
-
-
 def finding_detail(finding_id: str, wh: Warehouse) -> pd.DataFrame:
     """All occurrences of a finding id (usually one) with status."""
     def run():
@@ -163,6 +145,15 @@ def _lake_table(wh: Warehouse, submission_id: str, sheet: str) -> str | None:
 
 
 MASKED_AS = {"id_number": "id_masked", "helper_phone": "phone_masked"}
+
+
+def _shown(v) -> str:
+    """A stored cell as a person reads it: empty for a null, a whole number without ``.0``."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehouse,
@@ -196,7 +187,7 @@ def source_row(week: str, submission_id: str, sheet: str, row: int, wh: Warehous
             name = MASKED_AS.get(col.name, col.name)  # personal data is only stored masked
             if name in rec.index:
                 v = rec[name]
-                cells.append((col.header, "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v)))
+                cells.append((col.header, _shown(v)))
                 if column and column.replace(" ", "") in (col.header, *col.synonyms):
                     hit = col.header
         for extra in ("is_total",):

@@ -26,7 +26,8 @@ import pandas as pd
 from pipelines import storage, vectors
 from pipelines.review.counted import counted_notes
 from pipelines.review.lifecycle import STATUS_LABEL, tables_exist, with_retry
-from pipelines.review.queries import SEVERITY_LABEL, _names, with_echoes
+from pipelines.labels import FORM_NAMES
+from pipelines.review.queries import SEVERITY_LABEL, _names, table_exists, with_echoes
 from pipelines.settings import Settings, get_settings
 from pipelines.warehouse import Warehouse
 
@@ -41,7 +42,7 @@ UNKNOWN_UNIT = "未识别"
 ACCEPTED = "已受理，未发现问题"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Bump when the receipt layout changes: unchanged receipts are otherwise not rewritten.
-RECEIPT_LAYOUT = "5"
+RECEIPT_LAYOUT = "6"
 HEADERS = ["序号", "工作表", "行号", "列名", "填报值", "问题类型", "处理状态", "问题说明及处理要求", "问题编号"]
 
 
@@ -66,14 +67,21 @@ def _write_atomic(path: str | Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _summary(sub: dict, n_err: int, n_warn: int) -> str:
+def _summary(sub: dict, n_err: int, n_warn: int, counted: str, missing: str = "") -> str:
+    """What became of the file (``counted``: which file counts, when not plainly this one),
+    and which forms the unit still owes this week (``missing``: their names, or empty)."""
+    text = _file_summary(sub, n_err, n_warn, bool(missing)) + counted
+    return text + (f"另：本单位本周应报的{missing}尚未收到，请尽快补报。" if missing else "")
+
+
+def _file_summary(sub: dict, n_err: int, n_warn: int, owes: bool) -> str:
     status = sub.get("status") or "received"
     if status == "superseded":
         return "该文件不再入库："  # counted_notes says which file counts instead
     if status == "rejected":
         return f"该文件未能入库，共发现 {n_err} 个错误，请按下列要求修改后重新报送。"
     if n_err == 0 and n_warn == 0:
-        return ACCEPTED + "。"
+        return "本文件已受理，文件内容未发现问题。" if owes else ACCEPTED + "。"
     if status == "partial":
         return (f"该文件部分入库：{int(sub.get('rows_loaded') or 0)} 行已入库，{int(sub.get('rows_quarantined') or 0)} 行"
                 f"因错误暂未入库（共 {n_err} 个错误、{n_warn} 个警告），请修改后重新报送。")
@@ -92,21 +100,31 @@ def _folded(fnd: pd.DataFrame) -> pd.DataFrame:
     return fnd[fnd["is_cause"] | elsewhere.to_numpy(bool)].copy()
 
 
-def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(heads, listed): per submission of the week, what its receipt shows above the list
-    (one row each, in landing-path order), and the findings listed, sorted by submission
-    (vectorised: one sort and one grouping of the week's findings, not a filter per
-    submission)."""
+def _week_frames(week: str, wh: Warehouse, unit_code: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(heads, listed): per submission of the week (of one unit, with ``unit_code``), what
+    its receipt shows above the list (one row each, in landing-path order), and the
+    findings listed, sorted by submission (vectorised: one sort and one grouping of the
+    week's findings, not a filter per submission)."""
+    unit = " AND unit_code = :u" if unit_code is not None else ""
+    p = {"w": week, "u": unit_code}
+
     def run():
-        subs = wh.query("SELECT * FROM core.submissions WHERE week = :w ORDER BY landing_path", {"w": week})
+        subs = wh.query(f"SELECT * FROM core.submissions WHERE week = :w{unit} ORDER BY landing_path", p)
+        of_unit = (" AND f.submission_id IN (SELECT submission_id FROM core.submissions WHERE week = :w"
+                   f"{unit})") if unit else ""
         if tables_exist(wh):
             fnd = wh.query("SELECT f.*, s.status AS fstatus FROM core.findings f LEFT JOIN core.finding_status s "
-                           "ON s.finding_id = f.finding_id WHERE f.week = :w", {"w": week})
+                           f"ON s.finding_id = f.finding_id WHERE f.week = :w{of_unit}", p)
         else:
-            fnd = wh.query("SELECT * FROM core.findings WHERE week = :w", {"w": week}).assign(fstatus=None)
-        return subs, fnd, _names(wh, week)
+            fnd = wh.query(f"SELECT * FROM core.findings f WHERE f.week = :w{of_unit}", p).assign(fstatus=None)
+        owed = (wh.query(f"SELECT unit_code, form FROM core.reporting_status WHERE week = :w AND missing{unit} "
+                         "ORDER BY unit_code, form", p)
+                if table_exists(wh, "core.reporting_status") else pd.DataFrame(columns=["unit_code", "form"]))
+        return subs, fnd, _names(wh, week), owed
 
-    subs, fnd, names = with_retry(run)
+    subs, fnd, names, owed = with_retry(run)
+    # Per unit, the names of the forms it owes this week and did not send.
+    missing = owed.assign(name=owed["form"].map(lambda f: FORM_NAMES.get(f, f))).groupby("unit_code")["name"].agg("、".join)
     # NULL texts (a unit never identified) come back as NaN, which is truthy: "" instead.
     text_cols = ["unit_code", "unit_name", "status", "superseded_by"]
     subs[text_cols] = subs[text_cols].astype(object).where(subs[text_cols].notna(), "")
@@ -133,8 +151,10 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
     e = sid.map(n_err).fillna(0).astype("int64")
     w = sid.map(n_warn).fillna(0).astype("int64")
     used = ["status", "rows_loaded", "rows_quarantined"]
-    summary = [_summary(sub, a, b) + n for sub, a, b, n in
-               zip(subs[used].to_dict("records"), e.tolist(), w.tolist(), counted_notes(subs).tolist())]
+    owes = unit.map(missing).fillna("")
+    summary = [_summary(sub, a, b, n, m) for sub, a, b, n, m in
+               zip(subs[used].to_dict("records"), e.tolist(), w.tolist(), counted_notes(subs).tolist(),
+                   owes.tolist())]
     heads = pd.DataFrame({
         "submission_id": sid.to_numpy(object), "week": week, "file": subs["original_name"].to_numpy(object),
         "path": subs["landing_path"].to_numpy(object),
@@ -144,7 +164,8 @@ def _week_frames(week: str, wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame]:
         "received_at": pd.to_datetime(subs["received_at"], utc=True, errors="coerce").dt.tz_convert(tz)
         .dt.strftime("%Y-%m-%d %H:%M").fillna("").to_numpy(object),
         "status": subs["status"].map(lambda v: SUBMISSION_STATUS.get(v or "received", v)).to_numpy(object),
-        "summary": summary, "n_errors": e.to_numpy(), "n_warnings": w.to_numpy()})
+        "summary": summary, "missing_forms": owes.to_numpy(object), "n_errors": e.to_numpy(),
+        "n_warnings": w.to_numpy()})
     return heads, listed
 
 
@@ -162,9 +183,9 @@ def _records(heads: pd.DataFrame, listed: pd.DataFrame) -> list[dict]:
     return out
 
 
-def receipt_data(week: str, wh: Warehouse) -> list[dict]:
-    """Everything a receipt shows, per submission of the week."""
-    return _records(*_week_frames(week, wh))
+def receipt_data(week: str, wh: Warehouse, unit_code: str | None = None) -> list[dict]:
+    """Everything a receipt shows, per submission of the week (of one unit, with ``unit_code``)."""
+    return _records(*_week_frames(week, wh, unit_code))
 
 
 def _digests(heads: pd.DataFrame, listed: pd.DataFrame) -> pd.Series:
@@ -190,7 +211,9 @@ def _digests(heads: pd.DataFrame, listed: pd.DataFrame) -> pd.Series:
 
 def _no_findings(rec: dict) -> str:
     """What a receipt without findings says: accepted, unless the file was replaced (then its 说明)."""
-    return rec["summary"] if rec["status"] == SUBMISSION_STATUS["superseded"] else ACCEPTED
+    if rec["status"] == SUBMISSION_STATUS["superseded"]:
+        return rec["summary"]
+    return "本文件未发现问题。" if rec.get("missing_forms") else ACCEPTED
 
 
 def _xlsx(rec: dict) -> bytes:
@@ -209,7 +232,7 @@ def _xlsx(rec: dict) -> bytes:
     ws.write_string(0, 0, neutralise(f"周口市扶贫周报报送回执（{rec['week']}）"), bold)
     info = [("文件名", rec["file"]), ("报送单位", f"{rec['unit_name']}（{rec['unit_code']}）"), ("周次", rec["week"]),
             ("收到时间", rec["received_at"]), ("处理结果", rec["status"]), ("说明", rec["summary"]),
-            ("文件编号", rec["submission_id"])]
+            ("文件编号", rec["submission_id"])] + ([("应报未收到", rec["missing_forms"])] if rec.get("missing_forms") else [])
     for i, (k, v) in enumerate(info, start=2):
         ws.write_string(i, 0, k, head)
         ws.write_string(i, 1, neutralise(v), cell)
@@ -230,6 +253,18 @@ def _xlsx(rec: dict) -> bytes:
     return buf.getvalue()
 
 
+RECEIPT_CSS = (
+    'body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei",sans-serif;margin:0;'
+    "background:#f7fafc;color:#1a202c;font-size:14px}"
+    ".sheet{max-width:960px;margin:24px auto;background:#fff;border:1px solid #e2e8f0;padding:24px 32px}"
+    "h1{font-size:22px;text-align:center;margin:0}.week{text-align:center;color:#4a5568;margin:4px 0 16px}"
+    "dl{display:grid;grid-template-columns:7em 1fr;gap:6px 12px;margin:0 0 16px}dt{color:#4a5568}dd{margin:0}"
+    ".owed{color:#c53030;font-weight:bold}table{border-collapse:collapse;width:100%}"
+    "td,th{border:1px solid #cbd5e0;padding:4px 8px;vertical-align:top;text-align:left}th{background:#ddebf7}"
+    ".ok{color:#276749;font-size:1.3em}.foot{margin-top:24px;color:#718096;text-align:right}"
+    "@media print{body{background:#fff}.sheet{border:0;margin:0;max-width:none}}")
+
+
 def _html(rec: dict, digest: str = "") -> bytes:
     e = lambda v: html.escape(neutralise(v), quote=True)  # noqa: E731
     rows = "".join(
@@ -239,17 +274,21 @@ def _html(rec: dict, digest: str = "") -> bytes:
         for i, f in enumerate(rec["findings"], start=1))
     table = (f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in HEADERS[:-1])}</tr></thead>"
              f"<tbody>{rows}</tbody></table>") if rec["findings"] else f"<p class=ok>{e(_no_findings(rec))}</p>"
+    owed = (f"<dt>应报未收到</dt><dd class=owed>{e(rec['missing_forms'])}</dd>"
+            if rec.get("missing_forms") else "")
     page = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="huizong-receipt" content="{digest}"><title>报送回执 {e(rec['file'])}</title>
-<style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #999;padding:4px 8px;vertical-align:top}}th{{background:#ddebf7}}.ok{{color:#070;font-size:1.3em}}</style>
-</head><body>
-<h1>周口市扶贫周报报送回执（{e(rec['week'])}）</h1>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{RECEIPT_CSS}</style>
+</head><body><div class=sheet>
+<h1>周口市扶贫周报报送回执</h1>
+<p class=week>{e(rec['week'])}</p>
 <dl><dt>文件名</dt><dd>{e(rec['file'])}</dd><dt>报送单位</dt><dd>{e(rec['unit_name'])}（{e(rec['unit_code'])}）</dd>
 <dt>周次</dt><dd>{e(rec['week'])}</dd><dt>收到时间</dt><dd>{e(rec['received_at'])}</dd>
-<dt>处理结果</dt><dd><strong>{e(rec['status'])}</strong></dd><dt>说明</dt><dd>{e(rec['summary'])}</dd></dl>
+<dt>处理结果</dt><dd><strong>{e(rec['status'])}</strong></dd><dt>说明</dt><dd>{e(rec['summary'])}</dd>{owed}</dl>
 {table}
-</body></html>
+<p class=foot>周口市扶贫开发办公室 · 数据审核</p>
+</div></body></html>
 """
     return page.encode("utf-8")
 

@@ -26,6 +26,12 @@ created in Airflow's metadata DB as the steward (Airflow's own permission to run
 checked too: a steward named in ``HUIZONG_STEWARDS`` with a viewer role may review but not
 run); while a run of that week is queued or running, it is returned instead of a second.
 
+The list (``/findings``, ``/api/findings``) is paged, sorted, searched and faceted by the
+warehouse (``pipelines.review.listing``); ``/findings/export`` hands the filtered list over as
+xlsx; ``/findings/bulk`` (``/api/findings/bulk``) waives, sends back or un-waives the selected
+or all filtered findings with one reason, audited as single actions are; ``/units/<code>``
+shows a unit's week: the forms it owes, whether each arrived, and its receipts.
+
 The warehouse (a DuckDB file by default) is opened per request and closed afterwards;
 pipeline writes holding the file lock are waited out briefly (``with_retry``).
 """
@@ -36,17 +42,19 @@ import hmac
 import mimetypes
 import os
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from pipelines import forms
-from pipelines.review import lifecycle, queries
+from pipelines import forms, labels
+from pipelines.review import lifecycle, listing, queries
+from pipelines.review.lifecycle import with_retry
+from pipelines.review.receipts import receipt_data
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
 
@@ -176,8 +184,28 @@ def _latest_week(wh: Warehouse) -> str:
     return ws[0] if ws else ""
 
 
-def _filters(request: Request) -> dict[str, str]:
-    return {k: request.query_params.get(k, "") for k in queries.FILTERS if request.query_params.get(k)}
+def _list_query(request: Request, week: str) -> listing.Query:
+    """The list the steward asked for: facet filters, search text, order and page from the URL."""
+    p = request.query_params
+    try:
+        page, size = int(p.get("page") or 1), int(p.get("size") or listing.PAGE_SIZE)
+    except ValueError:
+        raise HTTPException(status_code=400, detail="页码或每页条数不是数字")
+    return listing.Query(week, {k: p.get(k, "") for k in listing.FILTERS}, q=p.get("q", ""), sort=p.get("sort", ""),
+                         desc=p.get("desc") == "1", page=page, size=size)
+
+
+def _list_params(lq: listing.Query) -> dict[str, str]:
+    """A list query as URL parameters (only those that differ from the defaults)."""
+    out = {"week": lq.week, **lq.filters, "q": lq.q, "sort": lq.sort, "desc": "1" if lq.desc else "",
+           "size": str(lq.size) if lq.size != listing.PAGE_SIZE else ""}
+    return {k: v for k, v in out.items() if v}
+
+
+def local_time(v) -> str:
+    """A stored time (UTC) as the office reads it: HUIZONG_TZ, to the minute."""
+    t = pd.to_datetime(v, utc=True, errors="coerce")
+    return "" if pd.isna(t) else t.tz_convert(get_settings().tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _clean(v):
@@ -201,9 +229,9 @@ def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
 
 
 LIST_COLS = ["finding_id", "week", "status", "status_label", "severity", "severity_label", "level", "county",
-             "county_name", "unit_code", "unit_name", "file", "sheet", "row", "column", "value", "rule", "dimension",
-             "dimension_label", "message", "record_key", "stage", "submission_id", "status_reason", "status_by",
-             "cause_id", "echoes", "echo_note"]
+             "county_name", "township", "township_name", "unit_code", "unit_name", "file", "file_name", "sheet", "row",
+             "column", "value", "rule", "rule_label", "dimension", "dimension_label", "message", "record_key", "stage",
+             "submission_id", "status_reason", "status_by", "cause_id", "echoes", "echo_note"]
 
 
 def _data_docs_index() -> str | None:
@@ -215,6 +243,10 @@ def _data_docs_index() -> str | None:
     return str(hits[0].relative_to(root)) if hits else None
 
 
+# Findings about a form that did not arrive or did not load: their value is the form's letter.
+MISSING_REPORT_RULES = ("submission.missing", "submission.not_loaded")
+
+
 def _detail(wh: Warehouse, finding_id: str) -> dict:
     occ = queries.finding_detail(finding_id, wh)
     if occ.empty:
@@ -224,8 +256,13 @@ def _detail(wh: Warehouse, finding_id: str) -> dict:
                              column=first["column"] or "")
     hist = lifecycle.history(finding_id, wh)
     hist["action_label"] = hist["action"].map(lambda a: lifecycle.ACTION_LABEL.get(a, a))
+    hist["at"] = hist["at"].map(local_time)
     names = queries._names(wh, first["week"])
-    return {"finding": _records(occ.head(1), list(occ.columns))[0],
+    rule = str(first["rule"] or "")
+    return {"finding": _records(occ.head(1), list(occ.columns))[0], "rule_label": labels.rule_name(rule),
+            "kind": "report" if rule in MISSING_REPORT_RULES else "cell" if int(first["row"] or 0) else "file",
+            "form_name": labels.FORM_NAMES.get(str(first["value"] or ""), ""),
+            "file_name": str(first["file"] or "").rsplit("/", 1)[-1],
             "occurrences": _records(occ, ["file", "sheet", "row", "column", "value", "submission_id"]),
             "unit_name": names.get(first["unit_code"] or "", ""),
             "county_name": names.get((first["unit_code"] or "")[:6], ""),
@@ -241,7 +278,7 @@ def _act(action: str, finding_id: str, user, reason: str) -> dict:
     try:
         if not queries.finding_detail(finding_id, wh).shape[0]:
             raise HTTPException(status_code=404, detail=f"找不到问题编号 {finding_id}")
-        fn = {"waive": lifecycle.waive, "send_back": lifecycle.send_back}[action]
+        fn = {"waive": lifecycle.waive, "send_back": lifecycle.send_back, "unwaive": lifecycle.unwaive}[action]
         try:
             return fn(finding_id, reason=reason, by=user_name(user), wh=wh)
         except lifecycle.LifecycleError as e:
@@ -345,24 +382,57 @@ async def index(request: Request, user=Depends(require_steward)):
     return RedirectResponse(f"{base_path(request)}/findings", status_code=302)
 
 
-@app.get("/findings", response_class=HTMLResponse)
-def findings_page(request: Request, week: str = "", rerun: str = "", user=Depends(require_steward)):
+def _list(request: Request, week: str) -> dict:
+    """The week's list as asked: one page, its facets and the counties overview."""
     wh = open_warehouse()
     try:
         weeks = queries.weeks(wh)
         week = week or (weeks[0] if weeks else "")
-        filters = _filters(request)
-        all_df = queries.findings(week, wh, folded=True) if week else pd.DataFrame()
-        df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
-        facets = queries.facets(all_df, **filters)
+        lq = _list_query(request, week)
+        rows, total = listing.page(lq, wh) if week else (pd.DataFrame(), 0)
+        facets = listing.facets(lq, wh) if week else {k: [] for k in listing.FILTERS}
+        overview = listing.overview(week, wh) if week else pd.DataFrame()
     finally:
         wh.dispose()
-    rows = _records(df, LIST_COLS)
+    return {"week": week, "weeks": weeks, "lq": lq, "rows": _records(rows, LIST_COLS), "total": total,
+            "pages": max(1, -(-total // lq.size)), "facets": facets,
+            "overview": _records(overview, list(overview.columns))}
+
+
+@app.get("/findings", response_class=HTMLResponse)
+def findings_page(request: Request, week: str = "", rerun: str = "", done: str = "", n: str = "", skipped: str = "",
+                  user=Depends(require_steward)):
+    d = _list(request, week)
+    lq, params = d["lq"], _list_params(d["lq"])
     run = run_status(rerun, request) if rerun else None
-    return HTMLResponse(render("findings.html", request, user, week=week, weeks=weeks, rows=rows,
-                               facets=facets, facet_labels=queries.FACET_LABEL, filters=filters,
-                               total=len(all_df), data_docs=_data_docs_index(), run=run,
-                               qs=lambda **kw: urlencode({k: v for k, v in {"week": week, **filters, **kw}.items() if v})))
+
+    def qs(**kw) -> str:
+        """This list's URL parameters with ``kw`` changed (an empty value drops one); a new
+        filter, search or order starts again at page 1."""
+        merged = {**params, "page": str(lq.page) if lq.page > 1 and not set(kw) - {"page"} else "", **kw}
+        return urlencode({k: v for k, v in merged.items() if v and not (k == "page" and v == "1")})
+
+    return HTMLResponse(render("findings.html", request, user, **d, filters=lq.filters, params=params,
+                               facet_labels=listing.FACET_LABEL, sort_labels=listing.SORT_LABEL,
+                               page_sizes=listing.PAGE_SIZES, data_docs=_data_docs_index(), run=run,
+                               done=done if done in BULK_ACTIONS else "", bulk_n=n, bulk_skipped=skipped, qs=qs))
+
+
+@app.get("/findings/export")
+def findings_export(request: Request, week: str = "", user=Depends(require_steward)):
+    """The filtered list (every page) as xlsx, the page's columns; personal data as stored (masked)."""
+    from pipelines.review import export
+
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        lq = _list_query(request, week)
+        data = export.findings_xlsx(lq, wh)
+    finally:
+        wh.dispose()
+    name = quote(f"问题清单_{week}.xlsx")
+    return Response(data, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"})
 
 
 @app.get("/findings/{finding_id}", response_class=HTMLResponse)
@@ -398,6 +468,51 @@ async def send_back_form(request: Request, finding_id: str, user=Depends(require
     return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=send_back", status_code=303)
 
 
+@app.post("/findings/{finding_id}/unwaive")
+async def unwaive_form(request: Request, finding_id: str, user=Depends(require_steward)):
+    form = await _form(request)
+    check_csrf(request, user, form.get("csrf_token"))
+    await run_in_threadpool(_act, "unwaive", finding_id, user, form.get("reason", ""))
+    return RedirectResponse(f"{base_path(request)}/findings/{finding_id}?done=unwaive", status_code=303)
+
+
+BULK_ACTIONS = {"waive", "send_back", "unwaive"}
+
+
+def _bulk(action: str, lq: listing.Query, ids: list[str] | None, user, reason: str) -> dict:
+    """``action`` on the chosen findings (``ids``, those of the week's list) or, without
+    ids, on every finding the list's filters and search select."""
+    if action not in BULK_ACTIONS:
+        raise HTTPException(status_code=400, detail="未知的批量操作")
+    if action == "waive" and not reason.strip():
+        raise HTTPException(status_code=400, detail="豁免必须填写理由")
+    wh = open_warehouse()
+    try:
+        chosen = listing.selected_ids(lq, wh)
+        if ids is not None:
+            chosen = sorted(set(chosen) & set(ids))
+        if not chosen:
+            raise HTTPException(status_code=400, detail="没有选中任何问题")
+        try:
+            return lifecycle.act_many(action, lq.week, chosen, by=user_name(user), reason=reason, wh=wh)
+        except lifecycle.LifecycleError as e:
+            raise HTTPException(status_code=400, detail=str(e))
+    finally:
+        wh.dispose()
+
+
+@app.post("/findings/bulk")
+async def bulk_form(request: Request, user=Depends(require_steward)):
+    form = await request.form()
+    check_csrf(request, user, str(form.get("csrf_token") or ""))
+    lq = listing.Query(str(form.get("week") or ""), {k: str(form.get(k) or "") for k in listing.FILTERS},
+                       q=str(form.get("q") or ""))
+    ids = [str(v) for v in form.getlist("ids")] if form.get("scope") != "filtered" else None
+    res = await run_in_threadpool(_bulk, str(form.get("action") or ""), lq, ids, user, str(form.get("reason") or ""))
+    back = {**_list_params(lq), "done": res["action"], "n": res["done"], "skipped": res["skipped"]}
+    return RedirectResponse(f"{base_path(request)}/findings?" + urlencode(back), status_code=303)
+
+
 @app.post("/weeks/{week}/rerun")
 async def rerun_form(request: Request, week: str, user=Depends(require_steward)):
     form = await _form(request)
@@ -405,6 +520,39 @@ async def rerun_form(request: Request, week: str, user=Depends(require_steward))
     run = await run_in_threadpool(rerun_week, week, user, request)
     return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week, "rerun": run["run_id"]}),
                             status_code=303)
+
+
+REPORT_STATE = [("missing", "未报"), ("late", "迟报"), ("on_time", "按时报送")]
+
+
+def _unit(wh: Warehouse, week: str, unit_code: str) -> dict:
+    """A unit's week: who it is, every form it owes and whether each arrived, its receipts."""
+    names = queries._names(wh, week)
+    rep = queries.optional_table(wh, "core.reporting_status", week)
+    rep = rep[rep["unit_code"] == unit_code] if len(rep) else rep
+    owed = []
+    for r in rep.sort_values("form").itertuples(index=False) if len(rep) else []:
+        state = next((label for col, label in REPORT_STATE if bool(getattr(r, col))), "已报送")
+        if bool(getattr(r, "not_loaded", False)):
+            state = "已报送未入库"
+        owed.append({"form": labels.FORM_NAMES.get(r.form, r.form), "expected": bool(r.expected),
+                     "received": bool(r.received), "state": state, "received_at": local_time(r.received_at)})
+    return {"code": unit_code, "name": names.get(unit_code, ""), "county": names.get(unit_code[:6], ""),
+            "township": names.get(unit_code[:9], "") if len(unit_code) > 9 else "",
+            "owed": owed, "receipts": receipt_data(week, wh, unit_code)}
+
+
+@app.get("/units/{unit_code}", response_class=HTMLResponse)
+def unit_page(request: Request, unit_code: str, week: str = "", user=Depends(require_steward)):
+    wh = open_warehouse()
+    try:
+        week = week or _latest_week(wh)
+        u = with_retry(lambda: _unit(wh, week, unit_code))
+    finally:
+        wh.dispose()
+    if not u["name"] and not u["owed"] and not u["receipts"]:
+        raise HTTPException(status_code=404, detail=f"{week} 没有单位 {unit_code} 的报送记录")
+    return HTMLResponse(render("unit.html", request, user, week=week, u=u))
 
 
 @app.get("/status", response_class=HTMLResponse)
@@ -417,9 +565,32 @@ def status_page(request: Request, week: str = "", user=Depends(require_steward))
         names = queries._names(wh, week)
     finally:
         wh.dispose()
-    return HTMLResponse(render("status.html", request, user, week=week, disc=_records(disc, list(disc.columns)),
+    return HTMLResponse(render("status.html", request, user, week=week, disc=_discrepancies(disc, names),
                                rep_summary=_reporting_summary(rep), rep_missing=_missing(rep, names),
-                               has_disc=not disc.empty, has_rep=not rep.empty, names=names))
+                               has_disc=not disc.empty, has_rep=not rep.empty))
+
+
+def _amount(values: pd.Series, money: pd.Series) -> pd.Series:
+    """Figures as a person reads them: counts as integers, money (万元) to two decimals."""
+    v = pd.to_numeric(values, errors="coerce")
+    counts = v.round().astype("Int64").astype(str)
+    return counts.where(~money, v.map(lambda x: f"{x:.2f}")).where(v.notna(), "")
+
+
+def _discrepancies(disc: pd.DataFrame, names: dict) -> list[dict]:
+    """The week's cross-level discrepancies in Chinese: unit names, metric names with their
+    units, integer counts, rule texts."""
+    if disc.empty:
+        return []
+    money = disc["metric"].map(labels.metric_unit) == labels.WAN
+    out = pd.DataFrame({
+        "unit": disc["unit_code"].map(lambda c: f"{names.get(c, '')} {c}".strip()),
+        "level": disc["level"], "reported_by": disc["reported_by"].map(lambda c: names.get(c, c or "")),
+        "metric": disc["metric"].map(labels.metric_name), "metric_unit": disc["metric"].map(labels.metric_unit),
+        "reported": _amount(disc["reported"], money), "consolidated": _amount(disc["consolidated"], money),
+        "difference": _amount(disc["difference"], money), "direction": disc["direction"].fillna(""),
+        "rule": disc["rule"].map(lambda r: labels.RULE_TEXT.get(r, labels.rule_name(f"xlevel.{r}")))})
+    return out.to_dict("records")
 
 
 def _reporting_summary(rep: pd.DataFrame) -> list[dict]:
@@ -430,6 +601,7 @@ def _reporting_summary(rep: pd.DataFrame) -> list[dict]:
                                          on_time=("on_time", "sum"), late=("late", "sum"),
                                          missing=("missing", "sum")).reset_index()
     g["completeness"] = (100 * g["received"] / g["expected"]).round(1)
+    g["form"] = g["form"].map(lambda f: labels.FORM_NAMES.get(f, f))
     return _records(g, list(g.columns))
 
 
@@ -438,7 +610,7 @@ def _missing(rep: pd.DataFrame, names: dict) -> list[dict]:
         return []
     m = rep[rep["missing"].astype(bool)].sort_values(["county_code", "unit_code", "form"]).head(500)
     return [{"unit_code": r.unit_code, "unit_name": r.unit_name or names.get(r.unit_code, ""), "level": r.level,
-             "form": r.form, "county": names.get(r.county_code or "", r.county_code or "")}
+             "form": labels.FORM_NAMES.get(r.form, r.form), "county": names.get(r.county_code or "", r.county_code or "")}
             for r in m.itertuples(index=False)]
 
 
@@ -463,18 +635,13 @@ def api_weeks(user=Depends(require_steward)):
 
 @app.get("/api/findings")
 def api_findings(request: Request, week: str = "", user=Depends(require_steward)):
-    wh = open_warehouse()
-    try:
-        week = week or _latest_week(wh)
-        filters = _filters(request)
-        all_df = queries.findings(week, wh, folded=True) if week else pd.DataFrame()
-        df = queries.apply_filters(all_df, **filters) if len(all_df) else all_df
-        facets = queries.facets(all_df, **filters)
-    finally:
-        wh.dispose()
-    return {"week": week, "filters": filters, "total": int(len(df)),
-            "facets": {k: [{"value": v, "label": lab, "count": n} for v, lab, n in vals] for k, vals in facets.items()},
-            "findings": _records(df, LIST_COLS)}
+    d = _list(request, week)
+    lq = d["lq"]
+    return {"week": d["week"], "filters": lq.filters, "q": lq.q, "sort": lq.sort, "desc": lq.desc, "page": lq.page,
+            "size": lq.size, "pages": d["pages"], "total": d["total"],
+            "facets": {k: [{"value": v, "label": lab, "count": n} for v, lab, n in vals]
+                       for k, vals in d["facets"].items()},
+            "overview": d["overview"], "findings": d["rows"]}
 
 
 @app.get("/api/findings/{finding_id}")
@@ -511,6 +678,26 @@ async def api_send_back(request: Request, finding_id: str, user=Depends(require_
     body = await _json_body(request)
     check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
     return await run_in_threadpool(_act, "send_back", finding_id, user, str(body.get("reason") or ""))
+
+
+@app.post("/api/findings/{finding_id}/unwaive")
+async def api_unwaive(request: Request, finding_id: str, user=Depends(require_steward)):
+    body = await _json_body(request)
+    check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
+    return await run_in_threadpool(_act, "unwaive", finding_id, user, str(body.get("reason") or ""))
+
+
+@app.post("/api/findings/bulk")
+async def api_bulk(request: Request, user=Depends(require_steward)):
+    """Body: action (waive / send_back / unwaive), week, reason, and either ids or the list's
+    filters and q (every finding they select)."""
+    body = await _json_body(request)
+    check_csrf(request, user, request.headers.get("x-csrf-token") or body.get("csrf_token"))
+    lq = listing.Query(str(body.get("week") or ""), {k: str(body.get(k) or "") for k in listing.FILTERS},
+                       q=str(body.get("q") or ""))
+    ids = body.get("ids")
+    ids = [str(i) for i in ids] if isinstance(ids, list) else None
+    return await run_in_threadpool(_bulk, str(body.get("action") or ""), lq, ids, user, str(body.get("reason") or ""))
 
 
 @app.post("/api/weeks/{week}/rerun")

@@ -13,8 +13,10 @@ from tests.review.weeks import MANGLED_HH, WEEK, run_week, warehouse
 ENDPOINTS = [("GET", "/huizong/api/findings?week=" + WEEK), ("GET", "/huizong/api/findings/{fid}"),
              ("POST", "/huizong/api/findings/{fid}/waive"), ("POST", "/huizong/api/findings/{fid}/send-back"),
              ("GET", "/huizong/api/status?week=" + WEEK), ("GET", "/huizong/api/weeks"),
-             ("POST", f"/huizong/api/weeks/{WEEK}/rerun"), ("GET", "/huizong/api/runs/manual__x")]
-PAGES = ["/huizong/findings", "/huizong/findings/{fid}", "/huizong/status", "/huizong/data-docs/index.html", "/huizong/"]
+             ("POST", f"/huizong/api/weeks/{WEEK}/rerun"), ("GET", "/huizong/api/runs/manual__x"),
+             ("POST", "/huizong/api/findings/{fid}/unwaive"), ("POST", "/huizong/api/findings/bulk")]
+PAGES = ["/huizong/findings", "/huizong/findings/{fid}", "/huizong/status", "/huizong/data-docs/index.html", "/huizong/",
+         "/huizong/findings/export?week=" + WEEK, "/huizong/units/411622107201?week=" + WEEK]
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 A steward logs in through Airflow's own login page, opens 数据审核, finds this week's open
 errors for one county, reads one with its source row, waives it with a reason, sees it
-leave the open list, and asks for the week to be run again. Screenshots go to
+leave the open list, asks for the week to be run again, searches and sorts the list, opens
+a unit's forms and receipts, waives the open list in bulk, undoes a waiver and exports. Screenshots go to
 tests/artifacts/ (git-ignored).
 """
 from __future__ import annotations
@@ -174,6 +175,69 @@ def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser, parsed
     runs = [r for r in DagRun.find(dag_id="weekly_ingest")
             if (r.conf or {}).get("week") == WEEK and r.run_id not in parsed_dags]  # not other tests' runs
     assert [(r.triggering_user_name, r.run_id in notice) for r in runs] == [(USER, True)]
+
+    # Search by unit code, sort by a column, open the unit's forms and receipts (the week
+    # consolidated, as the run does: who reported what).
+    from pipelines.consolidate import consolidate
+
+    consolidate(WEEK)
+    browser.get(api_server + f"/huizong/findings?week={WEEK}")
+    wait.until(EC.presence_of_element_located((By.ID, "overview")))
+    assert "全市合计" in browser.find_element(By.ID, "overview").text
+    box = browser.find_element(By.ID, "search")
+    box.send_keys("411622107201")
+    box.submit()
+    wait.until(EC.url_contains("q=411622107201"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#findings tbody tr[data-finding]")
+    assert rows and int(browser.find_element(By.ID, "shown-count").text) == len(rows)
+    assert all("411622107201" in r.text for r in rows)
+    browser.save_screenshot(str(ARTIFACTS / "review_04_search.png"))
+    browser.find_element(By.CSS_SELECTOR, 'th a[data-sort="rule"]').click()
+    wait.until(EC.url_contains("sort=rule"))
+    assert "q=411622107201" in browser.current_url and "▲" in browser.find_element(By.ID, "findings").text
+    browser.find_element(By.CSS_SELECTOR, "#findings tbody td.c-unit a").click()
+    wait.until(EC.presence_of_element_located((By.ID, "owed")))
+    assert "三本账（表A）" in browser.find_element(By.ID, "owed").text and browser.find_element(By.ID, "print-button")
+    assert browser.find_elements(By.CSS_SELECTOR, "section.receipt")
+    browser.save_screenshot(str(ARTIFACTS / "review_05_unit_receipts.png"))
+
+    # Waive the open list of the week in bulk, with one reason; then undo the single waiver.
+    browser.get(api_server + f"/huizong/findings?week={WEEK}&status=open")
+    wait.until(EC.presence_of_element_located((By.ID, "bulk-form")))
+    n_open = int(browser.find_element(By.ID, "shown-count").text)
+    assert n_open >= 1
+    browser.find_element(By.CSS_SELECTOR, "#findings thead input[type=checkbox]").click()
+    browser.find_element(By.ID, "bulk-reason").send_keys("经县扶贫办逐户核实，同意入库")
+    browser.find_element(By.ID, "bulk-button").click()
+    wait.until(EC.presence_of_element_located((By.ID, "bulk-notice")))
+    assert f"已对 {n_open} 个问题执行「豁免」" in browser.find_element(By.ID, "bulk-notice").text
+    assert browser.find_element(By.ID, "shown-count").text == "0"
+    browser.save_screenshot(str(ARTIFACTS / "review_06_bulk_waived.png"))
+    browser.get(api_server + f"/huizong/findings/{fid}")
+    browser.find_element(By.ID, "unwaive-button").click()
+    wait.until(EC.presence_of_element_located((By.ID, "notice")))
+    assert browser.find_element(By.ID, "status").text == "待处理" and lifecycle.status_of(fid) == "open"
+    assert "撤销豁免" in browser.find_element(By.ID, "history").text
+
+    # The export link hands over the filtered list as xlsx.
+    browser.get(api_server + f"/huizong/findings?week={WEEK}&status=waived")
+    href = browser.find_element(By.ID, "export-link").get_attribute("href")
+    req = urllib.request.Request(href, headers={"Cookie": f"_token={browser.get_cookie('_token')['value']}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert "spreadsheetml" in resp.headers["Content-Type"] and resp.read(2) == b"PK"
+
+    # At 390 px the list comes first: overview and facets folded; unit, severity and message shown.
+    browser.set_window_size(390, 844)
+    browser.get(api_server + f"/huizong/findings?week={WEEK}")
+    wait.until(EC.presence_of_element_located((By.ID, "findings")))
+    assert browser.find_element(By.ID, "facets").get_attribute("open") is None
+    assert browser.find_element(By.ID, "overview").get_attribute("open") is None
+    cell = {c: browser.find_element(By.CSS_SELECTOR, f"#findings tbody td.c-{c}") for c in
+            ("unit", "severity", "message", "file")}
+    assert all(cell[c].is_displayed() for c in ("unit", "severity", "message")) and not cell["file"].is_displayed()
+    assert cell["message"].rect["x"] + cell["message"].rect["width"] <= 390 + 1
+    browser.save_screenshot(str(ARTIFACTS / "review_07_narrow.png"))
+    browser.set_window_size(1400, 1000)
 
     # The nav entry is registered with Airflow's UI and opens the app inside it.
     browser.get(api_server + "/plugin/huizong-review")

@@ -157,3 +157,20 @@ def test_only_receipt_folders_changed_since_the_last_write_are_listed(examples_l
     town.unlink()  # moves its folder's time: that folder alone is listed, the receipt written again
     assert write_receipts(WEEK) == first and town.is_file()
     assert listed == [str(town.parent)]
+
+
+def test_a_village_that_sent_its_report_but_not_its_ledger_is_told_the_ledger_is_missing(examples_landing):
+    from pipelines.consolidate import consolidate
+    from tests.review.weeks import LEDGER, folder
+
+    (folder(examples_landing) / LEDGER).unlink()
+    run_week()
+    consolidate(WEEK)
+    paths = write_receipts(WEEK)
+    village = [p for p in paths if p.parent.name == "411622107201" and p.suffix == ".html"]
+    assert len(village) == 1 and "周报" in village[0].name
+    html = village[0].read_text(encoding="utf-8")
+    assert "应报未收到" in html and "三本账（表A）尚未收到" in html and ACCEPTED not in html
+    # The township owes nothing: its receipt is the plain acceptance.
+    town = [p for p in paths if p.parent.name == "411622107" and p.suffix == ".html"]
+    assert ACCEPTED in town[0].read_text(encoding="utf-8") and "应报未收到" not in town[0].read_text(encoding="utf-8")
