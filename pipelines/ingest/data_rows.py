@@ -123,6 +123,9 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
                 break
         if ":" in first_text or "：" in first_text:
             if _FOOTER_RE.match(first_text):
+                if _data_below(rows, i, cols):
+                    extra.append(i)   # a footer line inside the table: the rows under it are data
+                    continue
                 extra.extend(range(i, len(rows)))
                 break
             if _UNITS_RE.match(first_text):
@@ -145,6 +148,17 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
                     break
         (totals if is_total else data).append(i)
     return data, totals, extra
+
+
+def _data_below(rows: list[list], i: int, cols: list[int]) -> bool:
+    """Whether a row under row ``i`` is filled in at least half of the table's columns:
+    then the footer line at ``i`` was written inside the table (above rows a clerk added
+    or pasted later), not under it, and the table goes on."""
+    need = max(2, (len(cols) + 1) // 2)
+    for row in rows[i + 1:]:
+        if sum(1 for j in cols if j < len(row) and row[j] != "" and row[j] is not None) >= need:
+            return True
+    return False
 
 
 def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_total: bool) -> Columns:

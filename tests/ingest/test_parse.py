@@ -649,6 +649,17 @@ def test_blank_rows_inside_the_data_and_total_in_name_column():
     assert pf.totals["report"]["hh_open"].tolist() == [30]
 
 
+def test_a_footer_line_inside_the_table_does_not_end_it():
+    """A 填表人 line between villages (a part pasted under the first part's footer): the rows
+    under it are still data; the real footer under the 合计 still ends the table."""
+    grid = c_grid(c_rows(3))
+    grid.insert(4, ["填表人：张三", None, "专职副书记：钱振华"])
+    pf = parse_file(csv_bytes(grid, "gbk"), "t.csv")
+    assert pf.form == "C" and pf.problems == []
+    assert pf.tables["report"]["source_row"].tolist() == [4, 6, 7]
+    assert pf.totals["report"]["source_row"].tolist() == [8]
+
+
 def test_header_labels_in_their_own_cells():
     grid = b_grid(B_ROW)
     grid[1] = ["填报单位", "西华县逍遥镇焦东村", None, "行政区划代码", 411622107201.0, None, "填报周次",
