@@ -21,6 +21,12 @@ def week_label(year: int, num: int) -> str:
     return f"{year}-W{num:02d}"
 
 
+def week_words(week: str) -> str:
+    """'2026-W47' as a person writes it: 2026年第47周."""
+    year, num = parse_week(week)
+    return f"{year}年第{num}周"
+
+
 def week_start(week: str) -> dt.date:
     year, num = parse_week(week)
     return dt.date.fromisocalendar(year, num, 1)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from pipelines.findings import WARNING, finding
 from pipelines.ingest.headers import Layout
-from pipelines.ingest.week_text import week_in, week_words
+from pipelines.ingest.week_text import week_in
+from pipelines.weeks import week_words
 
 if TYPE_CHECKING:
     from pipelines.ingest.parsed_file import ParsedFile

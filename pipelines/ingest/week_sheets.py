@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from pipelines.findings import WARNING, finding
 from pipelines.ingest.readers.book import Book
-from pipelines.ingest.week_text import week_in, week_words
+from pipelines.ingest.week_text import week_in
+from pipelines.weeks import week_words
 
 if TYPE_CHECKING:
     from pipelines.ingest.parsed_file import ParsedFile

@@ -46,9 +46,3 @@ def _nearest(num: int, folder_week: str) -> str | None:
         if best is None or abs((monday - start).days) < abs((best - start).days):
             best = monday
     return weeks.week_of(best) if best else None
-
-
-def week_words(week: str) -> str:
-    """'2026-W47' as a person writes it: 2026年第47周."""
-    year, num = weeks.parse_week(week)
-    return f"{year}年第{num}周"

@@ -343,7 +343,7 @@ opn AS (
     FROM core.findings f
     LEFT JOIN core.finding_status fs ON fs.finding_id = f.finding_id
     LEFT JOIN anc a ON a.unit_code = f.unit_code
-    WHERE f.week <= :lw AND COALESCE(fs.status, 'open') = 'open'
+    WHERE f.week = :lw AND COALESCE(fs.status, 'open') = 'open'
     GROUP BY COALESCE(a.ancestor, :city)
 ),
 base AS (

@@ -236,7 +236,7 @@ TABLES: dict[str, dict] = {
             ("accuracy_overall", "八个准综合准确率", SHARE, "八个维度准确率的平均值"),
             ("findings_errors", "本月错误数", "条", "本月各周错误条数之和"),
             ("findings_warnings", "本月警告数", "条", "本月各周警告条数之和"),
-            ("findings_open_month_end", "月末待处理问题数", "条", "截至本月末周（含以前各周）状态仍为待处理的问题条数"),
+            ("findings_open_month_end", "月末待处理问题数", "条", "本月末周的问题中状态仍为待处理的条数（每周报表反映当时的全部数据：前几周的问题如仍存在，末周会再次发现；已更正的不再计入）"),
             ("discrepancies", "本月逐级核对差异数", "条", "本月各周差异条数之和"),
             ("discrepancy_abs_hh", "本月差异绝对值合计（户）", HH, "户数类差异的绝对值之和"),
             ("discrepancy_abs_wan", "本月差异绝对值合计（万元）", WAN, "金额类差异的绝对值之和"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipelines import forms
+from pipelines import forms, labels
 from pipelines.mart.calendar import parse_month, weeks_of_month
 from pipelines.warehouse import Warehouse
 
@@ -44,7 +44,7 @@ class MonthData:
     trend: pd.DataFrame                         # weekly_summary rows of the region
     child_trend: pd.DataFrame                   # weekly hh_close by child unit
     accuracy: pd.DataFrame                      # dimension_label, accuracy, error_records, records
-    issues_by_rule: pd.DataFrame                # rule, dimension_label, severity_label, n, example
+    issues_by_rule: pd.DataFrame                # rule_name, rule, dimension_label, severity_label, n, example
     issues_by_unit: pd.DataFrame                # unit_name, n
     charts: FiveCharts | None = None
     villages: list[FiveCharts] = field(default_factory=list)
@@ -100,15 +100,16 @@ def month_data(wh: Warehouse, month: str, region_code: str, target_wan: float = 
         "f.county_code = :code" if level == forms.LEVEL_COUNTY else "f.township_code = :code")
     issues_by_rule = wh.query(
         f"SELECT f.rule, f.dimension_label, f.severity_label, COUNT(*) AS n, MIN(f.message) AS example "
-        f"FROM mart.findings f WHERE f.week <= :last AND f.status = 'open' AND {cond} "
+        f"FROM mart.findings f WHERE f.week = :last AND f.status = 'open' AND {cond} "
         f"GROUP BY f.rule, f.dimension_label, f.severity_label ORDER BY n DESC, f.rule LIMIT 12",
         {"last": last, "code": region_code})
     unit_col = "f.county_code" if level == forms.LEVEL_CITY else "f.township_code"
     issues_by_unit = wh.query(
         f"SELECT r.region_name AS unit_name, COUNT(*) AS n FROM mart.findings f "
         f"JOIN mart.dim_region r ON r.region_code = {unit_col} "
-        f"WHERE f.week <= :last AND f.status = 'open' AND {cond} GROUP BY r.region_name ORDER BY n DESC LIMIT 10",
+        f"WHERE f.week = :last AND f.status = 'open' AND {cond} GROUP BY r.region_name ORDER BY n DESC LIMIT 10",
         {"last": last, "code": region_code})
+    issues_by_rule.insert(0, "rule_name", issues_by_rule["rule"].map(labels.rule_name))
     return MonthData(month, region_code, row["region_name"], level, weeks, row, children, counties, trend,
                      child_trend, accuracy, issues_by_rule, issues_by_unit, target_wan=target_wan)
 

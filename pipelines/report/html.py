@@ -11,6 +11,7 @@ from markupsafe import Markup
 from pipelines import forms
 from pipelines.report import svg
 from pipelines.report.data import FiveCharts, MonthData
+from pipelines.weeks import week_words
 
 P = svg.PALETTE
 
@@ -119,10 +120,10 @@ footer { color: #777; font-size: 12px; margin-top: 30px; border-top: 1px solid #
 
 <h2>四、数据质量（八个准）与待处理问题</h2>
 <div class="charts">{{ accuracy_chart }}{{ issues_chart }}</div>
-<h3>待处理问题最多的规则（截至 {{ r.last_week }}）</h3>
+<h3>月末待处理问题最多的问题类型（{{ last_week_words }}）</h3>
 <table>
-<tr><th>规则</th><th>八个准维度</th><th>严重程度</th><th>条数</th><th>示例</th></tr>
-{% for i in issues %}<tr><td class="l">{{ i.rule }}</td><td class="l">{{ i.dimension_label }}</td><td>{{ i.severity_label }}</td><td>{{ i.n }}</td><td class="l">{{ i.example }}</td></tr>
+<tr><th>问题类型</th><th>八个准维度</th><th>严重程度</th><th>条数</th><th>示例</th></tr>
+{% for i in issues %}<tr><td class="l">{{ i.rule_name }}</td><td class="l">{{ i.dimension_label }}</td><td>{{ i.severity_label }}</td><td>{{ i.n }}</td><td class="l">{{ i.example }}</td></tr>
 {% else %}<tr><td colspan="5" class="l">无待处理问题。</td></tr>
 {% endfor %}</table>
 
@@ -135,7 +136,7 @@ footer { color: #777; font-size: 12px; margin-top: 30px; border-top: 1px solid #
 <div class="charts">{% for t, s in v.charts %}{{ s }}{% endfor %}</div>
 {% endfor %}
 
-<footer>数据来源：汇总（Huizong）数据仓库 mart.monthly_conclusion、mart.weekly_summary、mart.findings 与三本账（core）。
+<footer>数据来源：汇总数据仓库的月总结、周汇总、问题清单与各村三本账；待处理问题为本月末周仍待处理的问题。
 一周归属于包含其四天或以上的月份。生成时间：{{ generated }}。本报告不含身份证号、电话和姓名。</footer>
 </main></body></html>
 """
@@ -238,11 +239,11 @@ def render_html(d: MonthData) -> str:
     rank_text = ""
     if d.level == forms.LEVEL_COUNTY and r["rank_in_parent"] == r["rank_in_parent"]:
         rank_text = f"综合得分全市第 {int(r['rank_in_parent'])} 名（共 {len(d.counties)} 个县市区）"
-    weeks_text = f"{d.weeks[0]} 至 {d.weeks[-1]}"
+    weeks_text = f"{week_words(d.weeks[0])} 至 {week_words(d.weeks[-1])}"
     return _ENV.from_string(TEMPLATE).render(
         title=f"{d.region_name}精准扶贫月总结报告（{d.month_label}）", r=r, weeks_text=weeks_text, rank_text=rank_text,
         cards=cards, child_title="各县（市、区）排名" if is_city else "各乡镇情况（按综合得分）",
         rank_col="名次", ranking=ranking, ranking_chart=ranking_chart, credit_chart=credit_chart,
         trend_stock=trend_stock, trend_flow=trend_flow, trend_credit=trend_credit, trend_reporting=trend_reporting,
         weeks=weeks, accuracy_chart=accuracy_chart, issues_chart=issues_chart, issues=issues, five=five,
-        villages=villages, generated=dt.datetime.now().strftime("%Y年%m月%d日 %H:%M"))
+        villages=villages, last_week_words=week_words(r["last_week"]), generated=dt.datetime.now().strftime("%Y年%m月%d日 %H:%M"))

@@ -10,6 +10,7 @@ import xlsxwriter
 from pipelines import forms
 from pipelines.report.data import FiveCharts, MonthData
 from pipelines.report.svg import PALETTE, plain
+from pipelines.weeks import week_words
 
 FONT = "等线"
 
@@ -232,10 +233,10 @@ def write_xlsx(d: MonthData, path: Path) -> Path:
                    if len(a) and a["accuracy"].notna().any() else 0})
     ws.insert_chart(2, 6, ch)
     r0 = last + 3
-    ws.write_string(r0, 0, plain(f"待处理问题最多的规则（截至 {r['last_week']}）"), book.title)
+    ws.write_string(r0, 0, plain(f"月末待处理问题最多的问题类型（{week_words(r['last_week'])}）"), book.title)
     iss = d.issues_by_rule
-    book.table(ws, r0 + 2, 0, ["规则", "八个准维度", "严重程度", "条数", "示例"],
-               iss[["rule", "dimension_label", "severity_label", "n", "example"]].values.tolist(),
+    book.table(ws, r0 + 2, 0, ["问题类型", "八个准维度", "严重程度", "条数", "示例"],
+               iss[["rule_name", "dimension_label", "severity_label", "n", "example"]].values.tolist(),
                ["text", "text", "text", "int", "text"])
     if d.charts:
         _five_sheet(book, "五张图", d.charts)

@@ -183,7 +183,7 @@ COMMENT ON COLUMN mart.monthly_conclusion.acc_dynamics IS '动态变化捕捉准
 COMMENT ON COLUMN mart.monthly_conclusion.accuracy_overall IS '八个准综合准确率（比例(0–1)）：八个维度准确率的平均值';
 COMMENT ON COLUMN mart.monthly_conclusion.findings_errors IS '本月错误数（条）：本月各周错误条数之和';
 COMMENT ON COLUMN mart.monthly_conclusion.findings_warnings IS '本月警告数（条）：本月各周警告条数之和';
-COMMENT ON COLUMN mart.monthly_conclusion.findings_open_month_end IS '月末待处理问题数（条）：截至本月末周（含以前各周）状态仍为待处理的问题条数';
+COMMENT ON COLUMN mart.monthly_conclusion.findings_open_month_end IS '月末待处理问题数（条）：本月末周的问题中状态仍为待处理的条数（每周报表反映当时的全部数据：前几周的问题如仍存在，末周会再次发现；已更正的不再计入）';
 COMMENT ON COLUMN mart.monthly_conclusion.discrepancies IS '本月逐级核对差异数（条）：本月各周差异条数之和';
 COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_hh IS '本月差异绝对值合计（户）：户数类差异的绝对值之和';
 COMMENT ON COLUMN mart.monthly_conclusion.discrepancy_abs_wan IS '本月差异绝对值合计（万元）：金额类差异的绝对值之和';
