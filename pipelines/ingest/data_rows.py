@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipelines import forms
+from pipelines import forms, labels
 from pipelines.findings import ERROR, WARNING, finding
 from pipelines.ingest import converters as C
 from pipelines.ingest import values as V
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 # years, per-capita income) an empty cell stays NA for validation to report.
 NO_ZERO_FILL = frozenset({"household_size", "identified_year", "planned_exit_year",
                           "income_per_capita_yuan"})
+
+# Code columns' lengths: a number of that many digits may be the code itself (see
+# values.parse_code).
+CODE_DIGITS = {"household_id": 16, "village_code": 12, "township_code": 9}
 
 # Columns that identify a row (record_key): the tables' key columns.
 KEY_COLUMNS = tuple(dict.fromkeys(k for t in forms.REGISTRY.values() for k in t.keys))
@@ -167,7 +171,8 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
             raw[c.name] = [""] * n
             continue
         values = list(cols_t[j])
-        arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
+        arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL,
+                                    labels.COLUMN_UNITS.get(c.name, ""), CODE_DIGITS.get(c.name))
         typed[c.name] = arr
         raw[c.name] = C.raw_texts(values)
         if is_total and c.dtype == "yesno":
@@ -216,6 +221,14 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
                        message=f"{where}的值「{value}」不是“是”或“否”，未读取；请填写“是”或“否”"
                                f"（也可填 {' '.join(V.YES_EQUIVALENTS)} 表示“是”，"
                                f"{' '.join(V.NO_EQUIVALENTS)} 表示“否”），更正后重新报送")
+    if kind == C.UNIT_MISMATCH:
+        unit = labels.COLUMN_UNITS[name]
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule="value.unit_mismatch", severity=ERROR, dimension=dim,
+                       record_key=record_key,
+                       message=f"{where}的值「{value}」所带单位「{V.split_unit(value)[1]}」"
+                               f"与该栏的单位「{unit}」不符，未读取；请填写以{unit}计的数字，"
+                               f"更正后重新报送")
     if kind == C.BAD_INTEGER:
         return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
                        value=value, rule="value.not_integer", severity=ERROR, dimension=dim,
