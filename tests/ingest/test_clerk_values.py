@@ -135,3 +135,63 @@ def test_a_township_report_saved_as_xlsx_with_numeric_village_codes_loads_every_
                         "ORDER BY village_code")["village_code"]
     assert codes.tolist() == [f"41162210720{i}" for i in range(1, 9)]
     assert not {"village_code.scientific", "village_code.format"} & _rules()
+
+
+# ---- a header row repeated inside a table ------------------------------------------------------
+
+def _repeated_header(rule_rows: list[int]):
+    f = _findings("row.repeated_header")
+    assert f["row"].tolist() == rule_rows and (f["severity"] == "warning").all()
+    assert [m for m in f["message"]] == [f"第{r}行是重复的表头，已跳过" for r in rule_rows]
+    return f
+
+
+def test_a_ledger_with_its_header_repeated_for_printing_skips_that_row(examples_landing):
+    path = _path(examples_landing, LEDGER)
+    wb = openpyxl.load_workbook(path)
+    ws = wb[PLAN]
+    header = [c.value for c in ws[3]]
+    ws.insert_rows(30)
+    for j, v in enumerate(header, start=1):
+        ws.cell(30, j, v.replace("\n", "") if v else v)   # retyped: the line break left out
+    wb[MEASURES].insert_rows(20)
+    for j, c in enumerate(wb[MEASURES][1], start=1):
+        wb[MEASURES].cell(20, j, c.value)
+    wb.save(path)
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["ledger_households"] == 44 and summary["quarantined"]["ledger_households"] == 1
+    assert summary["loaded"]["ledger_measures"] == 50
+    f = _repeated_header([20, 30])
+    assert f["sheet"].tolist() == [MEASURES, PLAN]
+    assert not {"value.not_number", "value.not_integer", "value.not_yesno", "household_id.format"} & _rules()
+    errors = _wh().query("SELECT rule, row FROM core.findings WHERE severity = 'error'")
+    assert errors.values.tolist() == [["id_number.scientific", 11]]
+
+
+def test_a_village_report_with_its_two_row_header_repeated_loads_its_one_row(examples_landing):
+    path = _path(examples_landing, REPORT)
+    wb = openpyxl.load_workbook(path)
+    ws = wb.active
+    ws.insert_rows(7, 2)
+    for r in (4, 5):
+        for c in ws[r]:
+            if type(c).__name__ == "Cell":
+                ws.cell(r + 3, c.column, c.value)
+    wb.save(path)
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["village_reports"] == 1
+    assert _wh().scalar("SELECT hh_open FROM core.village_reports") == 38
+    _repeated_header([7, 8])
+    assert not {"value.not_number", "value.not_yesno", "report.extra_rows"} & _rules()
+
+
+def test_a_township_report_pasted_as_two_blocks_skips_the_second_header(examples_landing):
+    path = _path(examples_landing, TOWNSHIP)
+    lines = path.read_bytes().decode("gbk").splitlines()
+    assert lines[2].startswith("村代码,")
+    lines.insert(6, lines[2])
+    path.write_bytes("\n".join(lines).encode("gbk"))
+    summary = stage_and_publish(WEEK)
+    assert summary["loaded"]["township_reports"] == 9 and summary["quarantined"]["township_reports"] == 0
+    _repeated_header([7])
+    assert not {"value.not_number", "value.not_yesno", "village_code.format"} & _rules()
