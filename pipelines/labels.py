@@ -13,12 +13,16 @@ FORM_NAMES = {forms.FORM_A: "三本账（表A）", forms.FORM_B: "村级周报�
 
 # Units a metric is counted in, from the header's wording.
 HH, PP, WAN, TIMES, N = "户", "人", "万元", "人次", "个"
-YUAN = "元"  # a money header may say 元 where the form counts 万元 (pipelines.ingest.units)
+YUAN, YEAR = "元", "年"  # a money header may say 元 where the form counts 万元 (pipelines.ingest.units)
 
 
 def _unit(name: str, header: str) -> str:
     if name.endswith("_wan") or "万元" in header:
         return WAN
+    if name.endswith("_yuan") or "(元)" in header:
+        return YUAN
+    if header.endswith("年度"):
+        return YEAR
     if "人次" in header:
         return TIMES
     if name.startswith("hh_") or header.endswith("户数"):
@@ -44,6 +48,11 @@ def _metrics() -> dict[str, tuple[str, str]]:
 
 # metric code -> (Chinese name without unit, unit)
 METRICS: dict[str, tuple[str, str]] = _metrics()
+
+
+# every numeric column of the forms (the ledger's too) -> its unit
+COLUMN_UNITS: dict[str, str] = {c.name: _unit(c.name, c.header) for cols in forms.TABLES.values()
+                                for c in cols if c.dtype in ("int", "float")}
 
 
 def metric_name(code: str) -> str:

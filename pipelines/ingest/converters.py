@@ -1,7 +1,14 @@
 """Column converters: one column of cells (pipelines.ingest.values) to a typed pandas array.
 
 ``convert_column`` returns the array and a list of bad cells (row position, kind) for
-the caller to turn into findings. It takes fast paths when a column is already
+the caller to turn into findings.
+
+A number may be written with its column's own unit after it (38户 in a 户数 column,
+2014年 in a year, 15人次, 2760元 in a 元 column, 12.5万元 in a 万元 column): it is read
+as the number. A number with another unit (38人 in a 户数 column, 5元 in a 万元 column)
+is not read (UNIT_MISMATCH): the clerk meant something else than the column counts.
+A code column of a known length (``digits``) accepts a number of 16 digits that Excel
+cannot have truncated (see values.parse_code). It takes fast paths when a column is already
 homogeneous (all floats from Excel, plain digit strings), and falls back to a per-cell
 parse only for the cells that need one; data blocks are small (tens to a few hundred
 rows), where this beats pandas string methods by far.
@@ -23,14 +30,18 @@ BAD_INTEGER = "not_integer"
 BAD_DATE = "not_date"
 BAD_YESNO = "not_yesno"
 SCIENTIFIC = "scientific"
+UNIT_MISMATCH = "unit_mismatch"
 
 
-def convert_column(values: list, dtype: str, zero_fill: bool = True):
-    """One column of cells -> (pandas array, [(position, kind), ...] of bad cells)."""
+def convert_column(values: list, dtype: str, zero_fill: bool = True, unit: str = "",
+                   digits: int | None = None):
+    """One column of cells -> (pandas array, [(position, kind), ...] of bad cells).
+
+    ``unit``: the numeric column's unit (labels.column_unit); ``digits``: a code's length."""
     if dtype == "int" or dtype == "float":
-        return _convert_number(values, dtype, zero_fill)
+        return _convert_number(values, dtype, zero_fill, unit)
     if dtype == "code" or dtype == "id18":
-        return _convert_code(values)
+        return _convert_code(values, digits)
     if dtype == "date":
         return _convert_date(values)
     if dtype == "yesno":
@@ -38,12 +49,12 @@ def convert_column(values: list, dtype: str, zero_fill: bool = True):
     return _convert_str(values)
 
 
-def _convert_number(values: list, dtype: str, zero_fill: bool):
+def _convert_number(values: list, dtype: str, zero_fill: bool, unit: str):
     if set(map(type, values)) == {float}:
         return _convert_floats(values, dtype)
     n = len(values)
     if n <= 8:
-        return _convert_small_number(values, dtype, zero_fill)
+        return _convert_small_number(values, dtype, zero_fill, unit)
     bad: list[tuple[int, str]] = []
     # (python lists filled per cell, then one array each: cheaper than setting
     # numpy elements one by one)
@@ -54,10 +65,12 @@ def _convert_number(values: list, dtype: str, zero_fill: bool):
             out_l[i] = v
             continue
         f, ok = V.parse_number(v, zero_fill)
+        if not ok:
+            f, kind = _with_unit(v, unit, zero_fill)
         if f is None:
             mask_l[i] = True
             if not ok:
-                bad.append((i, BAD_NUMBER))
+                bad.append((i, kind))
         else:
             out_l[i] = f
     out = np.array(out_l, dtype="float64")
@@ -97,7 +110,16 @@ def _convert_floats(values: list, dtype: str):
     return pd.arrays.FloatingArray(arr, mask), bad
 
 
-def _convert_code(values: list):
+def _with_unit(v, unit: str, zero_fill: bool) -> tuple[float | None, str]:
+    """A cell parse_number refused: the number before the column's own unit, or the kind
+    of bad cell it is."""
+    if not unit or type(v) is not str:
+        return None, BAD_NUMBER
+    f, status = V.number_with_unit(v, unit, zero_fill)
+    return f, (UNIT_MISMATCH if status == "unit_mismatch" else BAD_NUMBER)
+
+
+def _convert_code(values: list, digits: int | None):
     bad: list[tuple[int, str]] = []
     joined = "".join(values) if types_all_str(values) else None
     if joined is not None and joined.isascii() and (
@@ -111,7 +133,7 @@ def _convert_code(values: list):
         return V.string_array(out_o), bad
     out_o = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
-        s, status = V.parse_code(v)
+        s, status = V.parse_code(v, digits)
         out_o[i] = s if s is not None else pd.NA
         if status == "scientific":
             bad.append((i, SCIENTIFIC))
@@ -205,7 +227,7 @@ def _convert_date_texts(values: list):
     return out_d, bad
 
 
-def _convert_small_number(values: list, dtype: str, zero_fill: bool):
+def _convert_small_number(values: list, dtype: str, zero_fill: bool, unit: str):
     """convert_column for a handful of cells (Form B's single row): plain Python."""
     bad: list[tuple[int, str]] = []
     out: list = []
@@ -213,11 +235,13 @@ def _convert_small_number(values: list, dtype: str, zero_fill: bool):
     is_int = dtype == "int"
     for i, v in enumerate(values):
         f, ok = V.parse_number(v, zero_fill)
+        if not ok:
+            f, kind = _with_unit(v, unit, zero_fill)
         if f is None:
             out.append(0)
             mask.append(True)
             if not ok:
-                bad.append((i, BAD_NUMBER))
+                bad.append((i, kind))
         elif is_int and (abs(f) >= V.INT_LIMIT or f != int(f)):
             out.append(0)
             mask.append(True)

@@ -2,10 +2,12 @@
 the data rows as typed columns.
 
 ``split_rows`` fills merged cells down the data rows (``fill_merged``), keeps column
-numbering and unit rows, blank rows, notes, units lines and footers (填表人：... and what
-follows) out of the data and sets 合计 rows apart;
-``convert_rows`` turns the chosen rows into typed column arrays (pipelines.ingest.values)
-and each cell that did not convert into a finding naming the row and the header.
+numbering and unit rows, blank rows, notes, units lines, footers (填表人：... and what
+follows) and the table's header repeated inside it (for printing, or two blocks pasted
+one under the other) out of the data and sets 合计 rows apart;
+``convert_rows`` turns the chosen rows into typed column arrays (pipelines.ingest.values),
+each cell that did not convert into a finding naming the row and the header, and each
+repeated header row into a warning naming the row.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipelines import forms
+from pipelines import forms, labels
 from pipelines.findings import ERROR, WARNING, finding
 from pipelines.ingest import converters as C
 from pipelines.ingest import values as V
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 # years, per-capita income) an empty cell stays NA for validation to report.
 NO_ZERO_FILL = frozenset({"household_size", "identified_year", "planned_exit_year",
                           "income_per_capita_yuan"})
+
+# Code columns' lengths: a number of that many digits may be the code itself (see
+# values.parse_code).
+CODE_DIGITS = {"household_id": 16, "village_code": 12, "township_code": 9}
 
 # Columns that identify a row (record_key): the tables' key columns.
 KEY_COLUMNS = tuple(dict.fromkeys(k for t in forms.REGISTRY.values() for k in t.keys))
@@ -91,6 +97,42 @@ def fill_merged(layout: Layout, start: int) -> None:
                 row[c0] = value
 
 
+def _header_keys(layout: Layout) -> dict[int, frozenset[str]]:
+    """Per table column: the normalised texts its header shows (each header row's cell and
+    the names the header was matched by)."""
+    rows = layout.sheet.rows
+    header = rows[layout.header_row:layout.header_row + layout.n_header_rows]
+    out = {}
+    for j in layout.mapping.values():
+        keys = set(layout.names[j]) if j < len(layout.names) else set()
+        keys.update(norm(r[j]) for r in header if j < len(r) and type(r[j]) is str and r[j])
+        keys.discard("")
+        out[j] = frozenset(keys)
+    return out
+
+
+def _is_header_copy(row, keys: dict[int, frozenset[str]]) -> bool:
+    """A row whose cells are the table's own headers: at least two, and most of its
+    non-empty cells, equal their column's header (or one of its header rows)."""
+    filled = matched = 0
+    for j, k in keys.items():
+        v = row[j] if j < len(row) else ""
+        if v == "" or v is None:
+            continue
+        filled += 1
+        if type(v) is str and norm(v) in k:
+            matched += 1
+    return matched >= 2 and 2 * matched > filled
+
+
+def header_copies(layout: Layout, skip: set[int]) -> list[int]:
+    """The rows under the header, other than ``skip``, that repeat the table's header."""
+    keys = _header_keys(layout)
+    rows = layout.sheet.rows
+    start = layout.header_row + layout.n_header_rows
+    return [i for i in range(start, len(rows)) if i not in skip and _is_header_copy(rows[i], keys)]
+
+
 def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
     """(data row indices, total row indices, header/footer row indices)."""
     rows = layout.sheet.rows
@@ -102,6 +144,7 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
                        if c.name in layout.mapping and c.dtype in ("code", "str"))[:2]
     start = layout.header_row + layout.n_header_rows
     fill_merged(layout, start)
+    keys = _header_keys(layout)
     data, totals, extra = [], [], []
     first = True
     for i in range(start, len(rows)):
@@ -146,6 +189,8 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
                 if k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6):
                     is_total = True
                     break
+        if not is_total and _is_header_copy(row, keys):
+            continue   # reported by convert_rows
         (totals if is_total else data).append(i)
     return data, totals, extra
 
@@ -181,13 +226,21 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
             raw[c.name] = [""] * n
             continue
         values = list(cols_t[j])
-        arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL)
+        arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL,
+                                    labels.COLUMN_UNITS.get(c.name, ""), CODE_DIGITS.get(c.name))
         typed[c.name] = arr
         raw[c.name] = C.raw_texts(values)
         if is_total and c.dtype == "yesno":
             continue  # a 合计 row's 是否贫困村 says nothing of one village (a count of them, a dash)
         for pos, kind in bad:
             bad_cells.append((c.name, pos, kind))
+    if not is_total:
+        for i in header_copies(layout, set(idx)):
+            pf.problems.append(finding(
+                file=pf.name, sheet=sheet.name, row=i + 1, rule="row.repeated_header",
+                severity=WARNING, dimension=TABLE_DIMENSION.get(table, "ledger"),
+                value=" ".join(V.clean_text(v) for v in rows[i] if v not in ("", None)),
+                message=f"第{i + 1}行是重复的表头，已跳过"))
     typed["source_sheet"] = V.string_array(np.full(n, sheet.name, dtype=object))
     typed["source_row"] = src_rows
     if not is_total:
@@ -230,6 +283,14 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
                        message=f"{where}的值「{value}」不是“是”或“否”，未读取；请填写“是”或“否”"
                                f"（也可填 {' '.join(V.YES_EQUIVALENTS)} 表示“是”，"
                                f"{' '.join(V.NO_EQUIVALENTS)} 表示“否”），更正后重新报送")
+    if kind == C.UNIT_MISMATCH:
+        unit = labels.COLUMN_UNITS[name]
+        return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
+                       value=value, rule="value.unit_mismatch", severity=ERROR, dimension=dim,
+                       record_key=record_key,
+                       message=f"{where}的值「{value}」所带单位「{V.split_unit(value)[1]}」"
+                               f"与该栏的单位「{unit}」不符，未读取；请填写以{unit}计的数字，"
+                               f"更正后重新报送")
     if kind == C.BAD_INTEGER:
         return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
                        value=value, rule="value.not_integer", severity=ERROR, dimension=dim,

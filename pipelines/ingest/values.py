@@ -168,6 +168,36 @@ def _number_text(v: str, zero_fill: bool) -> tuple[float | None, bool]:
     return (f, True) if math.isfinite(f) else (None, False)
 
 
+# Units a count or an amount is written with after its number (38户, 2014年, 12.5万元);
+# longest first, so 万元 is not read as 元 nor 人次 as 次.
+NUMBER_UNITS = ("万元", "人次", "户", "人", "年", "元", "次", "期", "个")
+
+
+def split_unit(v: str) -> tuple[str, str]:
+    """(the text before the unit, the unit) when the text ends with one of NUMBER_UNITS,
+    else (the text, '')."""
+    s = halfwidth(v).strip()
+    for u in NUMBER_UNITS:
+        if s.endswith(u):
+            return s[:-len(u)], u
+    return s, ""
+
+
+def number_with_unit(v: str, unit: str, zero_fill: bool = True) -> tuple[float | None, str]:
+    """A number text that parse_number refused, read again with a trailing unit:
+    (value, "ok") when the unit is ``unit`` (the column's own) and the rest is a number,
+    (None, "unit_mismatch") for a number with another unit, else (None, "not_number")."""
+    rest, u = split_unit(v)
+    if not u:
+        return None, "not_number"
+    f, ok = _number_text(rest, zero_fill)
+    if not ok or not rest.strip():
+        return None, "not_number"
+    if u != unit:
+        return None, "unit_mismatch"
+    return f, "ok"
+
+
 def parse_int(v: object, zero_fill: bool = True) -> tuple[int | None, bool]:
     """(value, ok) for an integer column; a non-integral number is not ok."""
     f, ok = parse_number(v, zero_fill)
@@ -242,27 +272,28 @@ def _ymd(y: int, m: int, d: int) -> tuple[dt.date | None, bool]:
 
 # ---- identifiers ---------------------------------------------------------------------
 
-def parse_code(v: object) -> tuple[str | None, str]:
+def parse_code(v: object, digits: int | None = None) -> tuple[str | None, str]:
     """A code or ID kept as text: (text, status), status in ok / empty / scientific.
 
     Spaces are removed, full-width digits made half-width, a trailing x upper-cased.
     An integer-valued float below 1e15 (15 significant digits, exact in a double) is
     converted to its digits; a float at or above it, or text in scientific notation
     ("4.11622E+17"), has lost digits: (None, "scientific").
+
+    ``digits`` is the code's length (a 16-digit 户编号). Excel keeps 15 significant
+    digits and fills the rest with zeros, so a number of exactly that length below 2**53
+    (exact in a double) whose last digit is not 0 cannot have lost any: it is the code.
+    One ending in 0 may have: still "scientific", never guessed.
     """
     t = type(v)
-    if t is float:
-        if not math.isfinite(v):
+    if t is float or t is int:
+        if t is float and not math.isfinite(v):
             return None, "scientific"
         if abs(v) >= FLOAT_SAFE_LIMIT:
-            return None, "scientific"
+            return _exact_code(v, digits)
         if v == int(v):
             return str(int(v)), "ok"
         return repr(v), "ok"
-    if t is int:
-        if abs(v) >= FLOAT_SAFE_LIMIT:
-            return None, "scientific"
-        return str(v), "ok"
     if t is not str:
         if v is None:
             return None, "empty"
@@ -277,13 +308,22 @@ def parse_code(v: object) -> tuple[str | None, str]:
     if _SCI_RE.match(s):
         return None, "scientific"
     if _INT_TEXT_RE.match(s) and "." in s:
-        digits = s.split(".", 1)[0]
-        if len(digits.lstrip("0")) <= 15:
-            s = digits
-        else:
-            return None, "scientific"
+        whole = s.split(".", 1)[0]
+        if len(whole.lstrip("0")) > 15:
+            return _exact_code(int(whole), digits)
+        s = whole
     if s[-1] == "x":
         s = s[:-1] + "X"
+    return s, "ok"
+
+
+def _exact_code(n: float | int, digits: int | None) -> tuple[str | None, str]:
+    """parse_code for a number of 16 or more digits (see there)."""
+    if digits is None or n != int(n) or not 0 < n < INT_LIMIT:
+        return None, "scientific"
+    s = str(int(n))
+    if len(s) != digits or s[-1] == "0":
+        return None, "scientific"
     return s, "ok"
 
 

@@ -424,17 +424,17 @@ def test_a_sheets_found_by_headers_not_names():
 
 def test_a_xls_scientific_ids_and_household_ids():
     rows = [plan_row(1), plan_row(2, id_number=4.116221985041398e+17), plan_row(3)]
-    rows[2][0] = 4116221072010003.0   # a 16-digit household id as a number: digits not trusted
-    rows[0][0] = 411622107201.0 * 10000 + 1   # also >= 1e15
+    rows[2][0] = 4116221072010030.0   # a 16-digit household id as a number ending in 0: digits may be lost
+    rows[0][0] = 411622107201.0 * 10000 + 1   # ending in 1: Excel (15 digits) cannot have written it, exact
     book = a_book(rows)
     book["计划进度账"][1][2] = "身份证号码"
     pf = parse_file(xls_bytes(book), "a.xls")
     assert pf.form == "A"
     probs = sorted((p["row"], p["rule"], p["column"]) for p in pf.problems)
-    assert probs == [(3, "household_id.scientific", "户编号"), (4, "id_number.scientific", "身份证号码"),
-                     (5, "household_id.scientific", "户编号")]
+    assert probs == [(4, "id_number.scientific", "身份证号码"), (5, "household_id.scientific", "户编号")]
     plan = pf.tables["plan"]
-    assert plan["household_id"].isna().tolist() == [True, False, True]
+    assert plan["household_id"].tolist()[:2] == ["4116221072010001", "4116221072010002"]
+    assert plan["household_id"].isna().tolist() == [False, False, True]
     assert plan["id_number"].isna().tolist() == [False, True, False]
     sci = next(p for p in pf.problems if p["rule"] == "id_number.scientific")
     assert sci["record_key"] == "4116221072010002" and sci["value"] == "4.116221985041398e+17"
@@ -448,19 +448,20 @@ def test_a_csv_style_scientific_text():
 
 
 def test_bad_numbers_and_dates_are_findings_not_crashes():
-    rows = [plan_row(1, size="3人"), plan_row(2, income="abc"), plan_row(3, size="")]
+    rows = [plan_row(1, size="3户"), plan_row(2, income="abc"), plan_row(3, size="")]
     book = a_book(rows)
     book["措施办法账"][1][4] = "去年秋天"
     pf = parse_file(xlsx_bytes(book), "a.xlsx")
     got = sorted((p["sheet"], p["row"], p["rule"], p["severity"], p["value"]) for p in pf.problems)
     assert got == [("措施办法账", 2, "value.not_date", "warning", "去年秋天"),
-                   ("计划进度账", 3, "value.not_number", "error", "3人"),
+                   ("计划进度账", 3, "value.unit_mismatch", "error", "3户"),
                    ("计划进度账", 4, "value.not_number", "error", "abc")]
     plan = pf.tables["plan"]
     assert plan["household_size"].isna().tolist() == [True, False, True]  # empty size stays NA
     assert pd.isna(plan["income_per_capita_yuan"].iloc[1])
-    p = next(p for p in pf.problems if p["value"] == "3人")
+    p = next(p for p in pf.problems if p["value"] == "3户")
     assert p["column"] == "家庭人口数" and "第3行" in p["message"] and p["record_key"] == "4116221072010001"
+    assert "所带单位「户」与该栏的单位「人」不符" in p["message"]
 
 
 def test_a_missing_sheet():

@@ -34,6 +34,18 @@ def test_parse_number_rejects(cell):
     assert V.parse_number(cell) == (None, False)
 
 
+@pytest.mark.parametrize("cell,unit,expected", [
+    ("38户", "户", (38.0, "ok")), ("15人次", "人次", (15.0, "ok")), ("12.5万元", "万元", (12.5, "ok")),
+    ("２０１４年", "年", (2014.0, "ok")), ("2,760 元", "元", (2760.0, "ok")), ("—户", "户", (0.0, "ok")),
+    ("38人", "户", (None, "unit_mismatch")), ("5元", "万元", (None, "unit_mismatch")),
+    ("15人次", "人", (None, "unit_mismatch")), ("户", "户", (None, "not_number")),
+    ("约38户", "户", (None, "not_number")), ("38头", "户", (None, "not_number")),
+])
+def test_number_with_unit(cell, unit, expected):
+    assert V.parse_number(cell) == (None, False)
+    assert V.number_with_unit(cell, unit) == expected
+
+
 def test_parse_number_empty_without_zero_fill_is_na():
     assert V.parse_number("", zero_fill=False) == (None, True)
     assert V.parse_number("—", zero_fill=False) == (None, True)
@@ -117,6 +129,19 @@ def test_parse_code(cell, expected):
 
 
 _DIGITS = st.text(alphabet="0123456789", min_size=17, max_size=17)
+
+
+@pytest.mark.parametrize("cell,digits,expected", [
+    (4116221072010001.0, 16, ("4116221072010001", "ok")),
+    (4116221072010001, 16, ("4116221072010001", "ok")),
+    ("4116221072010009.0", 16, ("4116221072010009", "ok")),
+    (4116221072010010.0, 16, (None, "scientific")),        # ends in 0: digits may be lost
+    (4116221072010001.0, 18, (None, "scientific")),        # not the code's length
+    (41162210720100011.0, 17, (None, "scientific")),       # above 2**53: not exact
+    (411622107201.0, 12, ("411622107201", "ok")),
+])
+def test_parse_code_of_a_known_length(cell, digits, expected):
+    assert V.parse_code(cell, digits) == expected
 
 
 @given(_DIGITS, st.sampled_from("0123456789xX"))
