@@ -24,6 +24,7 @@ from pipelines.ingest import converters as C
 from pipelines.ingest import values as V
 from pipelines.ingest.frames import Columns, na_array
 from pipelines.ingest.headers import SPECS, Layout, norm
+from pipelines.ingest.units import stated_units
 
 if TYPE_CHECKING:
     from pipelines.ingest.parsed_file import ParsedFile
@@ -219,6 +220,7 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
     typed: dict = {}
     raw: dict = {}
     bad_cells: list[tuple[str, int, str]] = []
+    units = {**labels.COLUMN_UNITS, **stated_units(layout)}  # a money header may say 元
     for c in spec:
         j = layout.mapping.get(c.name)
         if j is None or not n:
@@ -227,7 +229,7 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
             continue
         values = list(cols_t[j])
         arr, bad = C.convert_column(values, c.dtype, c.name not in NO_ZERO_FILL,
-                                    labels.COLUMN_UNITS.get(c.name, ""), CODE_DIGITS.get(c.name))
+                                    units.get(c.name, ""), CODE_DIGITS.get(c.name))
         typed[c.name] = arr
         raw[c.name] = C.raw_texts(values)
         if is_total and c.dtype == "yesno":
@@ -255,11 +257,11 @@ def convert_rows(pf: ParsedFile, layout: Layout, idx: list[int], table: str, is_
                 kv = typed[key_col][pos]
                 record_key = raw[key_col][pos].strip() if kv is pd.NA else str(kv)
             pf.problems.append(_value_finding(pf, layout, table, name, int(src_rows[pos]),
-                                              raw[name][pos], kind, record_key))
+                                              raw[name][pos], kind, record_key, units.get(name, "")))
     return Columns(layout.table, typed, [raw[c.name] for c in spec], n)
 
 
-def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dict:
+def _value_finding(pf, layout, table, name, row, value, kind, record_key, unit: str) -> dict:
     header = pf.column_headers.get(table, {}).get(name) or SPECS[layout.table][name].header
     dim = TABLE_DIMENSION.get(table, "ledger")
     where = f"第{row}行「{header}」"
@@ -284,7 +286,6 @@ def _value_finding(pf, layout, table, name, row, value, kind, record_key) -> dic
                                f"（也可填 {' '.join(V.YES_EQUIVALENTS)} 表示“是”，"
                                f"{' '.join(V.NO_EQUIVALENTS)} 表示“否”），更正后重新报送")
     if kind == C.UNIT_MISMATCH:
-        unit = labels.COLUMN_UNITS[name]
         return finding(file=pf.name, sheet=layout.sheet.name, row=row, column=header,
                        value=value, rule="value.unit_mismatch", severity=ERROR, dimension=dim,
                        record_key=record_key,

@@ -83,6 +83,17 @@ def _stated(layout: Layout, j: int, row: list | None, line: str | None) -> tuple
     return line, "表上方所注单位"
 
 
+def stated_units(layout: Layout) -> dict[str, str]:
+    """The money unit each money column of ``layout`` states, where it states one: what a
+    cell's own unit (2760元) is checked against before the column is converted."""
+    row, line = _units_row(layout), _units_line(layout)
+    out = {}
+    for name, j in layout.mapping.items():
+        if SPECS[layout.table][name].dtype == "float" and (unit := _stated(layout, j, row, line)[0]):
+            out[name] = unit
+    return out
+
+
 def to_form_units(pf: ParsedFile, layout: Layout, parts: list[Columns]) -> None:
     """Convert the money columns of ``parts`` (one table's data and 合计 rows) whose header
     (or units row, or units line) states another unit than the form's; one warning per

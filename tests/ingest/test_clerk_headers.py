@@ -130,6 +130,19 @@ def test_money_in_yuan_by_the_units_line_above_the_table_is_converted(examples_l
                                      "「本周发放扶贫小额信贷」按表上方所注单位「元」填写，已换算为万元（除以 10000）"]
 
 
+def test_a_cell_with_the_unit_its_header_states_is_read_in_that_unit(examples_landing):
+    """125000元 under 本周到村扶贫资金（元）: the header's 元, not the form's 万元, is the
+    column's unit; 12.5万元 there is a unit the column does not have."""
+    _edit(examples_landing, REPORT, {("", "P4"): "本周到村扶贫资金（元）", ("", "P6"): "125000元",
+                                      ("", "Q4"): "本周发放扶贫小额信贷(元)", ("", "Q6"): "105000元"})
+    summary = stage_and_publish(WEEK)
+    assert _loaded(summary) == AS_SENT
+    v = _village()
+    assert (v["funds_to_village_wan"], v["microcredit_wan"]) == (12.5, 10.5)
+    assert _findings("value.unit_mismatch").empty
+    assert len(_findings("column.unit_converted")) == 2
+
+
 def test_ledger_funds_written_in_wan_are_converted_to_yuan(examples_landing):
     path = _path(examples_landing, LEDGER)
     wb = openpyxl.load_workbook(path)
