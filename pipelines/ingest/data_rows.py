@@ -24,6 +24,7 @@ from pipelines.ingest import converters as C
 from pipelines.ingest import values as V
 from pipelines.ingest.frames import Columns, na_array
 from pipelines.ingest.headers import SPECS, Layout, norm
+from pipelines.ingest.traditional import to_simplified
 from pipelines.ingest.units import stated_units
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
         for v in row:
             if v != "" and v is not None:
                 if type(v) is str:
-                    first_text = v
+                    first_text = to_simplified(v)   # 合計, 審核人： read as 合计, 审核人：
                 break
         if ":" in first_text or "：" in first_text:
             if _FOOTER_RE.match(first_text):
@@ -185,7 +186,7 @@ def split_rows(layout: Layout) -> tuple[list[int], list[int], list[int]]:
             is_total = k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6)
         for j in text_cols if not is_total else ():
             v = row[j]
-            if type(v) is str and "计" in v:
+            if type(v) is str and ("计" in v or "計" in v):
                 k = norm(v)
                 if k in TOTAL_WORDS or (k.endswith("合计") and len(k) <= 6):
                     is_total = True

@@ -187,6 +187,21 @@ def test_a_ledger_and_a_report_in_traditional_characters_load(examples_landing):
     assert sub.values.tolist() == [["411622107201", WEEK]]
 
 
+def test_traditional_total_rows_and_footers_are_not_data(examples_landing):
+    """合計/總計 rows and a 審核人： footer written in traditional characters are set apart
+    from the data as their simplified forms are."""
+    _edit(examples_landing, LEDGER, {("计划进度账", "A51"): "合計：44戶", ("计划进度账", "D51"): 133})
+    _edit(examples_landing, REPORT, {("", "A8"): "審核人：周明远"})
+    town = _path(examples_landing, "逍遥镇2026年第47周扶贫周报.csv")
+    town.write_bytes(town.read_bytes().decode("gb18030").replace("合计", "總計").encode("gb18030"))
+    summary = stage_and_publish(WEEK)
+    assert _loaded(summary) == AS_SENT
+    wh = _wh()
+    assert wh.scalar("SELECT count(*) FROM core.findings WHERE sheet = '计划进度账' AND row = 51") == 0
+    assert wh.scalar("SELECT count(*) FROM core.township_reports WHERE is_total") == 1
+    assert wh.scalar("SELECT count(*) FROM core.findings WHERE severity = 'error'") == 1  # the examples' one
+
+
 # ---- a sheet missing a required column -------------------------------------------------------------
 
 def test_a_helper_sheet_missing_a_column_leaves_the_other_sheets_loaded(examples_landing):
