@@ -46,9 +46,9 @@ KEY_COLUMNS = tuple(dict.fromkeys(k for t in forms.REGISTRY.values() for k in t.
 TABLE_DIMENSION = {"plan": "household", "measures": "measures", "helpers": "measures",
                    "report": "ledger"}
 
-_FOOTER_RE = re.compile(
-    r"^\s*(填表人|填报人|制表人|审核人|审核|专职副书记|专职常委|填报日期|填表日期|报送日期|"
-    r"单位负责人|负责人|主管领导|分管领导|联系人|备注|说明|注)\s*[:：]")
+FOOTER_LABELS = ("填表人", "填报人", "制表人", "审核人", "审核", "专职副书记", "专职常委", "填报日期", "填表日期",
+                 "报送日期", "单位负责人", "负责人", "主管领导", "分管领导", "联系人", "备注", "说明", "注")
+_FOOTER_RE = re.compile(r"^\s*(" + "|".join(FOOTER_LABELS) + r")\s*[:：]")
 _UNITS_RE = re.compile(r"^\s*(计量)?单位\s*[:：]")
 TOTAL_WORDS = frozenset({"合计", "总计", "合计数", "全村合计", "全镇合计", "全乡合计", "全县合计"})
 

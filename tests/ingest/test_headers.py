@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines import forms
+from pipelines.ingest.data_rows import FOOTER_LABELS, TOTAL_WORDS
 from pipelines.ingest.header_block import LABELS
 from pipelines.ingest.headers import LOOKUPS, norm
 from pipelines.ingest.traditional import TRADITIONAL, to_simplified
@@ -12,7 +13,7 @@ from pipelines.ingest.units import money_unit
 
 # every word of the forms a clerk may write in traditional characters
 VOCABULARY = [h for cols in forms.TABLES.values() for c in cols for h in (c.header, *c.synonyms)] \
-    + list(forms.LEDGER_SHEETS.values()) + list(LABELS) + [forms.TOTAL_LABEL]
+    + list(forms.LEDGER_SHEETS.values()) + list(LABELS) + [forms.TOTAL_LABEL, *TOTAL_WORDS, *FOOTER_LABELS]
 CHARS = sorted({ch for text in VOCABULARY for ch in text if "\u4e00" <= ch <= "\u9fff"})
 
 
