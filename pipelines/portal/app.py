@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from pipelines import labels
 from pipelines.ingest.landing import read_landing_register
-from pipelines.portal import accounts, audit, records
+from pipelines.portal import accounts, audit, progress, records
 from pipelines.portal.precheck import precheck
 from pipelines.portal.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Sessions, csrf_ok, fingerprint, \
     new_csrf, portal_secret
@@ -37,7 +37,7 @@ RATE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_UNIT = 5
 MAX_FAILURES_PER_CLIENT = 30
 CODE_CHARS = 12  # the longest unit code (a village's): what is typed beyond it is not kept
-OUTCOME_LABEL = {"passed": "预审通过", "problems": "预审发现错误", "refused": "未接收"}
+OUTCOME_LABEL = {"passed": "预审通过", "problems": "预审发现错误", "refused": "未接收", progress.NOT_UPLOADED: "未上传"}
 
 env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 
@@ -121,7 +121,7 @@ def create_app() -> FastAPI:
         unit = reg[reg["code"] == code]
         if not stored or fingerprint(stored) != fp or unit.empty:  # new password, or left the register
             raise LoginRequired()
-        return {"code": code, "name": unit["name"].iloc[0], "register": reg}
+        return {"code": code, "name": unit["name"].iloc[0], "level": unit["level"].iloc[0], "register": reg}
 
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, _exc: LoginRequired):
@@ -229,6 +229,24 @@ def create_app() -> FastAPI:
                       weeks=[shift_week(current, -n) for n in range(0, 5)], due=due.strftime("%Y-%m-%d %H:%M"),
                       left=_time_left(due - now.astimezone(due.tzinfo)), uploads=rows, tz=settings.tz,
                       max_files=settings.portal_max_files, max_mb=settings.max_file_bytes // (1024 * 1024))
+
+    @app.get("/overview", response_class=HTMLResponse)
+    def overview(request: Request, week: str = "", account: dict = Depends(current_account)):
+        if account["level"] == "村":
+            raise HTTPException(403, "村级账号没有下级单位的报送情况")
+        current = reporting_week(_now(), settings.tz, settings.deadline_hour)
+        week = _week(week or current)
+        wh = _warehouse()
+        try:
+            ups = records.uploads_below(wh, account["code"], week)
+        finally:
+            wh.dispose()
+        rows = progress.progress(account["register"], account["code"], ups)
+        units = [{"code": code, "name": g["name"].iloc[0], "level": g["level"].iloc[0], "forms": g.to_dict("records")}
+                 for code, g in rows.groupby("code", sort=False)]
+        return render(request, "overview.html", account=account, week=week, current=current, units=units,
+                      weeks=[shift_week(current, -n) for n in range(0, 5)], total=progress.summary(rows),
+                      due=deadline(week, settings.tz, settings.deadline_hour).strftime("%Y-%m-%d %H:%M"))
 
     @app.post("/upload")
     async def upload(request: Request, account: dict = Depends(current_account)):
