@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -22,12 +23,13 @@ from starlette.datastructures import UploadFile
 
 from pipelines import labels
 from pipelines.ingest.landing import read_landing_register
-from pipelines.portal import accounts, audit, progress, records
+from pipelines.portal import accounts, audit, office, progress, records
 from pipelines.portal.precheck import precheck
 from pipelines.portal.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Sessions, csrf_ok, fingerprint, \
     new_csrf, portal_secret
 from pipelines.portal.uploads import safe_name, unit_folder, write_landing
 from pipelines.review.queries import SEVERITY_LABEL
+from pipelines.review.receipts import unit_receipts
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
 from pipelines.weeks import deadline, parse_week, reporting_week, shift_week
@@ -222,13 +224,29 @@ def create_app() -> FastAPI:
         wh = _warehouse()
         try:
             ups = records.uploads_of(wh, account["code"])
+            weekly = unit_receipts(week, wh, account["code"])
+            returned = office.sent_back(wh, week, account["code"], records.uploads_below(wh, account["code"], week))
         finally:
             wh.dispose()
         rows = ups[ups["week"] == week].to_dict("records")
-        return render(request, "home.html", account=account, week=week, current=current,
+        returned["updated_at"] = pd.to_datetime(returned["updated_at"], utc=True).dt.tz_convert(settings.tz) \
+            .dt.strftime("%Y-%m-%d %H:%M")
+        return render(request, "home.html", account=account, week=week, current=current, weekly=weekly,
+                      returned=returned.to_dict("records"),
                       weeks=[shift_week(current, -n) for n in range(0, 5)], due=due.strftime("%Y-%m-%d %H:%M"),
                       left=_time_left(due - now.astimezone(due.tzinfo)), uploads=rows, tz=settings.tz,
                       max_files=settings.portal_max_files, max_mb=settings.max_file_bytes // (1024 * 1024))
+
+    @app.get("/weekly/{week}/{submission_id}", response_class=HTMLResponse)
+    def weekly_receipt(request: Request, week: str, submission_id: str, account: dict = Depends(current_account)):
+        wh = _warehouse()
+        try:
+            page = office.receipt_page(wh, _week(week), account["code"], submission_id)
+        finally:
+            wh.dispose()
+        if page is None:
+            raise HTTPException(404, "没有这份回执")
+        return HTMLResponse(page)
 
     @app.get("/overview", response_class=HTMLResponse)
     def overview(request: Request, week: str = "", account: dict = Depends(current_account)):
