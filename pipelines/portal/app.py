@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from pipelines import labels
+from pipelines import forms, labels, storage
 from pipelines.ingest.landing import read_landing_register
 from pipelines.portal import accounts, audit, office, progress, records
 from pipelines.portal.precheck import precheck
@@ -287,7 +287,8 @@ def create_app() -> FastAPI:
         reg = account["register"]
         own = unit_folder(reg, account["code"])
         planned = posixpath.join(week, own, safe_name(name))
-        receipt = precheck(data, planned, week, account["code"], reg, settings, now)
+        receipt = precheck(data, planned, week, account["code"], reg, settings, now,
+                           ledger_of=lambda unit: _latest_ledger(unit, week))
         landing_path = None
         if not receipt.refused:
             unit = receipt.unit_code if receipt.unit_code in set(reg["code"]) else account["code"]
@@ -297,6 +298,18 @@ def create_app() -> FastAPI:
             return records.save(wh, account["code"], week, name, len(data), landing_path, receipt, now, client)
         finally:
             wh.dispose()
+
+    def _latest_ledger(unit: str, week: str) -> tuple[bytes, str] | None:
+        """The latest ledger (表A) of ``unit`` for ``week`` written to the landing area, with its path."""
+        wh = _warehouse()
+        try:
+            path = records.latest_path(wh, unit, week, forms.FORM_A)
+        finally:
+            wh.dispose()
+        if path is None:
+            return None
+        fs, root = storage.filesystem(settings.landing_url, settings.s3_endpoint_url)
+        return storage.read_bytes(fs, storage.join(root, path)), path
 
     @app.get("/uploads/{upload_id}", response_class=HTMLResponse)
     def receipt(request: Request, upload_id: str, account: dict = Depends(current_account)):

@@ -51,6 +51,13 @@ def uploads_below(wh: Warehouse, account_code: str, week: str) -> pd.DataFrame:
                     "WHERE week = :w AND unit_code LIKE :p", {"w": week, "p": account_code + "%"})
 
 
+def latest_path(wh: Warehouse, unit_code: str, week: str, form: str) -> str | None:
+    """Where the latest accepted upload of ``unit_code``'s ``form`` for ``week`` was written."""
+    return wh.scalar("SELECT landing_path FROM portal.uploads WHERE unit_code = :u AND week = :w AND form = :f "
+                     "AND landing_path IS NOT NULL ORDER BY uploaded_at DESC LIMIT 1",
+                     {"u": unit_code, "w": week, "f": form})
+
+
 def upload_of(wh: Warehouse, account_code: str, upload_id: str) -> dict | None:
     """The upload ``upload_id`` if ``account_code`` made it, else None."""
     df = wh.query("SELECT upload_id, account_code, unit_code, week, form, original_name, landing_path, sha256, "
