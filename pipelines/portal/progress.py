@@ -20,13 +20,13 @@ def latest_uploads(uploads: pd.DataFrame) -> pd.DataFrame:
 
 def progress(register: pd.DataFrame, account_code: str, uploads: pd.DataFrame) -> pd.DataFrame:
     """One row per unit below ``account_code`` and form of its level: code, name, level,
-    township_code, form, outcome (passed, problems or missing), late, upload_id; in the
+    township_code, form, outcome (passed, problems or missing), late; in the
     register's order, a township before its villages."""
     below = covered_units(register, account_code)
     below = below[below["code"] != account_code][["code", "name", "level", "township_code"]]
     expected = pd.DataFrame([{"level": lv, "form": f} for f, lv in forms.FORM_LEVEL.items()])
     rows = below.reset_index().merge(expected, on="level").sort_values(["index", "form"])
-    latest = latest_uploads(uploads)[["unit_code", "form", "outcome", "late", "upload_id"]]
+    latest = latest_uploads(uploads)[["unit_code", "form", "outcome", "late"]]
     rows = rows.merge(latest.rename(columns={"unit_code": "code"}), on=["code", "form"], how="left")
     rows["outcome"] = rows["outcome"].fillna(NOT_UPLOADED)
     rows["late"] = rows["late"].fillna(False).astype(bool)

@@ -47,7 +47,7 @@ def uploads_of(wh: Warehouse, account_code: str) -> pd.DataFrame:
 
 def uploads_below(wh: Warehouse, account_code: str, week: str) -> pd.DataFrame:
     """The week's uploads of the units ``account_code`` covers (whoever sent them)."""
-    return wh.query("SELECT upload_id, unit_code, form, uploaded_at, late, outcome FROM portal.uploads "
+    return wh.query("SELECT unit_code, form, uploaded_at, late, outcome FROM portal.uploads "
                     "WHERE week = :w AND unit_code LIKE :p", {"w": week, "p": account_code + "%"})
 
 
