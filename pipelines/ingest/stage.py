@@ -232,6 +232,16 @@ def check_file(data: bytes, landing_path: str, submission_id: str, week: str,
     return pf, pii.protect_findings(pd.concat(found, ignore_index=True))
 
 
+def file_tables(pf, landing_path: str, submission_id: str, week: str) -> dict[str, pd.DataFrame]:
+    """One parsed file's rows as staging has them (with provenance), by core table: what a
+    cross-check on what has arrived so far compares (the submission portal's pre-check)."""
+    if not pf.form:
+        return {}
+    parsed = _Parsed(files={submission_id: pf}, paths={submission_id: landing_path}, group_of={submission_id: ""})
+    tables = _join_form(week, pf.form, [("", submission_id)], parsed)[0]
+    return {forms.REGISTRY[(pf.form, key)].core: df for key, df in tables.items()}
+
+
 def _validate_form(week: str, form: str, todo: list[tuple[str, pd.DataFrame, dict]], parsed: _Parsed,
                    prev_plan: pd.DataFrame | None, settings: Settings, lfs, lroot: str,
                    findings: dict[str, list[pd.DataFrame]], counts: dict[str, dict[str, int]]) -> float:

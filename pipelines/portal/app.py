@@ -14,20 +14,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from pipelines import labels
+from pipelines import forms, labels, storage
 from pipelines.ingest.landing import read_landing_register
-from pipelines.portal import accounts, audit, records
+from pipelines.portal import accounts, audit, office, progress, records
 from pipelines.portal.precheck import precheck
 from pipelines.portal.session import CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS, Sessions, csrf_ok, fingerprint, \
     new_csrf, portal_secret
 from pipelines.portal.uploads import safe_name, unit_folder, write_landing
 from pipelines.review.queries import SEVERITY_LABEL
+from pipelines.review.receipts import unit_receipts
 from pipelines.settings import get_settings
 from pipelines.warehouse import Warehouse
 from pipelines.weeks import deadline, parse_week, reporting_week, shift_week
@@ -37,7 +39,7 @@ RATE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_UNIT = 5
 MAX_FAILURES_PER_CLIENT = 30
 CODE_CHARS = 12  # the longest unit code (a village's): what is typed beyond it is not kept
-OUTCOME_LABEL = {"passed": "预审通过", "problems": "预审发现错误", "refused": "未接收"}
+OUTCOME_LABEL = {"passed": "预审通过", "problems": "预审发现错误", "refused": "未接收", progress.NOT_UPLOADED: "未上传"}
 
 env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 
@@ -121,7 +123,7 @@ def create_app() -> FastAPI:
         unit = reg[reg["code"] == code]
         if not stored or fingerprint(stored) != fp or unit.empty:  # new password, or left the register
             raise LoginRequired()
-        return {"code": code, "name": unit["name"].iloc[0], "register": reg}
+        return {"code": code, "name": unit["name"].iloc[0], "level": unit["level"].iloc[0], "register": reg}
 
     @app.exception_handler(LoginRequired)
     async def _to_login(request: Request, _exc: LoginRequired):
@@ -222,13 +224,47 @@ def create_app() -> FastAPI:
         wh = _warehouse()
         try:
             ups = records.uploads_of(wh, account["code"])
+            weekly = unit_receipts(week, wh, account["code"])
+            returned = office.sent_back(wh, week, account["code"], records.uploads_below(wh, account["code"], week))
         finally:
             wh.dispose()
         rows = ups[ups["week"] == week].to_dict("records")
-        return render(request, "home.html", account=account, week=week, current=current,
+        returned["updated_at"] = pd.to_datetime(returned["updated_at"], utc=True).dt.tz_convert(settings.tz) \
+            .dt.strftime("%Y-%m-%d %H:%M")
+        return render(request, "home.html", account=account, week=week, current=current, weekly=weekly,
+                      returned=returned.to_dict("records"),
                       weeks=[shift_week(current, -n) for n in range(0, 5)], due=due.strftime("%Y-%m-%d %H:%M"),
                       left=_time_left(due - now.astimezone(due.tzinfo)), uploads=rows, tz=settings.tz,
                       max_files=settings.portal_max_files, max_mb=settings.max_file_bytes // (1024 * 1024))
+
+    @app.get("/weekly/{week}/{submission_id}", response_class=HTMLResponse)
+    def weekly_receipt(request: Request, week: str, submission_id: str, account: dict = Depends(current_account)):
+        wh = _warehouse()
+        try:
+            page = office.receipt_page(wh, _week(week), account["code"], submission_id)
+        finally:
+            wh.dispose()
+        if page is None:
+            raise HTTPException(404, "没有这份回执")
+        return HTMLResponse(page)
+
+    @app.get("/overview", response_class=HTMLResponse)
+    def overview(request: Request, week: str = "", account: dict = Depends(current_account)):
+        if account["level"] == "村":
+            raise HTTPException(403, "村级账号没有下级单位的报送情况")
+        current = reporting_week(_now(), settings.tz, settings.deadline_hour)
+        week = _week(week or current)
+        wh = _warehouse()
+        try:
+            ups = records.uploads_below(wh, account["code"], week)
+        finally:
+            wh.dispose()
+        rows = progress.progress(account["register"], account["code"], ups)
+        units = [{"code": code, "name": g["name"].iloc[0], "level": g["level"].iloc[0], "forms": g.to_dict("records")}
+                 for code, g in rows.groupby("code", sort=False)]
+        return render(request, "overview.html", account=account, week=week, current=current, units=units,
+                      weeks=[shift_week(current, -n) for n in range(0, 5)], total=progress.summary(rows),
+                      due=deadline(week, settings.tz, settings.deadline_hour).strftime("%Y-%m-%d %H:%M"))
 
     @app.post("/upload")
     async def upload(request: Request, account: dict = Depends(current_account)):
@@ -251,7 +287,8 @@ def create_app() -> FastAPI:
         reg = account["register"]
         own = unit_folder(reg, account["code"])
         planned = posixpath.join(week, own, safe_name(name))
-        receipt = precheck(data, planned, week, account["code"], reg, settings, now)
+        receipt = precheck(data, planned, week, account["code"], reg, settings, now,
+                           ledger_of=lambda unit: _latest_ledger(unit, week))
         landing_path = None
         if not receipt.refused:
             unit = receipt.unit_code if receipt.unit_code in set(reg["code"]) else account["code"]
@@ -261,6 +298,18 @@ def create_app() -> FastAPI:
             return records.save(wh, account["code"], week, name, len(data), landing_path, receipt, now, client)
         finally:
             wh.dispose()
+
+    def _latest_ledger(unit: str, week: str) -> tuple[bytes, str] | None:
+        """The latest ledger (表A) of ``unit`` for ``week`` written to the landing area, with its path."""
+        wh = _warehouse()
+        try:
+            path = records.latest_path(wh, unit, week, forms.FORM_A)
+        finally:
+            wh.dispose()
+        if path is None:
+            return None
+        fs, root = storage.filesystem(settings.landing_url, settings.s3_endpoint_url)
+        return storage.read_bytes(fs, storage.join(root, path)), path
 
     @app.get("/uploads/{upload_id}", response_class=HTMLResponse)
     def receipt(request: Request, upload_id: str, account: dict = Depends(current_account)):

@@ -18,6 +18,7 @@ from pipelines.ingest.identify import identity_findings
 from pipelines.ingest.landing import submission_id_of
 from pipelines.ingest.stage import IDENTITY_COLUMNS, check_file
 from pipelines.portal.accounts import covered_units
+from pipelines.portal.crosscheck import village_vs_ledger
 from pipelines.settings import Settings
 from pipelines.weeks import deadline
 
@@ -49,9 +50,10 @@ class Receipt:
 
 
 def precheck(data: bytes, landing_path: str, week: str, account_code: str, register: pd.DataFrame,
-             settings: Settings, now: dt.datetime) -> Receipt:
+             settings: Settings, now: dt.datetime, ledger_of=None) -> Receipt:
     """The receipt of ``data`` sent by ``account_code`` for ``week``, as it would lie at
-    ``landing_path``."""
+    ``landing_path``; a village report is checked against the village's ledger that
+    ``ledger_of(unit_code)`` gives ((data, landing path), or None when none has arrived)."""
     sha = hashlib.sha256(data).hexdigest()
     sid = submission_id_of(sha)
     late = now > deadline(week, settings.tz, settings.deadline_hour)
@@ -78,6 +80,8 @@ def precheck(data: bytes, landing_path: str, week: str, account_code: str, regis
     ident["superseded_by"] = ""
     files = ident[["submission_id", "received_at"]]
     checks = pii.protect_findings(identity_findings(ident, files, register, week, settings))
-    found = pd.concat([found, checks], ignore_index=True)
+    cross = village_vs_ledger(pf, landing_path, sid, ledger_of(unit) if ledger_of and unit else None, week, register,
+                              settings)
+    found = pd.concat([found, checks, pii.protect_findings(cross)], ignore_index=True)
     found = found.drop_duplicates(["sheet", "row", "column", "rule"]).reset_index(drop=True)
     return Receipt(sha, pf.form or "", unit, late, findings_frame(found))

@@ -1,6 +1,6 @@
 """The uploads and their pre-check findings in the warehouse (portal.uploads,
 portal.upload_findings). Every read is scoped to the account asking: a unit sees only
-what it uploaded."""
+what it uploaded; an upper level also what its subordinates uploaded, for their reporting rate."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,6 +43,19 @@ def uploads_of(wh: Warehouse, account_code: str) -> pd.DataFrame:
     return wh.query("SELECT upload_id, account_code, unit_code, week, form, original_name, landing_path, sha256, "
                     "size_bytes, uploaded_at, late, outcome, errors, warnings, reason FROM portal.uploads "
                     "WHERE account_code = :a ORDER BY uploaded_at DESC", {"a": account_code})
+
+
+def uploads_below(wh: Warehouse, account_code: str, week: str) -> pd.DataFrame:
+    """The week's uploads of the units ``account_code`` covers (whoever sent them)."""
+    return wh.query("SELECT unit_code, form, uploaded_at, late, outcome FROM portal.uploads "
+                    "WHERE week = :w AND unit_code LIKE :p", {"w": week, "p": account_code + "%"})
+
+
+def latest_path(wh: Warehouse, unit_code: str, week: str, form: str) -> str | None:
+    """Where the latest accepted upload of ``unit_code``'s ``form`` for ``week`` was written."""
+    return wh.scalar("SELECT landing_path FROM portal.uploads WHERE unit_code = :u AND week = :w AND form = :f "
+                     "AND landing_path IS NOT NULL ORDER BY uploaded_at DESC LIMIT 1",
+                     {"u": unit_code, "w": week, "f": form})
 
 
 def upload_of(wh: Warehouse, account_code: str, upload_id: str) -> dict | None:

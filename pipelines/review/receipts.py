@@ -188,6 +188,15 @@ def receipt_data(week: str, wh: Warehouse, unit_code: str | None = None) -> list
     return _records(*_week_frames(week, wh, unit_code))
 
 
+def unit_receipts(week: str, wh: Warehouse, unit_code: str) -> list[dict]:
+    """The receipts of one unit's submissions of the week (the portal shows a unit its own)."""
+    if not with_retry(lambda: wh.scalar("SELECT count(*) FROM core.submissions WHERE week = :w AND unit_code = :u",
+                                        {"w": week, "u": unit_code})):
+        return []
+    heads, listed = _week_frames(week, wh)
+    return _records(heads[heads["unit_code"] == unit_code], listed)
+
+
 def _digests(heads: pd.DataFrame, listed: pd.DataFrame) -> pd.Series:
     """Per submission (aligned with ``heads``), a fingerprint of everything its receipt
     shows and of this module's layout, computed column-wise (no receipt is built)."""

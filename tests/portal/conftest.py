@@ -72,3 +72,23 @@ def upload(client, names: list[str], week: str = "2026-W47", files: list[tuple[s
     files = files or [(n, (EXAMPLES / n).read_bytes()) for n in names]
     return client.post("/upload", data={"csrf_token": csrf(client, "/"), "week": week},
                        files=[("files", (n, data)) for n, data in files])
+
+
+def fixed_ledger() -> bytes:
+    """The example ledger with its one error corrected: the ID number Excel turned into
+    4.116…e+17 (计划进度账, row 11) written out in full, with its check character."""
+    import io
+
+    import numpy as np
+    import openpyxl
+
+    from pipelines.synth.world import id_check_chars
+
+    wb = openpyxl.load_workbook(EXAMPLES / LEDGER)
+    cell = wb["计划进度账"]["C11"]
+    assert isinstance(cell.value, float)
+    body = "41162219850413981"
+    cell.value = body + id_check_chars(np.array([body]))[0]
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
