@@ -190,3 +190,12 @@ def rule_name(code: str) -> str:
     """The Chinese name of a rule code; an unknown code reads as a generic check, never as
     the code itself."""
     return RULE_NAMES.get(code or "", "数据校验问题")
+
+
+# ---- re-running a week from the data review (重新汇总): why a run waits, and its banner ------------
+RERUN_WAIT_PAUSED = "{dag} 目前处于暂停状态：在 Airflow 中取消暂停后运行才会开始。"
+RERUN_WAIT_NO_SCHEDULER = ("没有正在运行的 Airflow 调度器（{last}）：调度器启动后运行才会开始"
+                           "（单机环境 huizong ui 只启动界面、不启动调度器，可在命令行运行 huizong ingest --weeks 周次）。")
+RERUN_LAST_HEARTBEAT = "最后一次心跳在 {at}"
+RERUN_NO_HEARTBEAT = "从未收到调度器心跳"
+RERUN_WAIT_OTHER_RUN = "{dag} 的另一次运行（{week}，{run_id}）正在进行，一次只运行一次：本次将在其结束后开始。"

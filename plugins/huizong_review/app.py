@@ -25,6 +25,9 @@ file changes the week's figures only when ``weekly_ingest`` runs it again. The r
 created in Airflow's metadata DB as the steward (Airflow's own permission to run the DAG is
 checked too: a steward named in ``HUIZONG_STEWARDS`` with a viewer role may review but not
 run); while a run of that week is queued or running, it is returned instead of a second.
+The week's pages carry a standing banner with the week's latest run, read from Airflow's
+DagRun table: while it waits, every reason it does (DAG paused, no scheduler heartbeat,
+another run active); after, its result.
 
 The list (``/findings``, ``/api/findings``) is paged, sorted, searched and faceted by the
 warehouse (``pipelines.review.listing``); ``/findings/export`` hands the filtered list over as
@@ -300,26 +303,36 @@ def _airflow_root(request: Request) -> str:
     return base[: -len("/huizong")] if base.endswith("/huizong") else ""
 
 
-def _waiting(session) -> str:
-    """Why a queued run would not start soon: the DAG is paused, or no scheduler is alive."""
+def _waiting(dr, session) -> list[str]:
+    """Every reason a queued run does not start: the DAG is paused, no scheduler has sent a
+    heartbeat lately, another run of the DAG is active (it runs one at a time)."""
     from airflow.jobs.job import most_recent_job
     from airflow.models.dag import DagModel
+    from airflow.models.dagrun import DagRun
+    from sqlalchemy import select
 
+    reasons = []
     dm = DagModel.get_current(RERUN_DAG, session=session)
     if dm is not None and dm.is_paused:
-        return f"{RERUN_DAG} 目前处于暂停状态，运行将在 Airflow 中取消暂停后开始。"
+        reasons.append(labels.RERUN_WAIT_PAUSED.format(dag=RERUN_DAG))
     job = most_recent_job("SchedulerJob", session=session)
     if job is None or not job.is_alive():
-        return ("当前没有运行中的 Airflow 调度器，运行将在调度器启动后开始"
-                "（单机默认环境只启动了界面时，可在命令行运行 huizong ingest --weeks 周次）。")
-    return ""
+        beat = local_time(job.latest_heartbeat) if job is not None else ""
+        reasons.append(labels.RERUN_WAIT_NO_SCHEDULER.format(
+            last=labels.RERUN_LAST_HEARTBEAT.format(at=beat) if beat else labels.RERUN_NO_HEARTBEAT))
+    for other in session.scalars(select(DagRun).where(DagRun.dag_id == RERUN_DAG, DagRun.run_id != dr.run_id,
+                                                      DagRun.state == "running")):
+        reasons.append(labels.RERUN_WAIT_OTHER_RUN.format(dag=RERUN_DAG, week=(other.conf or {}).get("week", ""),
+                                                          run_id=other.run_id))
+    return reasons
 
 
 def _run_info(dr, request: Request, created: bool, session) -> dict:
     state = str(getattr(dr.state, "value", dr.state) or "queued")
     return {"week": (dr.conf or {}).get("week", ""), "run_id": dr.run_id, "state": state,
             "state_label": RUN_STATE_LABEL.get(state, state), "created": created,
-            "waiting": _waiting(session) if state == "queued" else "",
+            "waiting": _waiting(dr, session) if state == "queued" else [],
+            "ended": local_time(dr.end_date) if dr.end_date else "",
             "url": f"{_airflow_root(request)}/dags/{RERUN_DAG}/runs/{dr.run_id}"}
 
 
@@ -376,6 +389,26 @@ def run_status(run_id: str, request: Request) -> dict | None:
         return _run_info(dr, request, created=False, session=session) if dr is not None else None
 
 
+RECENT_RUNS = 200  # how far back the week's latest re-run is looked for
+
+
+def week_run(week: str, request: Request) -> dict | None:
+    """The week's latest re-run from the data review, read from Airflow's DagRun table: the
+    standing banner on the week's pages while it is queued or running, and its result after."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    if not week:
+        return None
+    with create_session() as session:
+        for dr in session.scalars(select(DagRun).where(DagRun.dag_id == RERUN_DAG, DagRun.run_type == "manual")
+                                  .order_by(DagRun.id.desc()).limit(RECENT_RUNS)):
+            if (dr.conf or {}).get("week") == week:
+                return _run_info(dr, request, created=False, session=session)
+    return None
+
+
 # ---- HTML pages ---------------------------------------------------------------------------------
 @app.get("/", include_in_schema=False)
 async def index(request: Request, user=Depends(require_steward)):
@@ -400,11 +433,11 @@ def _list(request: Request, week: str) -> dict:
 
 
 @app.get("/findings", response_class=HTMLResponse)
-def findings_page(request: Request, week: str = "", rerun: str = "", done: str = "", n: str = "", skipped: str = "",
+def findings_page(request: Request, week: str = "", done: str = "", n: str = "", skipped: str = "",
                   user=Depends(require_steward)):
     d = _list(request, week)
     lq, params = d["lq"], _list_params(d["lq"])
-    run = run_status(rerun, request) if rerun else None
+    run = week_run(d["week"], request)
 
     def qs(**kw) -> str:
         """This list's URL parameters with ``kw`` changed (an empty value drops one); a new
@@ -517,8 +550,8 @@ async def bulk_form(request: Request, user=Depends(require_steward)):
 async def rerun_form(request: Request, week: str, user=Depends(require_steward)):
     form = await _form(request)
     check_csrf(request, user, form.get("csrf_token"))
-    run = await run_in_threadpool(rerun_week, week, user, request)
-    return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week, "rerun": run["run_id"]}),
+    await run_in_threadpool(rerun_week, week, user, request)
+    return RedirectResponse(f"{base_path(request)}/findings?" + urlencode({"week": week}),
                             status_code=303)
 
 
@@ -552,7 +585,7 @@ def unit_page(request: Request, unit_code: str, week: str = "", user=Depends(req
         wh.dispose()
     if not u["name"] and not u["owed"] and not u["receipts"]:
         raise HTTPException(status_code=404, detail=f"{week} 没有单位 {unit_code} 的报送记录")
-    return HTMLResponse(render("unit.html", request, user, week=week, u=u))
+    return HTMLResponse(render("unit.html", request, user, week=week, u=u, run=week_run(week, request)))
 
 
 @app.get("/status", response_class=HTMLResponse)
@@ -567,7 +600,7 @@ def status_page(request: Request, week: str = "", user=Depends(require_steward))
         wh.dispose()
     return HTMLResponse(render("status.html", request, user, week=week, disc=_discrepancies(disc, names),
                                rep_summary=_reporting_summary(rep), rep_missing=_missing(rep, names),
-                               has_disc=not disc.empty, has_rep=not rep.empty))
+                               has_disc=not disc.empty, has_rep=not rep.empty, run=week_run(week, request)))
 
 
 def _amount(values: pd.Series, money: pd.Series) -> pd.Series:

@@ -142,7 +142,7 @@ def test_scheduler_runs_weekly_ingest_with_local_executor(tmp_path):
             assert waived.status_code == 200, waived.text
             rerun = httpx.post(f"{base}/huizong/api/weeks/{GEN_WEEK}/rerun", headers=h, json={}, timeout=60)
             assert rerun.status_code == 200 and rerun.json()["created"], rerun.text
-            assert rerun.json()["waiting"] == ""  # unpaused, and the scheduler is alive: nothing to explain
+            assert rerun.json()["waiting"] == []  # unpaused, and the scheduler is alive: nothing to explain
             rerun_id = rerun.json()["run_id"]
 
             def rerun_finished():

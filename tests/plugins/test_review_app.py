@@ -191,14 +191,81 @@ def test_steward_reruns_a_week_once_while_it_is_queued(client, week, mint, parse
     assert again.status_code == 200 and not again.json()["created"] and again.json()["run_id"] == run["run_id"]
     assert len(_runs_of(WEEK, parsed_dags)) == 1
     # Why it would wait: the DAG is paused (as deployed), then no scheduler is running.
-    assert "暂停" in run["waiting"]
+    assert any("暂停" in w for w in run["waiting"])
     pause("weekly_ingest", False)
     r = client.get(f"/huizong/api/runs/{run['run_id']}", headers=h)
-    assert r.status_code == 200 and r.json()["state"] == "queued" and "调度器" in r.json()["waiting"]
+    assert r.status_code == 200 and r.json()["state"] == "queued" and ["调度器" in w for w in r.json()["waiting"]] == [True]
     assert client.get("/huizong/api/runs/manual__nope", headers=h).status_code == 404
     # A week the warehouse does not hold is not run.
     r = client.post("/huizong/api/weeks/2026-W01/rerun", headers=h, json={})
     assert r.status_code == 404 and "2026-W01" in r.json()["detail"] and not _runs_of("2026-W01", parsed_dags)
+
+
+def _set_run(run_id: str, state: str) -> None:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dr = session.scalar(select(DagRun).where(DagRun.run_id == run_id))
+        dr.state = state
+        dr.end_date = timezone.utcnow() if state in ("success", "failed") else None
+
+
+def test_a_rerun_stands_on_the_weeks_pages_with_every_reason_it_waits_and_its_result(client, week, mint,
+                                                                                      parsed_dags):
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.jobs.job import Job
+    from airflow.utils import timezone
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunTriggeredByType
+    from sqlalchemy import delete
+
+    client.cookies.set("_token", mint("steward", "admin"))
+    run_id = client.post(f"/huizong/api/weeks/{WEEK}/rerun", json={},
+                         headers=_bearer(mint("steward", "admin"))).json()["run_id"]
+    # Another week's run is going on: weekly_ingest runs one at a time.
+    with create_session() as session:
+        other = trigger_dag("weekly_ingest", conf={"week": "2026-W03"}, run_id="manual__other_week",
+                            triggered_by=DagRunTriggeredByType.TEST, session=session).run_id
+    _set_run(other, "running")
+    pages = ["/huizong/findings?week=" + WEEK, "/huizong/status?week=" + WEEK,
+             "/huizong/units/411622107201?week=" + WEEK]
+    for path in pages:  # standing: on every page of the week, not only after the click
+        page = client.get(path)
+        banner = re.search(r'<p class="notice" id="rerun-notice" data-state="queued">(.*?)</p>', page.text, re.S)
+        assert banner, path
+        text = banner.group(1)
+        assert "排队中" in text and run_id in text and f'href="/dags/weekly_ingest/runs/{run_id}"' in text
+        reasons = re.findall(r'<span class="rerun-waiting">(.*?)</span>', text)
+        assert len(reasons) == 3 and "暂停" in reasons[0] and "没有正在运行的 Airflow 调度器" in reasons[1]
+        assert "从未收到调度器心跳" in reasons[1] and "huizong ui" in reasons[1]
+        assert "另一次运行（2026-W03，manual__other_week）正在进行" in reasons[2]
+    # Unpaused, a scheduler beating, the other run over: nothing is left to wait for.
+    pause("weekly_ingest", False)
+    _set_run(other, "success")
+    with create_session() as session:
+        job = Job(job_type="SchedulerJob")
+        job.state, job.latest_heartbeat, job.hostname = "running", timezone.utcnow(), "test"
+        session.add(job)
+    try:
+        text = client.get(pages[0]).text
+        assert 'data-state="queued"' in text and "rerun-waiting" not in text
+    finally:
+        with create_session() as session:
+            session.execute(delete(Job).where(Job.hostname == "test", Job.job_type == "SchedulerJob"))
+    # Then its result, read from the run's state, on the week's pages; another week shows its own.
+    _set_run(run_id, "running")
+    assert "运行中" in client.get(pages[1]).text
+    _set_run(run_id, "success")
+    text = client.get(pages[2]).text
+    assert 'data-state="success"' in text and "最近一次重新汇总<b id=\"rerun-state\">已完成</b>" in text
+    _set_run(run_id, "failed")
+    text = client.get(pages[0]).text
+    assert '<p class="err" id="rerun-notice" data-state="failed">' in text and "周汇总未更新" in text
+    text = client.get("/huizong/status?week=2026-W03").text
+    assert "manual__other_week" in text and run_id not in text
 
 
 def test_rerun_needs_airflows_permission_to_run_the_dag(client, week, mint, parsed_dags, monkeypatch):
