@@ -172,7 +172,7 @@ def base_path(request: Request) -> str:
 
 def render(name: str, request: Request, user, **ctx) -> str:
     return env.get_template(name).render(
-        base=base_path(request), user=user_name(user) if user is not None else "",
+        base=base_path(request), airflow=_airflow_root(request), user=user_name(user) if user is not None else "",
         csrf=csrf_token(request, user) if user is not None else "", dims=forms.EIGHT_ACCURACIES,
         status_labels=lifecycle.STATUS_LABEL, action_labels=lifecycle.ACTION_LABEL, **ctx)
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import airflow
 import pytest
 from fastapi.testclient import TestClient
 
@@ -164,6 +166,42 @@ def test_data_docs_are_served_under_the_app(client, week, mint, home):
     assert r.status_code == 200 and "GX 数据文档" in r.text
     assert client.get("/huizong/data-docs/../warehouse.duckdb").status_code == 404
     assert client.get("/huizong/data-docs/%2e%2e/warehouse.duckdb").status_code == 404
+
+
+def _links(html: str) -> dict[str, dict[str, str]]:
+    """The page's links by their text: href, target and rel."""
+    out = {}
+    for attrs, text in re.findall(r"<a ([^>]*)>(.*?)</a>", html, re.S):
+        a = dict(re.findall(r'(\w+)="([^"]*)"', attrs))
+        out[re.sub(r"<[^>]+>", "", text).strip()] = {k: a.get(k, "") for k in ("href", "target", "rel")}
+    return out
+
+
+def test_links_out_of_the_app_work_inside_airflows_sandboxed_menu_frame(client, week, mint, home, parsed_dags):
+    # Airflow 3's menu frame allows neither top navigation nor popups (checked in its UI bundle):
+    # links that leave the app name their target, and the page's script follows them from
+    # Airflow's own page.
+    bundle = next((Path(airflow.__file__).parent / "ui" / "dist" / "assets").glob("index-*.js")).read_text()
+    assert "sandbox:`allow-scripts allow-same-origin allow-forms allow-downloads`" in bundle
+    (home / "data_docs").mkdir(parents=True, exist_ok=True)
+    (home / "data_docs" / "index.html").write_text("<html>GX</html>", encoding="utf-8")
+    client.cookies.set("_token", mint("steward", "admin"))
+    client.post(f"/huizong/api/weeks/{WEEK}/rerun", json={}, headers=_bearer(mint("steward", "admin")))
+    page = client.get("/huizong/findings", params={"week": WEEK}).text
+    links = _links(page)
+    assert links["返回 Airflow"] == {"href": "/", "target": "_top", "rel": ""}
+    assert links["GX 数据文档（校验结果）"] == {"href": "/huizong/data-docs/index.html", "target": "_blank",
+                                          "rel": "noopener"}
+    run = links["在 Airflow 中查看该运行"]
+    assert run["href"].startswith("/dags/weekly_ingest/runs/") and (run["target"], run["rel"]) == ("_blank", "noopener")
+    assert "window.top.document" in page and 'a[target="_top"], a[target="_blank"]' in page
+    for path in ("/huizong/findings", f"/huizong/findings/{week}", "/huizong/status",
+                 "/huizong/units/411622107201?week=" + WEEK):
+        for text, link in _links(client.get(path).text).items():  # every link leaving the app names a target
+            if not link["href"].startswith(("/huizong/", "javascript:", "#", "?")):
+                assert link["target"] in ("_top", "_blank"), (path, text, link)
+            if link["target"] == "_blank":
+                assert "noopener" in link["rel"], (path, text, link)
 
 
 def _runs_of(week: str, before: frozenset = frozenset()) -> list:
