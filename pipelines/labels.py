@@ -199,3 +199,7 @@ RERUN_WAIT_NO_SCHEDULER = ("没有正在运行的 Airflow 调度器（{last}）�
 RERUN_LAST_HEARTBEAT = "最后一次心跳在 {at}"
 RERUN_NO_HEARTBEAT = "从未收到调度器心跳"
 RERUN_WAIT_OTHER_RUN = "{dag} 的另一次运行（{week}，{run_id}）正在进行，一次只运行一次：本次将在其结束后开始。"
+
+# ---- the data review's 403 page: whom a user who is not a steward asks ----------------------------
+STEWARD_CONTACT_DEFAULT = "市扶贫办数据管理员"
+NOT_STEWARD = "用户 {user} 不是数据审核员，无权使用数据审核。如需使用，请联系{contact}，申请加为数据审核员。"

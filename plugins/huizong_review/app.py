@@ -8,7 +8,10 @@ user is a steward.
 
 - no token, an invalid or an expired one → 401 (HTML pages redirect to Airflow's login page
   instead, with ``next`` pointing back here);
-- a valid user who is not a steward → 403.
+- a valid user who is not a steward → 403, a page that says whom to ask
+  (``HUIZONG_STEWARD_CONTACT``). Airflow 3's ``external_views`` have no permission field (the
+  UI lists every ``nav`` entry to every user), so the 数据审核 menu entry cannot be hidden
+  from non-stewards; the page they reach tells them whom to ask.
 
 A steward is a user whose role is ``admin`` or ``op`` (the simple auth manager's roles), or
 whose user name is listed in the environment variable ``HUIZONG_STEWARDS``
@@ -82,6 +85,11 @@ def steward_names() -> set[str]:
     return {n.strip() for n in os.environ.get("HUIZONG_STEWARDS", "").split(",") if n.strip()}
 
 
+def steward_contact() -> str:
+    """Whom a user who is not a steward asks to become one (``HUIZONG_STEWARD_CONTACT``)."""
+    return os.environ.get("HUIZONG_STEWARD_CONTACT", "").strip() or labels.STEWARD_CONTACT_DEFAULT
+
+
 def user_name(user) -> str:
     try:
         return str(user.get_name())
@@ -120,7 +128,8 @@ async def require_user(request: Request,
 
 async def require_steward(request: Request, user=Depends(require_user)):
     if not is_steward(user):
-        raise HTTPException(status_code=403, detail=f"用户 {user_name(user)} 不是数据审核员，无权访问数据审核")
+        raise HTTPException(status_code=403, detail=labels.NOT_STEWARD.format(user=user_name(user),
+                                                                               contact=steward_contact()))
     return user
 
 

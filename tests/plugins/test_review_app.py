@@ -81,6 +81,22 @@ def test_non_steward_is_forbidden(client, week, mint):
     assert lifecycle.status_of(week) == "open"
 
 
+def test_the_403_page_says_whom_to_ask(client, week, mint, monkeypatch):
+    token = mint("zhangsan", "viewer")
+    r = client.get("/huizong/findings", cookies={"_token": token})
+    assert r.status_code == 403 and "<h1>没有访问权限（403）</h1>" in r.text
+    assert "用户 zhangsan 不是数据审核员" in r.text and "请联系市扶贫办数据管理员" in r.text
+    monkeypatch.setenv("HUIZONG_STEWARD_CONTACT", "周口市扶贫办 王科长（0394-1234567）")
+    r = client.get(f"/huizong/findings/{week}", cookies={"_token": token})
+    assert r.status_code == 403 and "请联系周口市扶贫办 王科长（0394-1234567）" in r.text
+    r = client.get("/huizong/api/weeks", headers=_bearer(token))
+    assert r.status_code == 403 and "周口市扶贫办 王科长" in r.json()["detail"]
+    # Airflow lists every nav entry to every user: its external views have no permission field.
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    assert not {"permission", "permissions", "roles", "role"} & set(ExternalViewResponse.model_fields)
+
+
 def test_steward_by_role_or_by_name(client, week, mint, monkeypatch):
     assert client.get("/huizong/api/weeks", headers=_bearer(mint("ops1", "op"))).status_code == 200
     assert client.get("/huizong/api/weeks", headers=_bearer(mint("lisi", "user"))).status_code == 403
