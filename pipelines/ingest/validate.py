@@ -27,6 +27,7 @@ import pandas as pd
 from pipelines import forms
 from pipelines.findings import ERROR, FINDING_COLUMNS, findings_frame
 from pipelines.ingest import check_columns as K
+from pipelines.ingest.data_docs_offline import make_offline
 from pipelines.ingest import rule_findings as F
 from pipelines.ingest import rules as R
 from pipelines.ingest.gx_runtime import get_runtime, result_name
@@ -169,7 +170,8 @@ def build_data_docs(settings=None, week: str | None = None) -> Path:
     With ``week`` only that week's new result pages (run name = week) are rendered: the
     pages already rendered are listed in the site's ``.rendered.json``, and when every
     stored result of the week has its page, GX is not even imported (a resubmission
-    re-validates one group; the other groups' results are unchanged)."""
+    re-validates one group; the other groups' results are unchanged). The pages are then
+    rewritten to load nothing from the internet (``data_docs_offline``)."""
     import json
 
     s = settings or get_settings()
@@ -185,6 +187,7 @@ def build_data_docs(settings=None, week: str | None = None) -> Path:
     if week is not None and index.is_file() and stored <= rendered:
         return index
     get_runtime(s).build_docs(week, skip=rendered if week is not None else frozenset())
+    make_offline(docs)
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(sorted(rendered | stored), ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, marker)

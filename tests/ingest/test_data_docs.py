@@ -147,3 +147,37 @@ def test_a_rebuild_renders_only_results_not_rendered_yet(week_docs):
     assert {p: now[p] for p in first} == first
     index = (docs / "index.html").read_text(encoding="utf-8")
     assert all(p.relative_to(docs).as_posix() in index for p in new)
+
+
+# A resource a page would load: a script, a style sheet, an image, a frame, a CSS url() or
+# @import; links (<a href>) a person may follow are not loaded and may stay.
+RESOURCE_RE = re.compile(r"""<(?:script|img|iframe|source|embed)\b[^>]*\bsrc\s*=\s*["']?\s*(?:https?:)?//"""
+                         r"""|<link\b[^>]*\bhref\s*=\s*["']?\s*(?:https?:)?//"""
+                         r"""|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?\s*(?:https?:)?//""", re.I)
+
+
+def test_data_docs_load_nothing_from_the_internet(week_docs):
+    docs = week_docs["docs"]
+    files = [*docs.rglob("*.html"), *docs.rglob("*.css")]
+    assert len(files) > 3
+    bad = [f"{p.relative_to(docs)}: {m}" for p in files
+           for m in RESOURCE_RE.findall(p.read_text(encoding="utf-8"))]
+    assert not bad, bad[:5]
+    # What the pages used from CDNs is stood in for by the local shim; the GX logo is the
+    # package's own copy, next to its styles and fonts.
+    index = week_docs["index"].read_text(encoding="utf-8")
+    assert '<script src="./static/scripts/offline.js"></script>' in index and "bootstrapTable(" in index
+    assert "url('./static/images/logo-long.png')" in index
+    assert (docs / "static" / "scripts" / "offline.js").is_file()
+    assert (docs / "static" / "images" / "logo-long.png").is_file()
+    assert (docs / "static" / "styles" / "data_docs_default_styles.css").is_file()
+    page = next((docs / "validations" / "form_a_plan" / WEEK).rglob("*.html"))
+    assert '<script src="../../../../static/scripts/offline.js"></script>' in page.read_text(encoding="utf-8")
+
+
+def test_a_weekly_rebuild_keeps_the_pages_offline(week_docs):
+    (week_docs["docs"] / ".rendered.json").unlink()  # GX renders the week's pages afresh
+    build_data_docs(week=WEEK)
+    for p in week_docs["docs"].rglob("*.html"):
+        text = p.read_text(encoding="utf-8")
+        assert not RESOURCE_RE.search(text) and text.count("offline.js") == 1, p
