@@ -243,3 +243,38 @@ def test_steward_waives_an_error_from_the_airflow_ui(api_server, browser, parsed
     browser.get(api_server + "/plugin/huizong-review")
     time.sleep(3)
     browser.save_screenshot(str(ARTIFACTS / "review_03_in_airflow_nav.png"))
+
+
+def test_links_leave_airflows_sandboxed_menu_frame(api_server, browser, parsed_dags):
+    """In Airflow's menu the app is a frame sandboxed without top navigation or popups: 返回
+    Airflow still opens Airflow at the top level, 在 Airflow 中查看该运行 a new tab."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(api_server + "/huizong/findings")
+    wait.until(EC.presence_of_element_located((By.NAME, "username")))
+    browser.find_element(By.NAME, "username").send_keys(USER)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.ID, "findings")))
+
+    browser.get(api_server + "/plugin/huizong-review")
+    frame = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "iframe[src*='/huizong/findings']")))
+    sandbox = frame.get_attribute("sandbox").split()
+    assert "allow-same-origin" in sandbox and not {"allow-top-navigation", "allow-popups"} & set(sandbox)
+    browser.switch_to.frame(frame)
+    wait.until(EC.element_to_be_clickable((By.ID, "rerun-button"))).click()  # forms are allowed
+    wait.until(EC.element_to_be_clickable((By.ID, "airflow-run-link"))).click()
+    wait.until(lambda b: len(b.window_handles) == 2)
+    first = browser.current_window_handle
+    browser.switch_to.window([h for h in browser.window_handles if h != first][0])
+    wait.until(lambda b: "/dags/weekly_ingest/runs/" in b.current_url)
+    browser.close()
+    browser.switch_to.window(first)
+    browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, "iframe[src*='/huizong/']"))
+    browser.find_element(By.ID, "airflow-link").click()
+    browser.switch_to.default_content()
+    wait.until(lambda b: b.current_url.rstrip("/") == api_server)
+    assert not browser.find_elements(By.CSS_SELECTOR, "iframe[src*='/huizong/']")
