@@ -110,7 +110,7 @@ def validate_tables(form: str, tables: dict[str, pd.DataFrame], raw: dict[str, p
     if form in ("C", "D") and totals and totals.get("report") is not None:
         rows += F.total_findings(form, tables.get("report"), totals["report"], params)
     if build_docs:
-        runtime.build_docs()
+        make_offline(runtime.build_docs())
     for key in error_rows:
         pos = sorted({r["_pos"] for r in rows if r.get("_table") == key and r["severity"] == ERROR})
         error_rows[key] = tables[key].index[np.asarray(pos, dtype=np.int64)]

@@ -725,6 +725,7 @@ def test_data_docs_are_built_and_repository_stays_clean(home):
     index = docs / "index.html"
     assert index.is_file()
     assert "form_a_plan" in index.read_text(encoding="utf-8")
+    assert "offline.js" in index.read_text(encoding="utf-8") and "cdn.jsdelivr.net" not in index.read_text(encoding="utf-8")
     assert list((home / "gx" / "validations").rglob("*.json"))
     assert _git_status(REPO / "expectations") == before
 
