@@ -190,3 +190,9 @@ def rule_name(code: str) -> str:
     """The Chinese name of a rule code; an unknown code reads as a generic check, never as
     the code itself."""
     return RULE_NAMES.get(code or "", "数据校验问题")
+
+
+# The original file of a finding (the review page's download, from the raw archive).
+ORIGINAL_FILE_LINK = "下载原始文件（含明文身份证号，下载将被记录）"
+ORIGINAL_FILE_NONE = "该问题没有对应的报送文件"
+ORIGINAL_FILE_MISSING = "原始文件不在归档中"
