@@ -13,6 +13,10 @@ same landing folder (cold). ``--no-scheduler`` skips it; ``--scales 0.05`` runs 
 ``--out DIR`` writes the results elsewhere. BENCH_SCALES, BENCH_OUT and BENCH_SCHEDULER=0 set
 the same from the environment.
 
+The review app's pages are timed too (``pages``, server side through FastAPI's TestClient)
+on a copy of the week's warehouse whose findings are grown to about 10,000: the list's first
+page, a filtered page and a finding's page, against their targets (1 s, 1 s, 0.5 s).
+
 ``--baseline REV`` compares this tree with revision REV instead: REV is extracted with
 ``git archive`` into a temporary folder, and the week-level commands (the floor, the DAG in
 one process, the resubmission, and the scheduler's full run, unchanged re-run and
@@ -88,6 +92,8 @@ def _stage(name: str, week: str, group: str | list[str] | None) -> dict:
             refresh_weekly_mart(week)
     elif name == "precheck":
         out = precheck_timing()
+    elif name == "pages":
+        out = page_timing(week)
     elif name == "dag":
         from pipelines.orchestrate import run_week
 
@@ -154,6 +160,81 @@ def precheck_timing(households: int = PRECHECK_HOUSEHOLDS) -> dict:
     seconds = round(time.perf_counter() - t0, 3)
     return {"households": int(len(pf.tables["plan"])), "findings": int(len(found)), "precheck_seconds": seconds,
             "target_seconds": PRECHECK_TARGET_SECONDS, "within_target": seconds < PRECHECK_TARGET_SECONDS}
+
+
+PAGE_FINDINGS = 10_000
+PAGE_ROUNDS = 3
+PAGE_TARGETS = {"first_page": 1.0, "filtered_page": 1.0, "finding_page": 0.5}
+PAGE_LABELS = {"first_page": "问题清单首页", "filtered_page": "筛选页", "finding_page": "问题详情页"}
+
+
+class _BenchSteward:
+    """The user the review app sees in the pages stage (its own steward check is not timed)."""
+    role = "admin"
+
+    def get_name(self) -> str:
+        return "bench"
+
+
+def grow_findings(week: str, findings: int = PAGE_FINDINGS) -> int:
+    """The week's findings in the warehouse copied under new ids (causes kept with their
+    echoes) until there are about ``findings`` in the list; how many the list holds."""
+    import sqlalchemy as sa
+
+    from pipelines.review import listing
+    from pipelines.settings import get_settings
+    from pipelines.warehouse import Warehouse
+
+    wh = Warehouse(get_settings().warehouse_url)
+    try:
+        have = listing.page(listing.Query(week, size=20), wh)[1]
+        if not have:
+            raise RuntimeError(f"no findings in {week} to grow")
+        copies = max(0, round(findings / have) - 1)
+        if copies:
+            cols = wh.columns("core.findings")
+            renamed = {"finding_id": "f.finding_id || '-' || CAST(r.k AS VARCHAR)",
+                       "cause_id": "CASE WHEN f.cause_id IS NULL THEN NULL ELSE f.cause_id || '-' || CAST(r.k AS VARCHAR) END"}
+            names = ", ".join(f'"{c}"' for c in cols)
+            select = ", ".join(renamed.get(c, f'f."{c}"') for c in cols)
+            with wh.transaction() as conn:
+                conn.execute(sa.text(f"INSERT INTO core.findings ({names}) SELECT {select} FROM core.findings f "
+                                     "CROSS JOIN range(1, :n) AS r(k) WHERE f.week = :w"), {"n": copies + 1, "w": week})
+        return listing.page(listing.Query(week, size=20), wh)[1]
+    finally:
+        wh.dispose()
+
+
+def page_timing(week: str = WEEK, findings: int = PAGE_FINDINGS) -> dict:
+    """Server seconds of the review app's pages (FastAPI's TestClient, the whole request:
+    warehouse queries and rendering) on the week grown to about ``findings`` findings: the
+    list's first page, a page filtered by its most frequent rule and county, and the first
+    finding's page; each the median of PAGE_ROUNDS requests after a first one (which pays
+    imports and templates)."""
+    sys.path.insert(0, str(REPO / "plugins"))
+    from fastapi.testclient import TestClient
+    from huizong_review import app as review
+
+    total = grow_findings(week, findings)
+    review.app.dependency_overrides[review.require_steward] = _BenchSteward
+    client = TestClient(review.app)
+    api = client.get("/api/findings", params={"week": week, "size": 20}).json()
+    top = {k: max(api["facets"][k], key=lambda v: v["count"])["value"] for k in ("rule", "county")}
+    urls = {"first_page": ("/findings", {"week": week}), "filtered_page": ("/findings", {"week": week, **top}),
+            "finding_page": (f"/findings/{api['findings'][0]['finding_id']}", {})}
+    out: dict = {"findings": total, "filter": top}
+    for key, (url, params) in urls.items():
+        seconds = []
+        for _ in range(PAGE_ROUNDS + 1):
+            t0 = time.perf_counter()
+            r = client.get(url, params=params)
+            seconds.append(time.perf_counter() - t0)
+            if r.status_code != 200:
+                raise RuntimeError(f"{url} answered {r.status_code}")
+        out[f"{key}_seconds"] = round(statistics.median(seconds[1:]), 3)
+    out["targets"] = PAGE_TARGETS
+    out["within_target"] = all(out[f"{k}_seconds"] < t for k, t in PAGE_TARGETS.items())
+    return out
 
 
 def _task_seconds(dr) -> dict[str, float]:
@@ -258,6 +339,7 @@ def bench_scale(scale: str, base: Path, seed: int = 7, scheduler: bool = True,
     r["dag"] = _child("dag", env)
     # A corrected resubmission of one village: re-run the week through the DAG.
     r["resubmission"] = _resubmit_one_village(home, env)
+    r["pages"] = _pages(home, env)
     r["ratio_dag_to_floor"] = round(r["dag"]["wall"] / r["floor"]["wall"], 2)
     r["peak_mb"] = max(v["peak_mb"] for v in stages.values() if "peak_mb" in v)
     if scheduler:
@@ -269,6 +351,14 @@ def bench_scale(scale: str, base: Path, seed: int = 7, scheduler: bool = True,
         else:
             r["ratio_scheduler_to_floor"] = round(r["scheduler"]["seconds"] / r["floor"]["wall"], 2)
     return r
+
+
+def _pages(home: Path, env: dict) -> dict:
+    """The review pages stage on a copy of the week's warehouse (its findings grown there)."""
+    copy = home / "bench_pages" / "warehouse.duckdb"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(home / "warehouse.duckdb", copy)
+    return _child("pages", {**env, "HUIZONG_WAREHOUSE_URL": f"duckdb:///{copy}"})
 
 
 def _bench_env(home: Path) -> dict:
@@ -420,6 +510,10 @@ def render(results: list[dict], cpus: int | None = None, when: str | None = None
             p = r["precheck"]
             lines.append(f"报送平台预审 / portal pre-check ({r['scale']}, {p['households']} 户三本账): "
                          f"{p['precheck_seconds']:g} s（目标 < {p['target_seconds']:g} s）")
+        if "pages" in r:
+            pg = r["pages"]
+            lines.append(f"审核页面 / review pages ({r['scale']}, {pg['findings']} 条问题，服务器端): " + "，".join(
+                f"{PAGE_LABELS[k]} {pg[f'{k}_seconds']:g} s（目标 < {t:g} s）" for k, t in pg["targets"].items()))
         lines.append(f"resubmission/full ({r['scale']}) = {r['resubmission']['wall'] / r['dag']['wall']:.2%}")
         sch = r.get("scheduler") or {}
         for key, label in (("resubmission", "resubmission/full"), ("rerun", "unchanged re-run/full")):

@@ -203,3 +203,8 @@ RERUN_WAIT_OTHER_RUN = "{dag} 的另一次运行（{week}，{run_id}）正在进
 # ---- the data review's 403 page: whom a user who is not a steward asks ----------------------------
 STEWARD_CONTACT_DEFAULT = "市扶贫办数据管理员"
 NOT_STEWARD = "用户 {user} 不是数据审核员，无权使用数据审核。如需使用，请联系{contact}，申请加为数据审核员。"
+
+# The original file of a finding (the review page's download, from the raw archive).
+ORIGINAL_FILE_LINK = "下载原始文件（含明文身份证号，下载将被记录）"
+ORIGINAL_FILE_NONE = "该问题没有对应的报送文件"
+ORIGINAL_FILE_MISSING = "原始文件不在归档中"

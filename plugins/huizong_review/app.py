@@ -36,7 +36,9 @@ The list (``/findings``, ``/api/findings``) is paged, sorted, searched and facet
 warehouse (``pipelines.review.listing``); ``/findings/export`` hands the filtered list over as
 xlsx; ``/findings/bulk`` (``/api/findings/bulk``) waives, sends back or un-waives the selected
 or all filtered findings with one reason, audited as single actions are; ``/units/<code>``
-shows a unit's week: the forms it owes, whether each arrived, and its receipts.
+shows a unit's week: the forms it owes, whether each arrived, and its receipts;
+``/findings/<id>/original`` hands a steward the file a finding points to from the raw archive,
+each download audited (``pipelines.review.originals``).
 
 The warehouse (a DuckDB file by default) is opened per request and closed afterwards;
 pipeline writes holding the file lock are waited out briefly (``with_retry``).
@@ -484,7 +486,25 @@ def finding_page(request: Request, finding_id: str, done: str = "", user=Depends
         d = _detail(wh, finding_id)
     finally:
         wh.dispose()
-    return HTMLResponse(render("finding.html", request, user, d=d, f=d["finding"], done=done))
+    return HTMLResponse(render("finding.html", request, user, d=d, f=d["finding"], done=done,
+                               original_link=labels.ORIGINAL_FILE_LINK))
+
+
+@app.get("/findings/{finding_id}/original")
+def finding_original(finding_id: str, user=Depends(require_steward)):
+    """The file the finding was found in, as archived (clear ID numbers): the download audited."""
+    from pipelines.review import originals
+
+    wh = open_warehouse()
+    try:
+        f = originals.download(finding_id, user_name(user), wh)
+    except originals.NoOriginal as e:
+        raise HTTPException(status_code=404, detail=str(e))
+    finally:
+        wh.dispose()
+    return Response(f.data, media_type=mimetypes.guess_type(f.name)[0] or "application/octet-stream",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(f.name)}",
+                             "Cache-Control": "no-store", "X-Content-SHA256": f.sha256})
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
-from huizong_dev.bench import ab_ratio, idle_seconds, max_overlap, render, render_ab, scaling
+from huizong_dev.bench import ab_ratio, idle_seconds, max_overlap, page_timing, render, render_ab, scaling
+from pipelines.review import listing
+from tests.conftest import warehouse_of
 
 
 def _result(scale: str, k: float, scheduler: dict | None) -> dict:
@@ -107,3 +110,33 @@ def test_baseline_table_has_a_row_per_scale_and_measure():
     assert "| scale | measure | current s | baseline s | current/baseline | spread current | spread baseline " in md
     assert "| 0.05 | dag | 11 | 10 | 1.100 | 1.200 | 1.000 | yes |" in md
     assert "medians of 3 rounds" in md
+
+
+def test_the_pages_stage_times_the_review_pages_on_a_grown_week(faulty_world, home):
+    """The stage on a small world: its week's findings grown to about 600, the three pages timed."""
+    home.mkdir(parents=True)
+    shutil.copy(faulty_world["home"] / "warehouse.duckdb", home / "warehouse.duckdb")
+    shutil.copytree(faulty_world["home"] / "lake", home / "lake")
+    week = faulty_world["weeks"][0]
+    wh = warehouse_of(home)
+    try:
+        before = listing.page(listing.Query(week), wh)[1]
+    finally:
+        wh.dispose()
+    out = page_timing(week, findings=600)
+    assert before < 600 and abs(out["findings"] - 600) <= before / 2 + 1
+    assert set(out["filter"]) == {"rule", "county"} and all(out["filter"].values())
+    for key in ("first_page", "filtered_page", "finding_page"):
+        assert 0 < out[f"{key}_seconds"] < 30
+    assert out["targets"] == {"first_page": 1.0, "filtered_page": 1.0, "finding_page": 0.5}
+    assert out["within_target"] == all(out[f"{k}_seconds"] < t for k, t in out["targets"].items())
+
+
+def test_the_benchmarks_table_reports_the_page_times_against_their_targets():
+    r = _result("zhoukou", 1, None)
+    r["pages"] = {"findings": 10_012, "filter": {"rule": "id.invalid", "county": "411622"}, "first_page_seconds": 0.31,
+                  "filtered_page_seconds": 0.22, "finding_page_seconds": 0.08, "within_target": True,
+                  "targets": {"first_page": 1.0, "filtered_page": 1.0, "finding_page": 0.5}}
+    md = render([r], cpus=2, when="x")
+    assert ("审核页面 / review pages (zhoukou, 10012 条问题，服务器端): 问题清单首页 0.31 s（目标 < 1 s），"
+            "筛选页 0.22 s（目标 < 1 s），问题详情页 0.08 s（目标 < 0.5 s）") in md

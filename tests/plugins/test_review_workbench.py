@@ -3,9 +3,11 @@ fault kind: paging, sorting, search, facets, overview, export, bulk actions and 
 the pages in Chinese throughout."""
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -212,3 +214,42 @@ def test_unit_page_lists_forms_owed_and_its_receipts(client, world):
     assert r.status_code == 200 and 'id="owed"' in r.text and "未收到" in r.text and "打印回执" in r.text
     assert "应报未收到" in r.text and 'class="box receipt"' in r.text
     assert client.get("/huizong/units/419999999999", params={"week": WEEK}).status_code == 404
+
+
+def test_a_steward_downloads_the_original_file_audited_a_viewer_is_refused(client, world, faulty_world, mint,
+                                                                           monkeypatch):
+    src = faulty_world["home"]
+    monkeypatch.setenv("HUIZONG_ARCHIVE_URL", str(src / "archive"))  # read only: downloads never write there
+    wh = warehouse_of(world)
+    try:
+        f = wh.query("SELECT f.finding_id, s.landing_path, s.sha256, s.original_name FROM core.findings f "
+                     "JOIN core.submissions s ON s.submission_id = f.submission_id WHERE f.week = :w "
+                     "AND f.\"row\" > 0 ORDER BY f.finding_id LIMIT 1", {"w": WEEK}).iloc[0]
+    finally:
+        wh.dispose()
+    page = client.get(f"/huizong/findings/{f['finding_id']}")
+    assert f'href="/huizong/findings/{f["finding_id"]}/original" id="original-link"' in page.text
+
+    viewer = TestClient(client.app, base_url="http://testserver")
+    viewer.cookies.set("_token", mint("reader", "viewer"))
+    assert viewer.get(f"/huizong/findings/{f['finding_id']}/original").status_code == 403
+
+    r = client.get(f"/huizong/findings/{f['finding_id']}/original")
+    landed = (src / "landing" / f["landing_path"]).read_bytes()
+    assert r.status_code == 200 and r.content == landed
+    assert hashlib.sha256(r.content).hexdigest() == f["sha256"] == r.headers["x-content-sha256"]
+    assert "attachment" in r.headers["content-disposition"]
+    assert r.headers["content-disposition"].endswith(quote(f["original_name"].rsplit("/", 1)[-1]))
+
+    wh = warehouse_of(world)
+    try:
+        audit = wh.query('SELECT "by", finding_id, week, sha256, original_name, "at" FROM core.archive_downloads')
+    finally:
+        wh.dispose()
+    assert len(audit) == 1  # the refused viewer left no row
+    a = audit.iloc[0]
+    assert (a["by"], a["finding_id"], a["week"], a["sha256"]) == ("steward", f["finding_id"], WEEK, f["sha256"])
+    assert a["original_name"] == f["original_name"] and a["at"] is not None
+
+    none = client.get("/huizong/findings/no-such-finding/original")
+    assert none.status_code == 404 and "没有对应的报送文件" in none.text

@@ -33,3 +33,16 @@ CREATE TABLE IF NOT EXISTS core.finding_audit (
     after_status   VARCHAR NOT NULL,
     reason         VARCHAR
 );
+
+-- Every download of an original file from the raw archive (the only place with clear ID
+-- and phone numbers) by a steward, appended; never updated, never deleted.
+CREATE TABLE IF NOT EXISTS core.archive_downloads (
+    download_id    VARCHAR PRIMARY KEY,     -- time-ordered: ns timestamp + random suffix
+    "at"           TIMESTAMP WITH TIME ZONE NOT NULL,
+    "by"           VARCHAR NOT NULL,
+    finding_id     VARCHAR NOT NULL,        -- the finding the file was opened from
+    week           VARCHAR NOT NULL,
+    submission_id  VARCHAR NOT NULL,
+    sha256         VARCHAR NOT NULL,
+    original_name  VARCHAR
+);
