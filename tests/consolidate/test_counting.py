@@ -41,7 +41,7 @@ def test_a_poor_household_marked_exited_is_counted_once(examples_landing):
 
 def test_an_unreadable_opening_figure_is_unknown_not_zero(examples_landing):
     folder = examples_landing / "2026-W47" / "西华县" / "逍遥镇"
-    _edit(folder / REPORT, "", "D6", 38, "38户")
+    _edit(folder / REPORT, "", "D6", 38, "约38")
     run_pipeline_weeks(["2026-W47"])
     wh = Warehouse(get_settings().warehouse_url)
     f = wh.query("SELECT * FROM core.findings WHERE week = '2026-W47'")
