@@ -9,7 +9,7 @@ import pytest
 
 from tests.structure.same_world import same_world
 
-BEFORE = "cf87ef5"
+BEFORE = "22b8834"
 
 
 @pytest.mark.slow
