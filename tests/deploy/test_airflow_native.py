@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.deploy._compose import REPO, interpolate, load_compose, service_env
+from tests.served import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -108,12 +108,6 @@ def test_dags_parse_and_serialize_with_the_compose_environment(migrated):
     assert errors == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_apiserver_health_check_and_admin_login(migrated, tmp_path):
     import httpx
 
@@ -130,7 +124,7 @@ def test_apiserver_health_check_and_admin_login(migrated, tmp_path):
 
     health = compose["services"]["airflow-apiserver"]["healthcheck"]["test"]
     path = re.search(r"http://localhost:8080(/\S*)", " ".join(health)).group(1)
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "api-server.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
                             env=migrated, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

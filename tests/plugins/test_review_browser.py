@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,7 @@ import pytest
 
 from pipelines.review import lifecycle
 from tests.review.weeks import WEEK, run_week, warehouse
+from tests.served import free_port, served
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -36,17 +35,11 @@ USER, PASSWORD = "steward", "Zhoukou-steward-2026"
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def api_server(examples_landing, airflow_db, tmp_path):
     """`airflow api-server` on a free port, the plugin folder configured, one admin user."""
     run_week()
-    port = _free_port()
+    port = free_port()
     passwords = tmp_path / "passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
     env = {
@@ -61,29 +54,10 @@ def api_server(examples_landing, airflow_db, tmp_path):
         "AIRFLOW__API__SECRET_KEY": "huizong-browser-test",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
-    log = open(tmp_path / "api-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=2):
-                    break
-            except Exception:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    pytest.fail("api-server did not start:\n" + (tmp_path / "api-server.log").read_text()[-4000:])
-                time.sleep(0.5)
+    with served(cmd, f"{base}/api/v2/monitor/health", tmp_path / "api-server.log", env, what="api-server"):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ to tests/artifacts/portal/ (committed)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.plugins.test_review_browser import CHROMEDRIVER, CHROMIUM, _free_port
+from tests.plugins.test_review_browser import CHROMEDRIVER, CHROMIUM
 from tests.portal.conftest import LEDGER, PASSWORD, TOWNSHIP, VILLAGE, fixed_ledger
+from tests.served import free_port, served
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts" / "portal"
@@ -27,30 +25,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def portal(issued, tmp_path):
     """`huizong portal` on a free port, this tree's code, the test's HUIZONG_HOME."""
-    port = _free_port()
-    log = open(tmp_path / "portal.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "portal", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    port = free_port()
+    cmd = [sys.executable, "-m", "pipelines.cli", "portal", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/login", timeout=2):
-                    break
-            except Exception:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.flush()
-                    pytest.fail("portal did not start:\n" + (tmp_path / "portal.log").read_text()[-4000:])
-                time.sleep(0.5)
+    with served(cmd, f"{base}/login", tmp_path / "portal.log", dict(os.environ), cwd=REPO, what="portal"):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture
