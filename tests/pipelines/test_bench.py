@@ -112,8 +112,9 @@ def test_baseline_table_has_a_row_per_scale_and_measure():
     assert "medians of 3 rounds" in md
 
 
-def test_the_pages_stage_times_the_review_pages_on_a_grown_week(faulty_world, home):
-    """The stage on a small world: its week's findings grown to about 600, the three pages timed."""
+def test_the_pages_stage_times_the_review_pages_on_a_grown_week(faulty_world, home, airflow_db):
+    """The stage on a small world: its week's findings grown to about 600, the three pages timed
+    (the pages read the week's re-run state from Airflow's metadata DB)."""
     home.mkdir(parents=True)
     shutil.copy(faulty_world["home"] / "warehouse.duckdb", home / "warehouse.duckdb")
     shutil.copytree(faulty_world["home"] / "lake", home / "lake")
